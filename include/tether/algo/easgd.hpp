@@ -1,0 +1,33 @@
+#pragma once
+/// \file
+/// algo::easgd and algo::eamsgd: Elastic Averaging SGD, synchronous (docs/algorithms/easgd.md).
+/// EAMSGD is EASGD with Nesterov momentum in the local step (the paper uses mu = 0.99).
+
+#include "tether/core/optimizer.hpp"
+#include "tether/exec/serial.hpp"
+#include "tether/pull/elastic.hpp"
+#include "tether/step/momentum.hpp"
+#include "tether/step/sgd.hpp"
+
+namespace tether::algo {
+
+/// Synchronous EASGD.
+template <class Comm, class Step = step::sgd, class Exec = exec::serial, class T = float>
+using easgd = optimizer<Step, pull::elastic, Comm, Exec, T>;
+
+/// Synchronous EAMSGD: EASGD with a momentum step (give it `.step = {.momentum = 0.99f, .nesterov = true}`,
+/// or start from eamsgd_options()).
+template <class Comm, class Exec = exec::serial, class T = float>
+using eamsgd = optimizer<step::momentum, pull::elastic, Comm, Exec, T>;
+
+/// EAMSGD's defaults from the paper: Nesterov momentum 0.99, tau = 10, beta = 0.9.
+template <class Comm, class Exec = exec::serial, class T = float>
+[[nodiscard]] typename eamsgd<Comm, Exec, T>::options eamsgd_options(double lr) {
+  typename eamsgd<Comm, Exec, T>::options o;
+  o.lr = lr;
+  o.step = {.momentum = 0.99f, .nesterov = true};
+  o.pull = {.period = 10, .beta = 0.9f};
+  return o;
+}
+
+}  // namespace tether::algo

@@ -1,0 +1,518 @@
+#pragma once
+/// \file
+/// comm::shared_memory: a team of p threads in one process, each a worker with rank() and size() and the
+/// collectives the pulls need. The embedded default communicator: no MPI needed.
+///
+///     tether::comm::shared_memory team(4);              // 4 workers, one group
+///     tether::comm::shared_memory team(4, {.group_size = 2});  // 2 groups of 2 (LSGD local leaders)
+///     team.run([&](tether::comm::shared_memory::worker& w) { ... per-worker code ... });
+///
+/// Every collective must be called by every worker of its group in the same order (as with MPI). Results are
+/// deterministic: reductions add the workers' values in rank order, whatever the thread timing.
+/// If a worker throws, the others are released from any collective with tether::aborted and run() rethrows
+/// the original exception on the caller's thread.
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <deque>
+#include <exception>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <vector>
+
+#include "tether/core/error.hpp"
+#include "tether/core/request.hpp"
+#include "tether/core/stats.hpp"
+#include "tether/core/view.hpp"
+
+namespace tether::comm {
+
+namespace detail {
+
+/// A non-blocking all-reduce in flight: posted by each worker, reduced by the team's progress thread.
+struct pending_reduction {
+  enum class phase { collecting, queued, running, done, cancelled };
+  std::vector<const void*> send;
+  std::vector<void*> recv;
+  std::size_t count = 0;
+  int posted = 0;
+  phase state = phase::collecting;
+  void (*reduce)(pending_reduction&) = nullptr;
+  std::string failure;  // set when the workers disagreed on the size
+};
+
+template <class T>
+void reduce_in_rank_order(pending_reduction& op) {
+  constexpr std::size_t block = 4096;
+  T acc[block];
+  const std::size_t p = op.send.size();
+  for (std::size_t lo = 0; lo < op.count; lo += block) {
+    const std::size_t len = std::min(block, op.count - lo);
+    const T* s0 = static_cast<const T*>(op.send[0]) + lo;
+    for (std::size_t i = 0; i < len; ++i) acc[i] = s0[i];
+    for (std::size_t r = 1; r < p; ++r) {
+      const T* s = static_cast<const T*>(op.send[r]) + lo;
+      for (std::size_t i = 0; i < len; ++i) acc[i] += s[i];
+    }
+    for (std::size_t r = 0; r < p; ++r) std::memcpy(static_cast<T*>(op.recv[r]) + lo, acc, len * sizeof(T));
+  }
+}
+
+/// The shared state of one group of workers (the whole team is a group too).
+class team_state {
+ public:
+  explicit team_state(int size)
+      : size_(size), ptrs_(static_cast<std::size_t>(size)), sizes_(static_cast<std::size_t>(size)),
+        scores_(static_cast<std::size_t>(size)), next_op_(static_cast<std::size_t>(size)),
+        finished_flag_(static_cast<std::size_t>(size)) {}
+  team_state(const team_state&) = delete;
+  team_state& operator=(const team_state&) = delete;
+  ~team_state() { stop_progress(); }
+
+  [[nodiscard]] int size() const noexcept { return size_; }
+
+  /// Resets per-run state (called by the team before it starts its threads).
+  void reset() {
+    std::lock_guard lk(m_);
+    arrived_ = 0;
+    aborted_ = false;
+    finished_ = 0;
+    std::fill(finished_flag_.begin(), finished_flag_.end(), false);
+    std::fill(next_op_.begin(), next_op_.end(), 0);
+    collecting_.clear();
+  }
+
+  /// Every worker of the group waits here; throws when the group cannot complete the barrier.
+  void barrier() {
+    std::unique_lock lk(m_);
+    if (aborted_) throw aborted("tether: collective interrupted: another worker of the team failed");
+    const std::uint64_t gen = generation_;
+    if (++arrived_ == size_) {
+      arrived_ = 0;
+      ++generation_;
+      cv_.notify_all();
+      return;
+    }
+    cv_.wait(lk, [&] { return generation_ != gen || aborted_ || arrived_ + finished_ >= size_; });
+    if (generation_ != gen) return;
+    --arrived_;
+    if (aborted_) throw aborted("tether: collective interrupted: another worker of the team failed");
+    throw runtime_error(tether::detail::concat("tether: collective cannot complete: ", finished_,
+                                               " worker(s) of the group returned while others wait"));
+  }
+
+  /// Marks the team as failed and wakes every waiting worker.
+  void abort() {
+    std::lock_guard lk(m_);
+    aborted_ = true;
+    cv_.notify_all();
+  }
+
+  /// A worker's function returned: collectives that still need it cannot complete.
+  void finish(int rank) {
+    std::lock_guard lk(m_);
+    ++finished_;
+    finished_flag_[static_cast<std::size_t>(rank)] = true;
+    cv_.notify_all();
+  }
+
+  // Slots for the blocking collectives: each worker writes its own slot before a barrier and reads the
+  // others' after it; a closing barrier keeps the next collective from overwriting a slot still being read.
+  std::vector<const void*>& ptrs() noexcept { return ptrs_; }
+  std::vector<std::size_t>& sizes() noexcept { return sizes_; }
+  std::vector<float>& scores() noexcept { return scores_; }
+
+  /// Grows the shared scratch buffer (call only while posting, before the first barrier of a collective).
+  void* scratch(std::size_t bytes) {
+    std::lock_guard lk(m_);
+    if (scratch_.size() * sizeof(double) < bytes) scratch_.resize((bytes + sizeof(double) - 1) / sizeof(double));
+    return scratch_.data();
+  }
+  void* scratch_data() noexcept { return scratch_.data(); }
+
+  /// Posts this worker's part of a non-blocking all-reduce; returns the operation.
+  template <class T>
+  std::shared_ptr<pending_reduction> post_reduction(int rank, const T* send, T* recv, std::size_t n) {
+    std::unique_lock lk(m_);
+    if (aborted_) throw aborted("tether: iallreduce_sum: another worker of the team failed");
+    const std::uint64_t seq = next_op_[static_cast<std::size_t>(rank)]++;
+    auto& op = collecting_[seq];
+    if (!op) {
+      op = std::make_shared<pending_reduction>();
+      op->send.resize(static_cast<std::size_t>(size_));
+      op->recv.resize(static_cast<std::size_t>(size_));
+      op->count = n;
+      op->reduce = &reduce_in_rank_order<T>;
+    }
+    auto self = op;
+    if (n != op->count && op->failure.empty())
+      op->failure = tether::detail::concat("tether: iallreduce_sum: buffer sizes differ across workers: rank ", rank,
+                                           " has ", n, ", another rank has ", op->count);
+    op->send[static_cast<std::size_t>(rank)] = send;
+    op->recv[static_cast<std::size_t>(rank)] = recv;
+    if (++op->posted == size_) {
+      collecting_.erase(seq);
+      if (self->failure.empty()) {
+        self->state = pending_reduction::phase::queued;
+        queue_.push_back(self);
+        if (!progress_.joinable()) progress_ = std::thread([this] { progress_loop(); });
+      } else {
+        self->state = pending_reduction::phase::cancelled;
+      }
+      cv_.notify_all();
+    }
+    return self;
+  }
+
+  /// Blocks until the operation has completed; throws if it failed or never can complete.
+  void wait_reduction(int rank, const std::shared_ptr<pending_reduction>& op, std::uint64_t seq) {
+    using ph = pending_reduction::phase;
+    std::unique_lock lk(m_);
+    cv_.wait(lk, [&] {
+      return op->state == ph::done || op->state == ph::cancelled ||
+             (op->state == ph::collecting && (aborted_ || missing_poster(seq)));
+    });
+    if (op->state == ph::done) return;
+    if (!op->failure.empty()) throw error(op->failure);
+    if (aborted_) throw aborted("tether: iallreduce_sum interrupted: another worker of the team failed");
+    throw runtime_error(tether::detail::concat("tether: iallreduce_sum on rank ", rank,
+                                               " cannot complete: a worker of the group returned without posting"));
+  }
+
+  [[nodiscard]] bool reduction_done(const std::shared_ptr<pending_reduction>& op) {
+    std::lock_guard lk(m_);
+    return op->state == pending_reduction::phase::done || op->state == pending_reduction::phase::cancelled;
+  }
+
+  [[nodiscard]] std::uint64_t current_op(int rank) {
+    std::lock_guard lk(m_);
+    return next_op_[static_cast<std::size_t>(rank)];
+  }
+
+ private:
+  bool missing_poster(std::uint64_t seq) const {
+    for (std::size_t r = 0; r < finished_flag_.size(); ++r)
+      if (finished_flag_[r] && next_op_[r] <= seq) return true;
+    return false;
+  }
+
+  void progress_loop() {
+    std::unique_lock lk(m_);
+    for (;;) {
+      cv_.wait(lk, [&] { return stop_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stop_ and nothing left
+      auto op = queue_.front();
+      queue_.pop_front();
+      if (aborted_) {
+        op->state = pending_reduction::phase::cancelled;
+        cv_.notify_all();
+        continue;
+      }
+      op->state = pending_reduction::phase::running;
+      lk.unlock();
+      op->reduce(*op);
+      lk.lock();
+      op->state = pending_reduction::phase::done;
+      cv_.notify_all();
+    }
+  }
+
+  void stop_progress() {
+    {
+      std::lock_guard lk(m_);
+      stop_ = true;
+      cv_.notify_all();
+    }
+    if (progress_.joinable()) progress_.join();
+  }
+
+  int size_;
+  std::mutex m_;
+  std::condition_variable cv_;
+  int arrived_ = 0;
+  std::uint64_t generation_ = 0;
+  bool aborted_ = false;
+  int finished_ = 0;
+  bool stop_ = false;
+  std::vector<const void*> ptrs_;
+  std::vector<std::size_t> sizes_;
+  std::vector<float> scores_;
+  std::vector<double> scratch_;
+  std::vector<std::uint64_t> next_op_;
+  std::vector<bool> finished_flag_;
+  std::map<std::uint64_t, std::shared_ptr<pending_reduction>> collecting_;
+  std::deque<std::shared_ptr<pending_reduction>> queue_;
+  std::thread progress_;
+};
+
+}  // namespace detail
+
+/// Options of a thread team.
+struct shared_memory_options {
+  int group_size = 0;  ///< workers per group (LSGD's local leaders); 0 = one group of all workers
+};
+
+/// A team of threads in one process. Each thread is a worker; see the file comment.
+class shared_memory {
+ public:
+  using options = shared_memory_options;
+
+  /// A worker's handle: its rank, the team size, and the collectives. Passed to the function given to run().
+  class worker {
+   public:
+    worker(const worker&) = delete;
+    worker& operator=(const worker&) = delete;
+    worker(worker&&) = delete;
+    worker& operator=(worker&&) = delete;
+    ~worker() = default;
+
+    [[nodiscard]] int rank() const noexcept { return rank_; }
+    [[nodiscard]] int size() const noexcept { return state_->size(); }
+
+    /// This worker's group (a node, in LSGD's multi-leader setting); the team itself when there is one group.
+    [[nodiscard]] worker& group() noexcept { return group_ ? *group_ : *this; }
+    /// Index of this worker's group and the number of groups.
+    [[nodiscard]] int group_id() const noexcept { return group_id_; }
+    [[nodiscard]] int group_count() const noexcept { return group_count_; }
+
+    /// Bytes moved by this worker's collectives (its group's included).
+    [[nodiscard]] const comm_counters& counters() const noexcept { return *counters_; }
+
+    void barrier() { state_->barrier(); }
+
+    /// In-place sum over the workers, added in rank order (the same bits on every worker).
+    template <class T>
+    void allreduce_sum(std::span<T> data) {
+      static_assert(std::is_arithmetic_v<T>, "allreduce_sum needs an arithmetic element type");
+      auto& st = *state_;
+      const std::size_t p = static_cast<std::size_t>(size());
+      const std::size_t me = static_cast<std::size_t>(rank_);
+      const std::size_t n = data.size();
+      st.ptrs()[me] = data.data();
+      st.sizes()[me] = n;
+      st.scratch(n * sizeof(T));
+      st.barrier();
+      check_sizes("allreduce_sum");
+      T* scratch = static_cast<T*>(st.scratch_data());
+      const std::size_t lo = n * me / p;
+      const std::size_t hi = n * (me + 1) / p;
+      const T* first = static_cast<const T*>(st.ptrs()[0]);
+      for (std::size_t i = lo; i < hi; ++i) scratch[i] = first[i];
+      for (std::size_t r = 1; r < p; ++r) {
+        const T* src = static_cast<const T*>(st.ptrs()[r]);
+        for (std::size_t i = lo; i < hi; ++i) scratch[i] += src[i];
+      }
+      st.barrier();
+      std::memcpy(data.data(), scratch, n * sizeof(T));
+      st.barrier();
+      // Reduce-scatter then all-gather: (p-1)/p of the buffer in, and as much out, in each phase.
+      const std::uint64_t moved = 2 * (n - (hi - lo)) * sizeof(T);
+      count(moved, moved);
+    }
+
+    /// Non-blocking sum: `recv` receives the rank-order sum of every worker's `send` when the request
+    /// completes. The team's progress thread does the arithmetic while the workers compute. Neither buffer
+    /// may be touched until wait() returns.
+    template <class T>
+    [[nodiscard]] request iallreduce_sum(std::span<const T> send, std::span<T> recv) {
+      static_assert(std::is_arithmetic_v<T>, "iallreduce_sum needs an arithmetic element type");
+      tether::detail::require(send.size() == recv.size(), "iallreduce_sum: send and recv sizes differ: send has ",
+                              send.size(), ", recv has ", recv.size());
+      auto* st = state_;
+      const std::uint64_t seq = st->current_op(rank_);
+      auto op = st->post_reduction<T>(rank_, send.data(), recv.data(), send.size());
+      const std::uint64_t bytes = send.size() * sizeof(T);
+      count(bytes, bytes);
+      const int r = rank_;
+      return request([st, op, r, seq] { st->wait_reduction(r, op, seq); },
+                     [st, op] { return st->reduction_done(op); });
+    }
+
+    /// Copies `root`'s buffer into every other worker's buffer.
+    template <class T>
+    void broadcast(std::span<T> data, int root) {
+      auto& st = *state_;
+      tether::detail::require(root >= 0 && root < size(), "broadcast: root must be in [0, ", size(),
+                              "), got root = ", root);
+      const std::size_t me = static_cast<std::size_t>(rank_);
+      st.ptrs()[me] = data.data();
+      st.sizes()[me] = data.size();
+      st.barrier();
+      check_sizes("broadcast");
+      const std::uint64_t bytes = data.size() * sizeof(T);
+      if (rank_ != root) {
+        if (!data.empty())
+          std::memcpy(data.data(), st.ptrs()[static_cast<std::size_t>(root)], data.size() * sizeof(T));
+        count(0, bytes);
+      } else {
+        count(bytes * static_cast<std::uint64_t>(size() - 1), 0);
+      }
+      st.barrier();
+    }
+
+    /// The (score, rank) min-reduction of an election: the lowest finite score wins, ties go to the lowest
+    /// rank, and a non-finite score never wins (rank = -1 when no score is finite). 8 bytes each way.
+    [[nodiscard]] election min_loc(float score) {
+      auto& st = *state_;
+      st.scores()[static_cast<std::size_t>(rank_)] = score;
+      st.barrier();
+      election best;
+      for (int r = 0; r < size(); ++r) {
+        const float s = st.scores()[static_cast<std::size_t>(r)];
+        if (std::isfinite(s) && (best.rank < 0 || s < best.score)) best = {s, r};
+      }
+      st.barrier();
+      count(8, 8);
+      return best;
+    }
+
+   private:
+    friend class shared_memory;
+    worker(detail::team_state* st, int rank, comm_counters* counters) : state_(st), rank_(rank), counters_(counters) {}
+
+    void check_sizes(const char* what) const {
+      const auto& s = state_->sizes();
+      for (std::size_t r = 1; r < s.size(); ++r) {
+        if (s[r] != s[0])
+          throw error(tether::detail::concat("tether: ", what, ": buffer sizes differ across workers: rank 0 has ",
+                                             s[0], ", rank ", r, " has ", s[r]));
+      }
+    }
+    void count(std::uint64_t sent, std::uint64_t received) noexcept {
+      counters_->bytes_sent += sent;
+      counters_->bytes_received += received;
+      ++counters_->collectives;
+    }
+
+    detail::team_state* state_;
+    int rank_;
+    comm_counters* counters_;
+    worker* group_ = nullptr;
+    int group_id_ = 0;
+    int group_count_ = 1;
+  };
+
+  /// A team of `workers` threads, optionally split into groups of `o.group_size`.
+  explicit shared_memory(int workers, options o = {}) : size_(workers), group_size_(o.group_size) {
+    tether::detail::require(workers >= 1, "shared_memory: workers must be >= 1, got workers = ", workers);
+    tether::detail::require(o.group_size >= 0, "shared_memory: group_size must be >= 0, got group_size = ",
+                            o.group_size);
+    if (group_size_ == 0) group_size_ = workers;
+    tether::detail::require(workers % group_size_ == 0, "shared_memory: workers (", workers,
+                            ") must be a multiple of group_size (", group_size_, ")");
+    world_ = std::make_unique<detail::team_state>(workers);
+    counters_.resize(static_cast<std::size_t>(workers));
+    const int groups = workers / group_size_;
+    for (int r = 0; r < workers; ++r)
+      handles_.emplace_back(new worker(world_.get(), r, &counters_[static_cast<std::size_t>(r)]));
+    if (groups > 1) {
+      for (int g = 0; g < groups; ++g) group_states_.push_back(std::make_unique<detail::team_state>(group_size_));
+      for (int r = 0; r < workers; ++r) {
+        const int g = r / group_size_;
+        auto* gh = new worker(group_states_[static_cast<std::size_t>(g)].get(), r % group_size_,
+                              &counters_[static_cast<std::size_t>(r)]);
+        group_handles_.emplace_back(gh);
+        handles_[static_cast<std::size_t>(r)]->group_ = gh;
+      }
+    }
+    for (int r = 0; r < workers; ++r) {
+      auto& h = *handles_[static_cast<std::size_t>(r)];
+      h.group_id_ = r / group_size_;
+      h.group_count_ = groups;
+      if (h.group_ != nullptr) {
+        h.group_->group_id_ = h.group_id_;
+        h.group_->group_count_ = groups;
+      }
+    }
+  }
+
+  [[nodiscard]] int size() const noexcept { return size_; }
+  [[nodiscard]] int group_size() const noexcept { return group_size_; }
+
+  /// Bytes moved so far by worker `rank`.
+  [[nodiscard]] const comm_counters& counters(int rank) const { return counters_.at(static_cast<std::size_t>(rank)); }
+
+  /// Runs `f(worker&)` on size() threads and returns when all are done. If any worker throws, every other
+  /// worker is released from its collectives and the first exception is rethrown here.
+  template <class F>
+  void run(F&& f) {
+    world_->reset();
+    for (auto& g : group_states_) g->reset();
+    std::mutex em;
+    std::exception_ptr first;
+    bool first_is_abort = false;
+    {
+      std::vector<std::jthread> threads;
+      threads.reserve(static_cast<std::size_t>(size_));
+      for (int r = 0; r < size_; ++r) {
+        threads.emplace_back([&, r] {
+          worker& w = *handles_[static_cast<std::size_t>(r)];
+          try {
+            f(w);
+            mark_finished(r);
+          } catch (...) {
+            const bool is_abort = is_aborted(std::current_exception());
+            {
+              std::lock_guard lk(em);
+              if (!first || (first_is_abort && !is_abort)) {
+                first = std::current_exception();
+                first_is_abort = is_abort;
+              }
+            }
+            abort_all();
+            mark_finished(r);
+          }
+        });
+      }
+    }
+    if (first) std::rethrow_exception(first);
+  }
+
+ private:
+  static bool is_aborted(const std::exception_ptr& e) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const aborted&) {
+      return true;
+    } catch (...) {
+      return false;
+    }
+  }
+  void abort_all() {
+    world_->abort();
+    for (auto& g : group_states_) g->abort();
+  }
+  void mark_finished(int r) {
+    world_->finish(r);
+    if (!group_states_.empty())
+      group_states_[static_cast<std::size_t>(r / group_size_)]->finish(r % group_size_);
+  }
+
+  int size_;
+  int group_size_;
+  std::unique_ptr<detail::team_state> world_;
+  std::vector<std::unique_ptr<detail::team_state>> group_states_;
+  std::vector<comm_counters> counters_;
+  std::vector<std::unique_ptr<worker>> handles_;
+  std::vector<std::unique_ptr<worker>> group_handles_;
+};
+
+/// The default communicator's worker handle, for user code that names the type.
+using team_worker = shared_memory::worker;
+
+}  // namespace tether::comm
+
+namespace tether {
+/// The shared-memory team is tether's default communicator.
+using team = comm::shared_memory;
+}  // namespace tether

@@ -1,0 +1,43 @@
+#pragma once
+/// \file
+/// tether's exception types and the argument checks that raise them.
+
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+namespace tether {
+
+/// Bad input: a size, count, period or rate that cannot work. The message names the argument and its value.
+struct error : std::invalid_argument {
+  using std::invalid_argument::invalid_argument;
+};
+
+/// A failure while running: a collective that cannot complete, a corrupt message, a non-finite value by option.
+struct runtime_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// Raised in the other workers of a team when one worker failed; the caller sees the original exception.
+struct aborted : runtime_error {
+  using runtime_error::runtime_error;
+};
+
+namespace detail {
+
+template <class... A>
+[[nodiscard]] std::string concat(A&&... a) {
+  std::ostringstream os;
+  (os << ... << std::forward<A>(a));
+  return os.str();
+}
+
+/// Throws tether::error with the concatenated message when `ok` is false.
+template <class... A>
+void require(bool ok, A&&... a) {
+  if (!ok) throw error(concat("tether: ", std::forward<A>(a)...));
+}
+
+}  // namespace detail
+}  // namespace tether

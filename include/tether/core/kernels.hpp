@@ -1,0 +1,61 @@
+#pragma once
+/// \file
+/// Small named element-wise kernels the pulls run between steps (copies, scalings, center and anchor
+/// updates). Functors, not lambdas, so every execution space (host loops, OpenMP, Thrust, Kokkos, CUDA) can
+/// run them.
+
+#include <cstddef>
+
+#include "tether/core/config.hpp"
+
+namespace tether::kernels {
+
+/// dst[i] = src[i]
+template <class T>
+struct copy {
+  const T* src;
+  T* dst;
+  TETHER_HOST_DEVICE void operator()(std::size_t i) const { dst[i] = src[i]; }
+};
+
+/// x[i] *= a
+template <class T>
+struct scale {
+  T* x;
+  T a;
+  TETHER_HOST_DEVICE void operator()(std::size_t i) const { x[i] *= a; }
+};
+
+/// EASGD's center: c[i] += alpha * (sum[i] - p*c[i]), i.e. c += alpha * sum_j (x_j - c).
+template <class T>
+struct elastic_center {
+  T* c;
+  const T* sum;
+  T alpha;
+  T p;
+  TETHER_HOST_DEVICE void operator()(std::size_t i) const { c[i] += alpha * (sum[i] - p * c[i]); }
+};
+
+/// Overlap-Local-SGD's anchor from a completed sum: avg = sum*inv_p; v = m*v + (avg - z); z += v.
+/// With m = 0 this is z = avg up to rounding; `first` sets z = avg exactly.
+template <class T>
+struct anchor_update {
+  T* z;
+  T* v;
+  const T* sum;
+  T inv_p;
+  T m;
+  bool first;
+  TETHER_HOST_DEVICE void operator()(std::size_t i) const {
+    const T avg = sum[i] * inv_p;
+    if (first || m == T(0)) {
+      z[i] = avg;
+      return;
+    }
+    const T vn = m * v[i] + (avg - z[i]);
+    v[i] = vn;
+    z[i] += vn;
+  }
+};
+
+}  // namespace tether::kernels

@@ -1,0 +1,264 @@
+#pragma once
+/// \file
+/// tether::optimizer: a step policy, a pull policy, a communicator and an execution space composed at
+/// compile time. Each worker owns one optimizer and calls step(x, g, loss) after computing its gradient;
+/// the step and the pull are applied in one fused pass over the parameters:
+///
+///     x[i] <- x[i] - delta(step_ctx, x[i], g[i], state[i]...) - force(pull_ctx, x[i], target[i]...)
+///
+/// Per-step scalars (decayed rates, bias corrections, pull coefficients) are computed once on the host.
+
+#include <array>
+#include <chrono>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <type_traits>
+#include <utility>
+
+#include "tether/core/concepts.hpp"
+#include "tether/core/config.hpp"
+#include "tether/core/error.hpp"
+#include "tether/core/schedule.hpp"
+#include "tether/core/stats.hpp"
+#include "tether/core/step_env.hpp"
+#include "tether/core/view.hpp"
+#include "tether/exec/serial.hpp"
+
+namespace tether {
+
+/// What to do with a non-finite loss or gradient.
+enum class nonfinite_policy {
+  skip,   ///< skip the gradient step and count it (the pull still takes part in rounds)
+  raise,  ///< throw tether::runtime_error
+};
+
+/// The fused update kernel of a step and a pull: one pass, no temporaries.
+template <class Step, class Pull, class T, bool WithStep, bool WithForce>
+struct fused_update {
+  T* x;
+  const T* g;
+  std::array<T*, Step::state_size> s;
+  std::array<const T*, Pull::buffers> b;
+  typename Step::template context<T> sc;
+  typename Pull::template context<T> pc;
+
+  TETHER_HOST_DEVICE void operator()(std::size_t i) const {
+    apply(i, std::make_index_sequence<Step::state_size>{}, std::make_index_sequence<Pull::buffers>{});
+  }
+
+ private:
+  template <std::size_t... S, std::size_t... B>
+  TETHER_HOST_DEVICE void apply(std::size_t i, std::index_sequence<S...>, std::index_sequence<B...>) const {
+    const T xi = x[i];
+    T r = xi;
+    if constexpr (WithStep) r -= Step::delta(sc, xi, g[i], s[S][i]...);
+    if constexpr (WithForce) r -= Pull::force(pc, xi, b[B][i]...);
+    x[i] = r;
+  }
+};
+
+/// Predicate of a non-finite element.
+template <class T>
+struct nonfinite_element {
+  const T* v;
+  TETHER_HOST_DEVICE bool operator()(std::size_t i) const { return !(v[i] - v[i] == T(0)); }
+};
+
+/// Options of an optimizer, filled with designated initializers: `{.lr = 0.05, .pull = {.period = 16}}`.
+template <class Step, class Pull>
+struct optimizer_options {
+  double lr = 0.01;                                     ///< base learning rate (eta)
+  typename Step::options step{};                        ///< the step policy's options
+  typename Pull::options pull{};                        ///< the pull policy's options
+  tether::schedule schedule{};                          ///< learning-rate schedule over steps
+  nonfinite_policy on_nonfinite = nonfinite_policy::skip;
+  bool check_gradient = true;                           ///< scan g for NaN/Inf (one extra read of g)
+  std::function<void(const worker_stats&)> on_round{};  ///< called after each communication round
+};
+
+/// A distributed optimizer for one worker. See docs/concepts.md and docs/architecture.md.
+template <class Step, class Pull, class Comm, class Exec = exec::serial, class T = float>
+class optimizer {
+  static_assert(std::is_floating_point_v<T>, "tether::optimizer: T must be float or double");
+  static_assert(step_policy<Step, T>,
+                "tether::optimizer: Step does not satisfy tether::step_policy (see docs/concepts.md#step-policy)");
+  static_assert(pull_policy<Pull, T>,
+                "tether::optimizer: Pull does not satisfy tether::pull_policy (see docs/concepts.md#pull-policy)");
+  static_assert(communicator<Comm>,
+                "tether::optimizer: Comm does not satisfy tether::communicator (see docs/concepts.md#communicator)");
+  static_assert(execution_space<Exec>, "tether::optimizer: Exec does not satisfy tether::execution_space "
+                                       "(see docs/concepts.md#execution-space)");
+
+ public:
+  using value_type = T;
+  using step_type = Step;
+  using pull_type = Pull;
+  using comm_type = Comm;
+  using exec_type = Exec;
+  using memory_space = typename Exec::memory_space;
+  using env_type = step_env<Comm, Exec>;
+  static_assert(pull_policy_for<Pull, T, env_type, memory_space>,
+                "tether::optimizer: Pull's start/before/after hooks do not accept this communicator and "
+                "execution space (see docs/concepts.md#pull-policy)");
+
+  using options = optimizer_options<Step, Pull>;
+
+  /// An optimizer for `n` parameters on worker `comm`. Validates every option (tether::error on bad input).
+  optimizer(Comm& comm, std::size_t n, options o = {}, Exec exec = {})
+      : comm_(&comm), exec_(std::move(exec)), n_(n), opt_(std::move(o)) {
+    detail::require(std::isfinite(opt_.lr) && opt_.lr >= 0.0, "optimizer: lr must be finite and >= 0, got lr = ",
+                    opt_.lr);
+    opt_.schedule.validate();
+    step_.opt = opt_.step;
+    pull_.opt = opt_.pull;
+    step_.validate();
+    pull_.validate(comm.size());
+    for (std::size_t k = 0; k < Step::state_size; ++k)
+      state_[k] = exec_.template allocate<T>(n, step_.template initial<T>(k));
+    for (std::size_t k = 0; k < Pull::buffers; ++k) targets_[k] = exec_.template allocate<T>(n, T(0));
+  }
+
+  optimizer(const optimizer&) = delete;
+  optimizer& operator=(const optimizer&) = delete;
+  optimizer(optimizer&&) noexcept = default;
+  optimizer& operator=(optimizer&&) noexcept = default;
+  ~optimizer() = default;
+
+  /// One step of this worker: `x` its parameters, `g` the gradient at x, `loss` the minibatch loss at x.
+  /// Collective at the pull's rounds: every worker of the team must call step the same number of times.
+  template <buffer X, buffer G>
+  void step(X&& x, G&& g, double loss) {
+    auto xv = as_view(x);
+    auto gv = as_view(g);
+    static_assert(std::is_same_v<std::remove_const_t<typename decltype(xv)::value_type>, T> &&
+                      std::is_same_v<std::remove_const_t<typename decltype(gv)::value_type>, T>,
+                  "tether::optimizer::step: x and g must hold the optimizer's value type");
+    static_assert(!std::is_const_v<typename decltype(xv)::value_type>, "tether::optimizer::step: x must be mutable");
+    static_assert(std::is_same_v<buffer_space_t<X>, memory_space> && std::is_same_v<buffer_space_t<G>, memory_space>,
+                  "tether::optimizer::step: x and g must live in the execution space's memory space");
+    detail::require(xv.size() == n_, "optimizer::step: x has ", xv.size(), " elements, expected n = ", n_);
+    detail::require(gv.size() == n_, "optimizer::step: g has ", gv.size(), " elements, expected n = ", n_);
+    const view<T, memory_space> xs{xv.data(), xv.size()};
+    const T* gp = gv.data();
+
+    bool finite = std::isfinite(loss);
+    if (finite && opt_.check_gradient) finite = !exec_.any(n_, nonfinite_element<T>{gp});
+    if (!finite) {
+      if (opt_.on_nonfinite == nonfinite_policy::raise)
+        throw runtime_error(detail::concat("tether: optimizer::step: non-finite ",
+                                           std::isfinite(loss) ? "gradient" : "loss", " on worker ", comm_->rank(),
+                                           " at step ", stats_.steps, " (loss = ", loss, ")"));
+      ++stats_.skipped_nonfinite;
+    }
+
+    env_type env{*comm_, exec_, stats_.steps, finite ? loss : std::numeric_limits<double>::quiet_NaN(), stats_};
+    const auto t0 = clock::now();
+    const auto bufs = target_views();
+    if (!started_) {
+      pull_.start(env, xs, bufs);
+      started_ = true;
+    }
+    typename Pull::template context<T> pc{};
+    const bool force = pull_.before(env, xs, bufs, pc);
+    const auto t1 = clock::now();
+
+    if (finite) {
+      const double lr = opt_.schedule(stats_.steps, opt_.lr);
+      detail::require(std::isfinite(lr) && lr >= 0.0, "optimizer::step: the schedule gave lr = ", lr, " at step ",
+                      stats_.steps);
+      ++applied_;
+      const auto sc = step_.prepare(applied_, static_cast<T>(lr));
+      if (force)
+        run<true, true>(xs.data(), gp, sc, pc);
+      else
+        run<true, false>(xs.data(), gp, sc, pc);
+    } else if (force) {
+      run<false, true>(xs.data(), gp, {}, pc);
+    }
+    const auto t2 = clock::now();
+    pull_.after(env, xs, bufs);
+    const auto t3 = clock::now();
+
+    stats_.seconds_comm += seconds(t0, t1) + seconds(t2, t3);
+    stats_.seconds_compute += seconds(t1, t2);
+    ++stats_.steps;
+    stats_.bytes_sent = comm_->counters().bytes_sent;
+    stats_.bytes_received = comm_->counters().bytes_received;
+    if (env.round) {
+      ++stats_.rounds;
+      if (opt_.on_round) opt_.on_round(stats_);
+    }
+  }
+
+  /// Completes communication still in flight (Overlap-Local-SGD's pending average). Call before reading the
+  /// pull's buffers at the end of a run; the destructor also waits.
+  template <buffer X>
+  void finish(X&& x) {
+    if constexpr (requires(env_type& e) { pull_.finish(e, view<T, memory_space>{}, target_views()); }) {
+      auto xv = as_view(x);
+      env_type env{*comm_, exec_, stats_.steps, 0.0, stats_};
+      pull_.finish(env, view<T, memory_space>{xv.data(), xv.size()}, target_views());
+    }
+  }
+
+  /// Number of parameters.
+  [[nodiscard]] std::size_t size() const noexcept { return n_; }
+  /// This worker's counters.
+  [[nodiscard]] const worker_stats& stats() const noexcept { return stats_; }
+  /// The options in force.
+  [[nodiscard]] const options& opts() const noexcept { return opt_; }
+  /// The step policy (with its options) and the pull policy (with its round state: leader, score...).
+  [[nodiscard]] const Step& step_policy() const noexcept { return step_; }
+  [[nodiscard]] const Pull& pull_policy() const noexcept { return pull_; }
+  /// Step state buffer k (velocity, Adagrad sums, Adam moments), in the execution space's memory.
+  [[nodiscard]] view<T, memory_space> state(std::size_t k) {
+    detail::require(k < Step::state_size, "optimizer::state: k = ", k, " but the step has ", Step::state_size,
+                    " state buffers");
+    return {state_[k].data(), state_[k].size()};
+  }
+  /// Pull buffer k (leader copies, center, anchor), in the execution space's memory.
+  [[nodiscard]] view<T, memory_space> target(std::size_t k) {
+    detail::require(k < Pull::buffers, "optimizer::target: k = ", k, " but the pull has ", Pull::buffers,
+                    " buffers");
+    return {targets_[k].data(), targets_[k].size()};
+  }
+  /// Steps whose gradient was applied (the step policy's k).
+  [[nodiscard]] std::uint64_t applied_steps() const noexcept { return applied_; }
+
+ private:
+  using clock = std::chrono::steady_clock;
+  static double seconds(clock::time_point a, clock::time_point b) {
+    return std::chrono::duration<double>(b - a).count();
+  }
+
+  pull_buffers<T, Pull::buffers, memory_space> target_views() {
+    pull_buffers<T, Pull::buffers, memory_space> v{};
+    for (std::size_t k = 0; k < Pull::buffers; ++k) v[k] = {targets_[k].data(), targets_[k].size()};
+    return v;
+  }
+
+  template <bool WithStep, bool WithForce>
+  void run(T* x, const T* g, typename Step::template context<T> sc, typename Pull::template context<T> pc) {
+    fused_update<Step, Pull, T, WithStep, WithForce> k{x, g, {}, {}, sc, pc};
+    for (std::size_t j = 0; j < Step::state_size; ++j) k.s[j] = state_[j].data();
+    for (std::size_t j = 0; j < Pull::buffers; ++j) k.b[j] = targets_[j].data();
+    exec_.parallel_for(n_, k);
+  }
+
+  Comm* comm_;
+  Exec exec_;
+  std::size_t n_;
+  options opt_;
+  Step step_{};
+  std::array<typename Exec::template buffer<T>, Step::state_size> state_{};
+  std::array<typename Exec::template buffer<T>, Pull::buffers> targets_{};
+  worker_stats stats_{};
+  std::uint64_t applied_ = 0;
+  bool started_ = false;
+  Pull pull_{};  // last: destroyed first, so communication in flight completes before its buffers go
+};
+
+}  // namespace tether

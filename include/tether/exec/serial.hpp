@@ -1,0 +1,67 @@
+#pragma once
+/// \file
+/// exec::serial: kernels run as plain loops on the calling thread, state lives in aligned host memory.
+
+#include <cstddef>
+#include <cstdlib>
+#include <new>
+#include <vector>
+
+#include "tether/core/view.hpp"
+
+namespace tether {
+
+/// A std::allocator that aligns to `Align` bytes (cache lines, full SIMD vectors).
+template <class T, std::size_t Align = 64>
+struct aligned_allocator {
+  using value_type = T;
+  template <class U>
+  struct rebind {
+    using other = aligned_allocator<U, Align>;
+  };
+  aligned_allocator() noexcept = default;
+  template <class U>
+  constexpr aligned_allocator(const aligned_allocator<U, Align>&) noexcept {}  // NOLINT
+  [[nodiscard]] T* allocate(std::size_t n) {
+    return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{Align}));
+  }
+  void deallocate(T* p, std::size_t) noexcept { ::operator delete(p, std::align_val_t{Align}); }
+  template <class U>
+  constexpr bool operator==(const aligned_allocator<U, Align>&) const noexcept {
+    return true;
+  }
+};
+
+namespace exec {
+
+/// Runs every kernel as a sequential loop on the calling thread. The default execution space.
+struct serial {
+  using memory_space = mem::host;
+
+  /// Owning storage for optimizer state in this space's memory.
+  template <class T>
+  using buffer = std::vector<T, aligned_allocator<T>>;
+
+  /// `n` elements set to `value`.
+  template <class T>
+  [[nodiscard]] buffer<T> allocate(std::size_t n, T value = T{}) const {
+    return buffer<T>(n, value);
+  }
+
+  /// Calls `f(i)` for i in [0, n).
+  template <class F>
+  void parallel_for(std::size_t n, const F& f) const {
+    for (std::size_t i = 0; i < n; ++i) f(i);
+  }
+
+  /// True when `pred(i)` holds for some i in [0, n). Branch-free so the loop vectorises.
+  template <class F>
+  [[nodiscard]] bool any(std::size_t n, const F& pred) const {
+    bool r = false;
+    for (std::size_t i = 0; i < n; ++i) r |= static_cast<bool>(pred(i));
+    return r;
+  }
+};
+
+}  // namespace exec
+}  // namespace tether

@@ -1,0 +1,102 @@
+#pragma once
+/// \file
+/// pull::anchor: Overlap-Local-SGD (Wang et al., ICASSP 2020). Each worker holds an anchor z, the last
+/// completed average of the workers' parameters. Every `period` steps it waits for the pending average,
+/// pulls toward the anchor (fused with the gradient step),
+///
+///     x <- x - eta*d(g) - alpha*(x - z)
+///
+/// and starts a non-blocking all-reduce of a snapshot of x that completes while the next `period` local
+/// steps compute. With anchor momentum m > 0: v <- m*v + (avg - z); z <- z + v.
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+
+#include "tether/core/config.hpp"
+#include "tether/core/error.hpp"
+#include "tether/core/kernels.hpp"
+#include "tether/core/request.hpp"
+#include "tether/core/step_env.hpp"
+
+namespace tether::pull {
+
+/// The anchor pull with an overlapping average.
+struct anchor {
+  struct options {
+    std::uint32_t period = 16;  ///< tau: local steps between rounds
+    float alpha = 0.2f;         ///< pull toward the anchor at a round
+    float momentum = 0.0f;      ///< anchor momentum m
+  };
+  options opt{};
+
+  /// Buffers: [anchor z, snapshot being averaged, sum received, anchor velocity].
+  static constexpr std::size_t buffers = 4;
+
+  template <class T>
+  struct context {
+    T alpha;
+  };
+
+  void validate(int /*workers*/) const {
+    detail::require(opt.period > 0, "anchor pull: period must be > 0, got period = ", opt.period);
+    detail::require(std::isfinite(opt.alpha) && opt.alpha >= 0.0f && opt.alpha <= 1.0f,
+                    "anchor pull: alpha must be in [0, 1], got alpha = ", opt.alpha);
+    detail::require(std::isfinite(opt.momentum) && opt.momentum >= 0.0f && opt.momentum < 1.0f,
+                    "anchor pull: momentum must be in [0, 1), got momentum = ", opt.momentum);
+  }
+
+  template <class Env, class T, class S>
+  void start(Env& env, view<T, S> x, pull_buffers<T, buffers, S> b) {
+    first_ = true;
+    launch(env, x, b);
+  }
+
+  template <class Env, class T, class S>
+  bool before(Env& env, view<T, S> x, pull_buffers<T, buffers, S> b, context<T>& c) {
+    round_ = env.step > 0 && env.step % opt.period == 0;
+    if (!round_) return false;
+    pending_.wait();
+    env.exec.parallel_for(x.size(), kernels::anchor_update<T>{b[0].data(), b[3].data(), b[2].data(),
+                                                              T(1) / static_cast<T>(env.comm.size()),
+                                                              T(opt.momentum), first_});
+    first_ = false;
+    env.round = true;
+    c.alpha = T(opt.alpha);
+    return opt.alpha != 0.0f;
+  }
+
+  template <class Env, class T, class S>
+  void after(Env& env, view<T, S> x, pull_buffers<T, buffers, S> b) {
+    if (!round_) return;
+    round_ = false;
+    launch(env, x, b);
+  }
+
+  /// Completes the average in flight (the optimizer calls this before its buffers go away).
+  template <class Env, class T, class S>
+  void finish(Env&, view<T, S>, pull_buffers<T, buffers, S>) {
+    pending_.wait();
+  }
+
+  /// True while an average is in flight.
+  [[nodiscard]] bool pending() const noexcept { return pending_.active(); }
+
+  template <class T>
+  TETHER_HOST_DEVICE static T force(const context<T>& c, T x, T z, T /*snapshot*/, T /*sum*/, T /*velocity*/) {
+    return c.alpha * (x - z);
+  }
+
+ private:
+  template <class Env, class T, class S>
+  void launch(Env& env, view<T, S> x, pull_buffers<T, buffers, S> b) {
+    env.exec.parallel_for(x.size(), kernels::copy<T>{x.data(), b[1].data()});
+    pending_ = env.comm.iallreduce_sum(std::span<const T>(b[1].data(), b[1].size()), b[2].span());
+  }
+
+  request pending_;
+  bool first_ = true;
+  bool round_ = false;
+};
+
+}  // namespace tether::pull

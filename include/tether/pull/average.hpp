@@ -1,0 +1,59 @@
+#pragma once
+/// \file
+/// pull::average: local SGD (model averaging). After every `period`-th step, x_i <- mean_j x_j.
+/// Post-local SGD: the first `warmup` steps average after every step (fully synchronous SGD).
+
+#include <cstddef>
+#include <cstdint>
+
+#include "tether/core/config.hpp"
+#include "tether/core/error.hpp"
+#include "tether/core/kernels.hpp"
+#include "tether/core/step_env.hpp"
+
+namespace tether::pull {
+
+/// Plain averaging of the parameters by all-reduce. No per-step force.
+struct average {
+  struct options {
+    std::uint32_t period = 16;  ///< tau: local steps between averages
+    std::uint32_t warmup = 0;   ///< steps of fully synchronous SGD first (post-local SGD)
+  };
+  options opt{};
+  static constexpr std::size_t buffers = 0;
+  template <class T>
+  struct context {};
+
+  void validate(int /*workers*/) const {
+    detail::require(opt.period > 0, "average pull: period must be > 0, got period = ", opt.period);
+  }
+
+  /// True when the parameters are averaged after step t (0-based).
+  [[nodiscard]] bool averages_after(std::uint64_t t) const noexcept {
+    const std::uint64_t k = t + 1;
+    return k <= opt.warmup || k % opt.period == 0;
+  }
+
+  template <class Env, class T, class S>
+  void start(Env&, view<T, S>, pull_buffers<T, 0, S>) {}
+
+  template <class Env, class T, class S>
+  bool before(Env&, view<T, S>, pull_buffers<T, 0, S>, context<T>&) {
+    return false;
+  }
+
+  template <class Env, class T, class S>
+  void after(Env& env, view<T, S> x, pull_buffers<T, 0, S>) {
+    if (!averages_after(env.step)) return;
+    env.comm.allreduce_sum(x.span());
+    env.exec.parallel_for(x.size(), kernels::scale<T>{x.data(), T(1) / static_cast<T>(env.comm.size())});
+    env.round = true;
+  }
+
+  template <class T>
+  TETHER_HOST_DEVICE static T force(const context<T>&, T /*x*/) {
+    return T(0);
+  }
+};
+
+}  // namespace tether::pull

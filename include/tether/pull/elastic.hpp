@@ -1,0 +1,94 @@
+#pragma once
+/// \file
+/// pull::elastic: EASGD's elastic force toward a center variable (Zhang, Choromanska, LeCun, NeurIPS 2015).
+///
+/// The center xc is replicated on every worker and kept identical by an all-reduce. Every `period` steps,
+/// with alpha = eta*rho (default beta/p) and the pre-step parameters x_i:
+///
+///     x_i <- x_i - eta*d(g_i) - alpha*(x_i - xc)        (fused with the gradient step)
+///     xc  <- xc + alpha * sum_i (x_i - xc)               (= (1-beta)*xc + beta*mean(x))
+///
+/// The center starts at the mean of the workers' starting points.
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+
+#include "tether/core/config.hpp"
+#include "tether/core/error.hpp"
+#include "tether/core/kernels.hpp"
+#include "tether/core/step_env.hpp"
+
+namespace tether::pull {
+
+/// EASGD's elastic pull with a replicated center.
+struct elastic {
+  struct options {
+    std::uint32_t period = 10;  ///< tau: steps between rounds
+    float beta = 0.9f;          ///< moving rate of the center, beta = p*alpha
+    float alpha = 0.0f;         ///< elastic coefficient; 0 = beta/p
+  };
+  options opt{};
+
+  /// Buffers: [center, sum of the workers' parameters at the last round].
+  static constexpr std::size_t buffers = 2;
+
+  template <class T>
+  struct context {
+    T alpha;
+  };
+
+  void validate(int workers) const {
+    detail::require(opt.period > 0, "elastic pull: period must be > 0, got period = ", opt.period);
+    detail::require(std::isfinite(opt.beta) && opt.beta >= 0.0f && opt.beta <= 1.0f,
+                    "elastic pull: beta must be in [0, 1], got beta = ", opt.beta);
+    detail::require(std::isfinite(opt.alpha) && opt.alpha >= 0.0f && opt.alpha <= 1.0f,
+                    "elastic pull: alpha must be in [0, 1], got alpha = ", opt.alpha);
+    detail::require(alpha(workers) * static_cast<float>(workers) <= 1.0f + 1e-6f,
+                    "elastic pull: p*alpha must be <= 1 for a stable center, got p = ", workers,
+                    ", alpha = ", alpha(workers));
+  }
+
+  [[nodiscard]] float alpha(int workers) const noexcept {
+    return opt.alpha > 0.0f ? opt.alpha : opt.beta / static_cast<float>(workers);
+  }
+
+  template <class Env, class T, class S>
+  void start(Env& env, view<T, S> x, pull_buffers<T, buffers, S> b) {
+    const auto p = static_cast<T>(env.comm.size());
+    env.exec.parallel_for(x.size(), kernels::copy<T>{x.data(), b[1].data()});
+    env.comm.allreduce_sum(b[1].span());
+    env.exec.parallel_for(x.size(), kernels::copy<T>{b[1].data(), b[0].data()});
+    env.exec.parallel_for(x.size(), kernels::scale<T>{b[0].data(), T(1) / p});
+    round_ = false;
+  }
+
+  template <class Env, class T, class S>
+  bool before(Env& env, view<T, S> x, pull_buffers<T, buffers, S> b, context<T>& c) {
+    round_ = env.step > 0 && env.step % opt.period == 0;
+    if (!round_) return false;
+    env.exec.parallel_for(x.size(), kernels::copy<T>{x.data(), b[1].data()});
+    env.comm.allreduce_sum(b[1].span());
+    env.round = true;
+    c.alpha = T(alpha(env.comm.size()));
+    return true;
+  }
+
+  template <class Env, class T, class S>
+  void after(Env& env, view<T, S> x, pull_buffers<T, buffers, S> b) {
+    if (!round_) return;
+    env.exec.parallel_for(x.size(), kernels::elastic_center<T>{b[0].data(), b[1].data(),
+                                                               T(alpha(env.comm.size())), T(env.comm.size())});
+    round_ = false;
+  }
+
+  template <class T>
+  TETHER_HOST_DEVICE static T force(const context<T>& c, T x, T center, T /*sum*/) {
+    return c.alpha * (x - center);
+  }
+
+ private:
+  bool round_ = false;
+};
+
+}  // namespace tether::pull

@@ -1,0 +1,183 @@
+#pragma once
+/// \file
+/// pull::leader and pull::group_leader: LSGD's pull toward the best worker (Teng, Gao et al., NeurIPS 2019).
+///
+/// Every `period` steps the workers elect the one with the lowest score (the mean of its last
+/// `score_window` losses; ties go to the lowest rank, non-finite scores never win) with one 8-byte
+/// (score, rank) min-reduction, and the leader broadcasts its parameters into every worker's leader copy.
+/// Each step then applies, fused with the gradient step,
+///
+///     x <- x - eta*d(g) - (strength/period) * (x - x_leader)                     (proximal form)
+///
+/// plus, at a round, an extra `jump * (x - x_leader)` (the jump form x <- (1-c)x + c*x_leader of the
+/// authors' code, fused with the step). The current leader does not pull toward its own copy, so with one
+/// worker LSGD is the step policy alone.
+///
+/// group_leader adds local leaders: workers of one group (a node) elect a local leader every `period`
+/// steps and the whole team a global leader every `global_period` steps (a multiple of `period`):
+///
+///     x <- x - eta*d(g) - (strength/period)*(x - xL) - (global_strength/global_period)*(x - xG)
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "tether/core/config.hpp"
+#include "tether/core/error.hpp"
+#include "tether/core/kernels.hpp"
+#include "tether/core/step_env.hpp"
+
+namespace tether::pull {
+
+/// Options of the leader pulls.
+struct leader_options {
+  std::uint32_t period = 16;          ///< tau (tau_L with groups): steps between elections
+  float strength = 0.1f;              ///< p (p_L): proximal pull per step is strength/period
+  std::uint32_t global_period = 0;    ///< tau_G, group_leader only: a multiple of period; 0 = period
+  float global_strength = 0.1f;       ///< p_G, group_leader only
+  float jump = 0.0f;                  ///< c: extra pull applied at a round (jump form), 0 = off
+  float global_jump = 0.0f;           ///< c_G, group_leader only
+  std::uint32_t score_window = 10;    ///< k: the score is the mean of the last k losses
+};
+
+/// The leader pull with one level (Grouped = false) or local and global leaders (Grouped = true).
+template <bool Grouped>
+struct basic_leader {
+  using options = leader_options;
+  options opt{};
+
+  /// Buffers: [x_leader] or [x_local_leader, x_global_leader].
+  static constexpr std::size_t buffers = Grouped ? 2 : 1;
+
+  template <class T>
+  struct context {
+    T a_local;   ///< coefficient of (x - xL); 0 without groups
+    T a_global;  ///< coefficient of (x - xG)
+  };
+
+  void validate(int /*workers*/) const {
+    detail::require(opt.period > 0, "leader pull: period must be > 0, got period = ", opt.period);
+    detail::require(std::isfinite(opt.strength) && opt.strength >= 0.0f,
+                    "leader pull: strength must be finite and >= 0, got strength = ", opt.strength);
+    detail::require(std::isfinite(opt.jump) && opt.jump >= 0.0f && opt.jump <= 1.0f,
+                    "leader pull: jump must be in [0, 1], got jump = ", opt.jump);
+    detail::require(opt.score_window > 0, "leader pull: score_window must be > 0, got score_window = ",
+                    opt.score_window);
+    if constexpr (Grouped) {
+      detail::require(global_period() % opt.period == 0, "leader pull: global_period (", global_period(),
+                      ") must be a multiple of period (", opt.period, ")");
+      detail::require(std::isfinite(opt.global_strength) && opt.global_strength >= 0.0f,
+                      "leader pull: global_strength must be finite and >= 0, got global_strength = ",
+                      opt.global_strength);
+      detail::require(std::isfinite(opt.global_jump) && opt.global_jump >= 0.0f && opt.global_jump <= 1.0f,
+                      "leader pull: global_jump must be in [0, 1], got global_jump = ", opt.global_jump);
+    }
+  }
+
+  [[nodiscard]] std::uint32_t global_period() const noexcept {
+    return opt.global_period == 0 ? opt.period : opt.global_period;
+  }
+
+  /// The worker's score: mean of the last score_window losses (NaN while any of them is non-finite).
+  [[nodiscard]] double score() const noexcept {
+    if (filled_ == 0) return std::numeric_limits<double>::infinity();
+    double s = 0.0;
+    for (std::size_t i = 0; i < filled_; ++i) s += window_[i];
+    return s / static_cast<double>(filled_);
+  }
+  /// Rank of the current global leader (-1 before the first election) and of the local one (group rank).
+  [[nodiscard]] int leader() const noexcept { return global_leader_; }
+  [[nodiscard]] int local_leader() const noexcept { return local_leader_; }
+
+  template <class Env, class T, class S>
+  void start(Env&, view<T, S>, pull_buffers<T, buffers, S>) {
+    window_.assign(opt.score_window, 0.0);
+    filled_ = 0;
+    pos_ = 0;
+    global_leader_ = -1;
+    local_leader_ = -1;
+  }
+
+  template <class Env, class T, class S>
+  bool before(Env& env, view<T, S> x, pull_buffers<T, buffers, S> b, context<T>& c) {
+    record(env.loss);
+    const std::uint64_t t = env.step;
+    const bool global_round = t > 0 && t % global_period() == 0;
+    const bool local_round = Grouped && t > 0 && t % opt.period == 0;
+    const float s = static_cast<float>(score());
+    if constexpr (Grouped) {
+      if (local_round) {
+        auto& g = env.comm.group();
+        local_leader_ = elect_and_share(env, g, s, x, b[0], local_leader_, false);
+      }
+    }
+    if (global_round) global_leader_ = elect_and_share(env, env.comm, s, x, b[buffers - 1], global_leader_, true);
+    env.round = global_round || local_round;
+    env.stats.leader = global_leader_;
+    env.stats.score = score();
+
+    c.a_local = T(0);
+    c.a_global = T(0);
+    if constexpr (Grouped) {
+      if (local_leader_ >= 0 && local_leader_ != env.comm.group().rank())
+        c.a_local = T(opt.strength / static_cast<float>(opt.period)) + (local_round ? T(opt.jump) : T(0));
+      if (global_leader_ >= 0 && global_leader_ != env.comm.rank())
+        c.a_global = T(opt.global_strength / static_cast<float>(global_period())) +
+                     (global_round ? T(opt.global_jump) : T(0));
+    } else {
+      if (global_leader_ >= 0 && global_leader_ != env.comm.rank())
+        c.a_global = T(opt.strength / static_cast<float>(opt.period)) + (global_round ? T(opt.jump) : T(0));
+    }
+    return c.a_local != T(0) || c.a_global != T(0);
+  }
+
+  template <class Env, class T, class S>
+  void after(Env&, view<T, S>, pull_buffers<T, buffers, S>) {}
+
+  template <class T>
+  TETHER_HOST_DEVICE static T force(const context<T>& c, T x, T xg)
+    requires(!Grouped)
+  {
+    return c.a_global * (x - xg);
+  }
+  template <class T>
+  TETHER_HOST_DEVICE static T force(const context<T>& c, T x, T xl, T xg)
+    requires Grouped
+  {
+    return c.a_local * (x - xl) + c.a_global * (x - xg);
+  }
+
+ private:
+  void record(double loss) {
+    window_[pos_] = loss;
+    pos_ = (pos_ + 1) % window_.size();
+    if (filled_ < window_.size()) ++filled_;
+  }
+
+  /// One election on `comm` and the winner's broadcast into `copy`. Returns the winner (or the previous
+  /// leader when no score is finite: the copies are then left as they are).
+  template <class Env, class C, class T, class S>
+  int elect_and_share(Env& env, C& comm, float s, view<T, S> x, view<T, S> copy, int previous, bool global) {
+    const election e = comm.min_loc(s);
+    if (e.rank < 0) return previous;
+    if (comm.rank() == e.rank) env.exec.parallel_for(x.size(), kernels::copy<T>{x.data(), copy.data()});
+    comm.broadcast(copy.span(), e.rank);
+    if (global && previous >= 0 && previous != e.rank) ++env.stats.leader_changes;
+    return e.rank;
+  }
+
+  std::vector<double> window_;
+  std::size_t filled_ = 0;
+  std::size_t pos_ = 0;
+  int global_leader_ = -1;
+  int local_leader_ = -1;
+};
+
+/// LSGD's pull toward the one leader of the team.
+using leader = basic_leader<false>;
+/// LSGD's multi-leader pull: a local leader per group and a global leader of the team.
+using group_leader = basic_leader<true>;
+
+}  // namespace tether::pull
