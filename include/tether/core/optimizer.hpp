@@ -20,6 +20,7 @@
 
 #include "tether/core/concepts.hpp"
 #include "tether/core/config.hpp"
+#include "tether/core/consistency.hpp"
 #include "tether/core/error.hpp"
 #include "tether/core/schedule.hpp"
 #include "tether/core/stats.hpp"
@@ -109,6 +110,13 @@ class optimizer {
   /// An optimizer for `n` parameters on worker `comm`. Validates every option (tether::error on bad input).
   optimizer(Comm& comm, std::size_t n, options o = {}, Exec exec = {})
       : comm_(&comm), exec_(std::move(exec)), n_(n), opt_(std::move(o)) {
+    // Communicators across processes (comm::mpi, comm::hierarchical) check in one collective that every
+    // rank has the same parameter count and options, so a mismatch is a clear error, not a hang.
+    if constexpr (requires(std::span<const consistency_item> s) { comm.check_consistent(s); }) {
+      const std::array<consistency_item, 2> items{{{n, "the parameter count n"},
+                                                   {options_fingerprint(opt_), "the optimizer options"}}};
+      comm.check_consistent(std::span<const consistency_item>(items));
+    }
     detail::require(std::isfinite(opt_.lr) && opt_.lr >= 0.0, "optimizer: lr must be finite and >= 0, got lr = ",
                     opt_.lr);
     opt_.schedule.validate();
