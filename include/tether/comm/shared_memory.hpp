@@ -21,6 +21,7 @@
 #include <cstring>
 #include <deque>
 #include <exception>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -30,7 +31,9 @@
 #include <type_traits>
 #include <vector>
 
+#include "tether/core/collectives.hpp"
 #include "tether/core/error.hpp"
+#include "tether/core/kernels.hpp"
 #include "tether/core/request.hpp"
 #include "tether/core/stats.hpp"
 #include "tether/core/view.hpp"
@@ -47,7 +50,7 @@ struct pending_reduction {
   std::size_t count = 0;
   int posted = 0;
   phase state = phase::collecting;
-  void (*reduce)(pending_reduction&) = nullptr;
+  std::function<void(pending_reduction&)> reduce;
   std::string failure;  // set when the workers disagreed on the size
 };
 
@@ -66,6 +69,22 @@ void reduce_in_rank_order(pending_reduction& op) {
     }
     for (std::size_t r = 0; r < p; ++r) std::memcpy(static_cast<T*>(op.recv[r]) + lo, acc, len * sizeof(T));
   }
+}
+
+/// The rank-order sum of a pending reduction by kernels of an execution space (buffers in its memory):
+/// recv[0] = send[0] + send[1] + ..., then copied into every other recv buffer.
+template <class T, class Exec>
+void reduce_in_rank_order_on(const Exec& exec, pending_reduction& op) {
+  const std::size_t p = op.send.size();
+  if (op.count == 0) return;
+  T* dst = static_cast<T*>(op.recv[0]);
+  std::vector<const T*> src(p);
+  for (std::size_t r = 0; r < p; ++r) src[r] = static_cast<const T*>(op.send[r]);
+  exec.parallel_for(op.count, kernels::copy<T>{src[0], dst});
+  tether::detail::accumulate_in_order<T>(exec, op.count, dst, std::span<const T* const>(src).subspan(1));
+  for (std::size_t r = 1; r < p; ++r)
+    exec.parallel_for(op.count, kernels::copy<T>{dst, static_cast<T*>(op.recv[r])});
+  tether::detail::fence(exec);
 }
 
 /// The shared state of one group of workers (the whole team is a group too).
@@ -141,8 +160,10 @@ class team_state {
   void* scratch_data() noexcept { return scratch_.data(); }
 
   /// Posts this worker's part of a non-blocking all-reduce; returns the operation.
+  /// `reduce` does the arithmetic on the progress thread (the host loop, or kernels of an execution space).
   template <class T>
-  std::shared_ptr<pending_reduction> post_reduction(int rank, const T* send, T* recv, std::size_t n) {
+  std::shared_ptr<pending_reduction> post_reduction(int rank, const T* send, T* recv, std::size_t n,
+                                                    std::function<void(pending_reduction&)> reduce = {}) {
     std::unique_lock lk(m_);
     if (aborted_) throw aborted("tether: iallreduce_sum: another worker of the team failed");
     const std::uint64_t seq = next_op_[static_cast<std::size_t>(rank)]++;
@@ -152,7 +173,8 @@ class team_state {
       op->send.resize(static_cast<std::size_t>(size_));
       op->recv.resize(static_cast<std::size_t>(size_));
       op->count = n;
-      op->reduce = &reduce_in_rank_order<T>;
+      op->reduce =
+          reduce ? std::move(reduce) : std::function<void(pending_reduction&)>(&reduce_in_rank_order<T>);
     }
     auto self = op;
     if (n != op->count && op->failure.empty())
@@ -336,6 +358,86 @@ class shared_memory {
       const int r = rank_;
       return request([st, op, r, seq] { st->wait_reduction(r, op, seq); },
                      [st, op] { return st->reduction_done(op); });
+    }
+
+    /// In-place sum of a buffer in an execution space's memory (GPU memory shared by the team's threads):
+    /// each worker adds one slice of every worker's buffer in rank order with `exec`'s kernels and writes the
+    /// sum into all of them. No host copy; the same bits as the host overload.
+    template <class T, class Space, class Exec>
+    void allreduce_sum(view<T, Space> data, const Exec& exec) {
+      static_assert(std::is_arithmetic_v<T>, "allreduce_sum needs an arithmetic element type");
+      auto& st = *state_;
+      const std::size_t p = static_cast<std::size_t>(size());
+      const std::size_t me = static_cast<std::size_t>(rank_);
+      const std::size_t n = data.size();
+      tether::detail::fence(exec);  // this worker's kernels that wrote `data` are complete
+      st.ptrs()[me] = data.data();
+      st.sizes()[me] = n;
+      st.barrier();
+      check_sizes("allreduce_sum");
+      const std::size_t lo = n * me / p;
+      const std::size_t hi = n * (me + 1) / p;
+      if (hi > lo) {
+        // Only this worker touches [lo, hi) of any buffer until the closing barrier.
+        std::vector<T*> bufs(p);
+        for (std::size_t r = 0; r < p; ++r)
+          bufs[r] = const_cast<T*>(static_cast<const T*>(st.ptrs()[r])) + lo;
+        const std::vector<const T*> rest(bufs.begin() + 1, bufs.end());
+        tether::detail::accumulate_in_order<T>(exec, hi - lo, bufs[0], rest);
+        for (std::size_t r = 1; r < p; ++r) exec.parallel_for(hi - lo, kernels::copy<T>{bufs[0], bufs[r]});
+        tether::detail::fence(exec);
+      }
+      st.barrier();
+      const std::uint64_t moved = 2 * (n - (hi - lo)) * sizeof(T);
+      count(moved, moved);
+    }
+
+    /// Non-blocking sum of buffers in an execution space's memory; the team's progress thread runs `exec`'s
+    /// kernels (device reductions, no host copy). Neither buffer may be touched until wait() returns.
+    template <class T, class Space, class Exec>
+    [[nodiscard]] request iallreduce_sum(view<const T, Space> send, view<T, Space> recv, const Exec& exec) {
+      static_assert(std::is_arithmetic_v<T>, "iallreduce_sum needs an arithmetic element type");
+      tether::detail::require(send.size() == recv.size(),
+                              "iallreduce_sum: send and recv sizes differ: send has ", send.size(),
+                              ", recv has ", recv.size());
+      tether::detail::fence(exec);  // `send` is complete before the progress thread reads it
+      auto* st = state_;
+      const std::uint64_t seq = st->current_op(rank_);
+      auto op = st->post_reduction<T>(
+          rank_, send.data(), recv.data(), send.size(),
+          [exec](detail::pending_reduction& o) { detail::reduce_in_rank_order_on<T>(exec, o); });
+      const std::uint64_t bytes = send.size() * sizeof(T);
+      count(bytes, bytes);
+      const int r = rank_;
+      return request([st, op, r, seq] { st->wait_reduction(r, op, seq); },
+                     [st, op] { return st->reduction_done(op); });
+    }
+
+    /// Copies `root`'s buffer in an execution space's memory into every other worker's (device-to-device).
+    template <class T, class Space, class Exec>
+    void broadcast(view<T, Space> data, int root, const Exec& exec) {
+      auto& st = *state_;
+      tether::detail::require(root >= 0 && root < size(), "broadcast: root must be in [0, ", size(),
+                              "), got root = ", root);
+      const std::size_t me = static_cast<std::size_t>(rank_);
+      tether::detail::fence(exec);
+      st.ptrs()[me] = data.data();
+      st.sizes()[me] = data.size();
+      st.barrier();
+      check_sizes("broadcast");
+      const std::uint64_t bytes = data.size() * sizeof(T);
+      if (rank_ != root) {
+        if (!data.empty()) {
+          exec.parallel_for(data.size(),
+                            kernels::copy<T>{static_cast<const T*>(st.ptrs()[static_cast<std::size_t>(root)]),
+                                             data.data()});
+          tether::detail::fence(exec);
+        }
+        count(0, bytes);
+      } else {
+        count(bytes * static_cast<std::uint64_t>(size() - 1), 0);
+      }
+      st.barrier();
     }
 
     /// Copies `root`'s buffer into every other worker's buffer.

@@ -4,6 +4,7 @@
 /// updates). Functors, not lambdas, so every execution space (host loops, OpenMP, Thrust, Kokkos, CUDA) can
 /// run them.
 
+#include <array>
 #include <cstddef>
 
 #include "tether/core/config.hpp"
@@ -16,6 +17,20 @@ struct copy {
   const T* src;
   T* dst;
   TETHER_HOST_DEVICE void operator()(std::size_t i) const { dst[i] = src[i]; }
+};
+
+/// dst[i] += src[0][i] + ... + src[count-1][i], added in order (rank-order sums of the team's collectives).
+template <class T>
+struct accumulate {
+  static constexpr std::size_t max_sources = 8;
+  T* dst;
+  std::array<const T*, max_sources> src;
+  std::size_t count;
+  TETHER_HOST_DEVICE void operator()(std::size_t i) const {
+    T a = dst[i];
+    for (std::size_t k = 0; k < count; ++k) a += src[k][i];
+    dst[i] = a;
+  }
 };
 
 /// x[i] *= a

@@ -145,8 +145,10 @@ class optimizer {
                       std::is_same_v<std::remove_const_t<typename decltype(gv)::value_type>, T>,
                   "tether::optimizer::step: x and g must hold the optimizer's value type");
     static_assert(!std::is_const_v<typename decltype(xv)::value_type>, "tether::optimizer::step: x must be mutable");
-    static_assert(std::is_same_v<buffer_space_t<X>, memory_space> && std::is_same_v<buffer_space_t<G>, memory_space>,
-                  "tether::optimizer::step: x and g must live in the execution space's memory space");
+    static_assert(mem::accessible_v<memory_space, buffer_space_t<X>> &&
+                      mem::accessible_v<memory_space, buffer_space_t<G>>,
+                  "tether::optimizer::step: x and g must be accessible from the execution space (a host space "
+                  "cannot touch GPU memory, a GPU space cannot touch host memory: see docs/exec.md)");
     detail::require(xv.size() == n_, "optimizer::step: x has ", xv.size(), " elements, expected n = ", n_);
     detail::require(gv.size() == n_, "optimizer::step: g has ", gv.size(), " elements, expected n = ", n_);
     const view<T, memory_space> xs{xv.data(), xv.size()};

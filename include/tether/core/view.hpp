@@ -17,6 +17,16 @@ namespace tether {
 namespace mem {
 /// Ordinary host memory.
 struct host {};
+/// Global memory of a CUDA GPU (cudaMalloc, thrust::device_vector, Kokkos::CudaSpace). Not host-accessible.
+struct cuda {};
+
+/// True when kernels of an execution space whose memory is `ExecSpace` may touch memory in `DataSpace`.
+/// Each space reaches only its own memory unless a specialisation says otherwise (see docs/exec.md).
+template <class ExecSpace, class DataSpace>
+struct accessible : std::is_same<ExecSpace, DataSpace> {};
+
+template <class ExecSpace, class DataSpace>
+inline constexpr bool accessible_v = accessible<ExecSpace, DataSpace>::value;
 }  // namespace mem
 
 /// Customisation point: specialise for your own container to hand it to tether directly.

@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "tether/core/collectives.hpp"
 #include "tether/core/config.hpp"
 #include "tether/core/error.hpp"
 #include "tether/core/kernels.hpp"
@@ -91,7 +92,7 @@ struct anchor {
   template <class Env, class T, class S>
   void launch(Env& env, view<T, S> x, pull_buffers<T, buffers, S> b) {
     env.exec.parallel_for(x.size(), kernels::copy<T>{x.data(), b[1].data()});
-    pending_ = env.comm.iallreduce_sum(std::span<const T>(b[1].data(), b[1].size()), b[2].span());
+    pending_ = detail::iallreduce_sum(env.comm, env.exec, view<const T, S>{b[1].data(), b[1].size()}, b[2]);
   }
 
   request pending_;

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "tether/core/collectives.hpp"
 #include "tether/core/config.hpp"
 #include "tether/core/error.hpp"
 #include "tether/core/kernels.hpp"
@@ -45,7 +46,7 @@ struct average {
   template <class Env, class T, class S>
   void after(Env& env, view<T, S> x, pull_buffers<T, 0, S>) {
     if (!averages_after(env.step)) return;
-    env.comm.allreduce_sum(x.span());
+    detail::allreduce_sum(env.comm, env.exec, x);
     env.exec.parallel_for(x.size(), kernels::scale<T>{x.data(), T(1) / static_cast<T>(env.comm.size())});
     env.round = true;
   }

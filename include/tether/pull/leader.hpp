@@ -24,6 +24,7 @@
 #include <limits>
 #include <vector>
 
+#include "tether/core/collectives.hpp"
 #include "tether/core/config.hpp"
 #include "tether/core/error.hpp"
 #include "tether/core/kernels.hpp"
@@ -163,7 +164,7 @@ struct basic_leader {
     const election e = comm.min_loc(s);
     if (e.rank < 0) return previous;
     if (comm.rank() == e.rank) env.exec.parallel_for(x.size(), kernels::copy<T>{x.data(), copy.data()});
-    comm.broadcast(copy.span(), e.rank);
+    detail::broadcast(comm, env.exec, copy, e.rank);
     if (global && previous >= 0 && previous != e.rank) ++env.stats.leader_changes;
     return e.rank;
   }

@@ -1,0 +1,120 @@
+#pragma once
+/// \file
+/// Collectives on buffers in any memory space: what the pulls call instead of the communicator directly.
+///
+/// Host views go to the communicator's `std::span` collectives (the path every communicator has). Views in
+/// another memory space (GPU memory) go to the communicator's `(view, exec)` overloads when it has them (the
+/// thread team does: device-to-device copies and device reductions, no host round trip); otherwise they are
+/// staged through host memory the execution space provides (pinned on CUDA). See docs/exec.md.
+
+#include <concepts>
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <type_traits>
+#include <vector>
+
+#include "tether/core/kernels.hpp"
+#include "tether/core/request.hpp"
+#include "tether/core/view.hpp"
+
+namespace tether::detail {
+
+/// Waits for the kernels an execution space has queued (asynchronous device spaces); no-op otherwise.
+template <class Exec>
+void fence(const Exec& exec) {
+  if constexpr (requires { exec.fence(); }) exec.fence();
+}
+
+/// dst[i] = dst[i] + src[0][i] + src[1][i] + ... for i in [0, n), added in the order of `src` (the same
+/// bits as a host loop that adds the buffers one after another). Kernels run on `exec`.
+template <class T, class Exec>
+void accumulate_in_order(const Exec& exec, std::size_t n, T* dst, std::span<const T* const> src) {
+  using kernel = kernels::accumulate<T>;
+  for (std::size_t k = 0; k < src.size(); k += kernel::max_sources) {
+    kernel f{dst, {}, 0};
+    for (; f.count < kernel::max_sources && k + f.count < src.size(); ++f.count)
+      f.src[f.count] = src[k + f.count];
+    exec.parallel_for(n, f);
+  }
+}
+
+/// An execution space that can stage its memory through host buffers (device spaces).
+template <class Exec, class T>
+concept stages_through_host = requires(const Exec& e, const T* cs, T* s, std::size_t n) {
+  e.copy_to_host(cs, s, n);
+  e.copy_from_host(cs, s, n);
+  { e.template allocate_host<T>(n).data() } -> std::convertible_to<T*>;
+};
+
+/// In-place sum over the workers of `comm` of a buffer in the execution space's memory.
+template <class Comm, class Exec, class T, class S>
+void allreduce_sum(Comm& comm, const Exec& exec, view<T, S> v) {
+  if constexpr (std::same_as<S, mem::host>) {
+    comm.allreduce_sum(v.span());
+  } else if constexpr (requires { comm.allreduce_sum(v, exec); }) {
+    comm.allreduce_sum(v, exec);
+  } else {
+    static_assert(stages_through_host<Exec, T>,
+                  "tether: this communicator has no collectives for device memory and the "
+                  "execution space cannot stage through host memory (see docs/exec.md)");
+    auto h = exec.template allocate_host<T>(v.size());
+    fence(exec);
+    exec.copy_to_host(v.data(), h.data(), v.size());
+    comm.allreduce_sum(std::span<T>(h.data(), v.size()));
+    exec.copy_from_host(h.data(), v.data(), v.size());
+  }
+}
+
+/// Copies `root`'s buffer into every other worker's buffer (a buffer in the execution space's memory).
+template <class Comm, class Exec, class T, class S>
+void broadcast(Comm& comm, const Exec& exec, view<T, S> v, int root) {
+  if constexpr (std::same_as<S, mem::host>) {
+    comm.broadcast(v.span(), root);
+  } else if constexpr (requires { comm.broadcast(v, root, exec); }) {
+    comm.broadcast(v, root, exec);
+  } else {
+    static_assert(stages_through_host<Exec, T>,
+                  "tether: this communicator has no collectives for device memory and the "
+                  "execution space cannot stage through host memory (see docs/exec.md)");
+    auto h = exec.template allocate_host<T>(v.size());
+    fence(exec);
+    if (comm.rank() == root) exec.copy_to_host(v.data(), h.data(), v.size());
+    comm.broadcast(std::span<T>(h.data(), v.size()), root);
+    if (comm.rank() != root) exec.copy_from_host(h.data(), v.data(), v.size());
+  }
+}
+
+/// Non-blocking sum over the workers: `recv` holds the sum of every worker's `send` once the request
+/// completes.
+template <class Comm, class Exec, class T, class S>
+[[nodiscard]] request iallreduce_sum(Comm& comm, const Exec& exec, view<const T, S> send, view<T, S> recv) {
+  if constexpr (std::same_as<S, mem::host>) {
+    return comm.iallreduce_sum(std::span<const T>(send.data(), send.size()), recv.span());
+  } else if constexpr (requires { comm.iallreduce_sum(send, recv, exec); }) {
+    return comm.iallreduce_sum(send, recv, exec);
+  } else {
+    static_assert(stages_through_host<Exec, T>,
+                  "tether: this communicator has no collectives for device memory and the "
+                  "execution space cannot stage through host memory (see docs/exec.md)");
+    using host_buffer = decltype(exec.template allocate_host<T>(std::size_t{}));
+    struct staged {
+      host_buffer send, recv;
+      request inner;
+    };
+    const std::size_t n = send.size();
+    auto st = std::make_shared<staged>(
+        staged{exec.template allocate_host<T>(n), exec.template allocate_host<T>(n), {}});
+    fence(exec);
+    exec.copy_to_host(send.data(), st->send.data(), n);
+    st->inner = comm.iallreduce_sum(std::span<const T>(st->send.data(), n), std::span<T>(st->recv.data(), n));
+    return request(
+        [st, exec, dst = recv.data(), n] {
+          st->inner.wait();
+          exec.copy_from_host(st->recv.data(), dst, n);
+        },
+        [st] { return st->inner.test(); });
+  }
+}
+
+}  // namespace tether::detail

@@ -1,0 +1,106 @@
+#pragma once
+/// \file
+/// exec::openmp: kernels run as `#pragma omp parallel for simd schedule(static)` loops on host threads; state
+/// lives in aligned host memory, first touched by the threads that later update it. Opt-in: compile with
+/// OpenMP (CMake: link OpenMP::OpenMP_CXX). See docs/exec.md.
+///
+///     tether::exec::openmp omp{.threads = 8};
+///     tether::optimizer<tether::step::adam, tether::pull::none, W, tether::exec::openmp> opt(w, n, {}, omp);
+
+#if !defined(_OPENMP)
+#error \
+    "tether/exec/openmp.hpp needs OpenMP: compile with -fopenmp (CMake: link OpenMP::OpenMP_CXX); see docs/exec.md"
+#endif
+
+#include <omp.h>
+
+#include <cstddef>
+#include <memory>
+#include <new>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "tether/core/view.hpp"
+#include "tether/exec/serial.hpp"
+
+namespace tether {
+namespace exec {
+
+namespace detail {
+
+/// An aligned allocator that leaves new elements uninitialised (default-initialised), so that a parallel
+/// fill can first-touch the pages on the threads that use them.
+template <class T>
+struct first_touch_allocator : aligned_allocator<T> {
+  template <class U>
+  struct rebind {
+    using other = first_touch_allocator<U>;
+  };
+  first_touch_allocator() noexcept = default;
+  template <class U>
+  constexpr first_touch_allocator(const first_touch_allocator<U>&) noexcept {}  // NOLINT
+  template <class U>
+  void construct(U* p) noexcept(std::is_nothrow_default_constructible_v<U>) {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <class U, class... A>
+  void construct(U* p, A&&... a) {
+    ::new (static_cast<void*>(p)) U(std::forward<A>(a)...);
+  }
+  template <class U>
+  constexpr bool operator==(const first_touch_allocator<U>&) const noexcept {
+    return true;
+  }
+};
+
+}  // namespace detail
+
+/// Runs every kernel as an OpenMP `parallel for simd` loop with a static schedule.
+struct openmp {
+  using memory_space = mem::host;
+
+  /// Owning storage for optimizer state: 64-byte aligned host memory.
+  template <class T>
+  using buffer = std::vector<T, detail::first_touch_allocator<T>>;
+
+  int threads = 0;                   ///< threads per kernel; 0 = OpenMP's default (OMP_NUM_THREADS)
+  std::size_t min_parallel = 32768;  ///< loops shorter than this run on the calling thread (still SIMD)
+
+  /// `n` elements set to `value`, written by the threads that will update them (first touch).
+  template <class T>
+  [[nodiscard]] buffer<T> allocate(std::size_t n, T value = T{}) const {
+    buffer<T> b(n);
+    T* p = b.data();
+    parallel_for(n, [p, value](std::size_t i) { p[i] = value; });
+    return b;
+  }
+
+  /// Calls `f(i)` for i in [0, n): each thread takes one contiguous block; the block is vectorised.
+  template <class F>
+  void parallel_for(std::size_t n, const F& f) const {
+    const int nt = team_size();
+#pragma omp parallel for simd schedule(static) num_threads(nt) if (n >= min_parallel && nt > 1)
+    for (std::size_t i = 0; i < n; ++i) f(i);
+  }
+
+  /// True when `pred(i)` holds for some i in [0, n).
+  template <class F>
+  [[nodiscard]] bool any(std::size_t n, const F& pred) const {
+    const int nt = team_size();
+    bool r = false;
+#pragma omp parallel for simd schedule(static) num_threads(nt) \
+    reduction(|                                                \
+              : r) if (n >= min_parallel && nt > 1)
+    for (std::size_t i = 0; i < n; ++i) r |= static_cast<bool>(pred(i));
+    return r;
+  }
+
+  /// Threads a kernel runs on.
+  [[nodiscard]] int team_size() const noexcept {
+    return threads > 0 ? threads : omp_get_max_threads();
+  }
+};
+
+}  // namespace exec
+}  // namespace tether
