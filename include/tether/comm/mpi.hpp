@@ -267,9 +267,15 @@ class mpi {
     return opt_.max_count == 0 ? static_cast<std::size_t>(INT_MAX) : opt_.max_count;
   }
 
-  /// A new communicator over the same ranks with the same options (collective). For protocols whose
-  /// non-blocking traffic must not interleave with this communicator's collectives.
-  [[nodiscard]] std::unique_ptr<mpi> duplicate() const { return std::make_unique<mpi>(comm_, opt_); }
+  /// A new communicator over the same ranks with the same options (collective), whose traffic counts on
+  /// this communicator's counters (it must not outlive this one). For protocols whose non-blocking traffic
+  /// must not interleave with this communicator's collectives (asynchronous LSGD and EASGD).
+  [[nodiscard]] std::unique_ptr<mpi> duplicate() const {
+    auto d = std::make_unique<mpi>(comm_, opt_);
+    d->counters_ = counters_;
+    if (d->group_) d->group_->counters_ = counters_;
+    return d;
+  }
 
   void barrier() {
     if (!polling()) {
