@@ -41,6 +41,8 @@ struct buffer_traits<C, std::enable_if_t<std::ranges::contiguous_range<C> && std
   using value_type = std::remove_reference_t<std::ranges::range_reference_t<C>>;
   using memory_space = mem::host;
   static value_type* data(C& c) { return std::ranges::data(c); }
+  /// A const container hands out const elements; a const std::span<T> still hands out T (spans are shallow).
+  static auto data(const C& c) { return std::ranges::data(c); }
   static std::size_t size(const C& c) { return static_cast<std::size_t>(std::ranges::size(c)); }
 };
 

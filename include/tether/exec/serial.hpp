@@ -54,12 +54,13 @@ struct serial {
     for (std::size_t i = 0; i < n; ++i) f(i);
   }
 
-  /// True when `pred(i)` holds for some i in [0, n). Branch-free so the loop vectorises.
+  /// True when `pred(i)` holds for some i in [0, n). Branch-free so the loop vectorises (the accumulator is
+  /// an unsigned int: GCC 12 does not vectorise an or-reduction into a bool).
   template <class F>
   [[nodiscard]] bool any(std::size_t n, const F& pred) const {
-    bool r = false;
-    for (std::size_t i = 0; i < n; ++i) r |= static_cast<bool>(pred(i));
-    return r;
+    unsigned r = 0;
+    for (std::size_t i = 0; i < n; ++i) r |= static_cast<unsigned>(static_cast<bool>(pred(i)));
+    return r != 0;
   }
 };
 
