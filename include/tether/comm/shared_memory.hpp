@@ -130,6 +130,22 @@ class team_state {
                                                " worker(s) of the group returned while others wait"));
   }
 
+  /// A barrier inside a collective, after its opening barrier() (see collective_phase). Every worker of the
+  /// group passed the opening barrier and is known to reach it, so it is not interrupted by abort(): until
+  /// all have arrived, workers may still be reading each other's buffers, and one that left on an abort could
+  /// free a buffer another worker is reading.
+  void inner_barrier() {
+    std::unique_lock lk(m_);
+    const std::uint64_t gen = generation_;
+    if (++arrived_ == size_) {
+      arrived_ = 0;
+      ++generation_;
+      cv_.notify_all();
+      return;
+    }
+    cv_.wait(lk, [&] { return generation_ != gen; });
+  }
+
   /// Marks the team as failed and wakes every waiting worker.
   void abort() {
     std::lock_guard lk(m_);
@@ -277,6 +293,30 @@ class team_state {
   std::thread progress_;
 };
 
+/// The data phase of a blocking collective: from its opening barrier() to its last inner barrier. Workers
+/// read and write each other's buffers in it, so none may leave it early: the inner barriers ignore an
+/// abort, and a worker that throws inside the phase (a size check, a failed kernel) still takes its place in
+/// the remaining inner barriers on the way out, so the others neither read its freed buffers nor wait for it
+/// forever. Construct it right after the opening barrier has returned.
+class collective_phase {
+ public:
+  collective_phase(team_state& st, int inner_barriers) noexcept : st_(&st), left_(inner_barriers) {}
+  collective_phase(const collective_phase&) = delete;
+  collective_phase& operator=(const collective_phase&) = delete;
+  ~collective_phase() {
+    while (left_ > 0) sync();
+  }
+  /// The next inner barrier.
+  void sync() {
+    --left_;
+    st_->inner_barrier();
+  }
+
+ private:
+  team_state* st_;
+  int left_;
+};
+
 }  // namespace detail
 
 /// Options of a thread team.
@@ -324,6 +364,7 @@ class shared_memory {
       st.sizes()[me] = n;
       st.scratch(n * sizeof(T));
       st.barrier();
+      detail::collective_phase phase(st, 2);
       check_sizes("allreduce_sum");
       T* scratch = static_cast<T*>(st.scratch_data());
       const std::size_t lo = n * me / p;
@@ -334,9 +375,9 @@ class shared_memory {
         const T* src = static_cast<const T*>(st.ptrs()[r]);
         for (std::size_t i = lo; i < hi; ++i) scratch[i] += src[i];
       }
-      st.barrier();
-      std::memcpy(data.data(), scratch, n * sizeof(T));
-      st.barrier();
+      phase.sync();
+      if (n != 0) std::memcpy(data.data(), scratch, n * sizeof(T));  // data() and scratch may be null when n = 0
+      phase.sync();
       // Reduce-scatter then all-gather: (p-1)/p of the buffer in, and as much out, in each phase.
       const std::uint64_t moved = 2 * (n - (hi - lo)) * sizeof(T);
       count(moved, moved);
@@ -374,6 +415,7 @@ class shared_memory {
       st.ptrs()[me] = data.data();
       st.sizes()[me] = n;
       st.barrier();
+      detail::collective_phase phase(st, 1);
       check_sizes("allreduce_sum");
       const std::size_t lo = n * me / p;
       const std::size_t hi = n * (me + 1) / p;
@@ -387,7 +429,7 @@ class shared_memory {
         for (std::size_t r = 1; r < p; ++r) exec.parallel_for(hi - lo, kernels::copy<T>{bufs[0], bufs[r]});
         tether::detail::fence(exec);
       }
-      st.barrier();
+      phase.sync();
       const std::uint64_t moved = 2 * (n - (hi - lo)) * sizeof(T);
       count(moved, moved);
     }
@@ -424,6 +466,7 @@ class shared_memory {
       st.ptrs()[me] = data.data();
       st.sizes()[me] = data.size();
       st.barrier();
+      detail::collective_phase phase(st, 1);
       check_sizes("broadcast");
       const std::uint64_t bytes = data.size() * sizeof(T);
       if (rank_ != root) {
@@ -437,7 +480,7 @@ class shared_memory {
       } else {
         count(bytes * static_cast<std::uint64_t>(size() - 1), 0);
       }
-      st.barrier();
+      phase.sync();
     }
 
     /// Copies `root`'s buffer into every other worker's buffer.
@@ -450,6 +493,7 @@ class shared_memory {
       st.ptrs()[me] = data.data();
       st.sizes()[me] = data.size();
       st.barrier();
+      detail::collective_phase phase(st, 1);
       check_sizes("broadcast");
       const std::uint64_t bytes = data.size() * sizeof(T);
       if (rank_ != root) {
@@ -459,7 +503,7 @@ class shared_memory {
       } else {
         count(bytes * static_cast<std::uint64_t>(size() - 1), 0);
       }
-      st.barrier();
+      phase.sync();
     }
 
     /// The (score, rank) min-reduction of an election: the lowest finite score wins, ties go to the lowest
@@ -468,12 +512,13 @@ class shared_memory {
       auto& st = *state_;
       st.scores()[static_cast<std::size_t>(rank_)] = score;
       st.barrier();
+      detail::collective_phase phase(st, 1);
       election best;
       for (int r = 0; r < size(); ++r) {
         const float s = st.scores()[static_cast<std::size_t>(r)];
         if (std::isfinite(s) && (best.rank < 0 || s < best.score)) best = {s, r};
       }
-      st.barrier();
+      phase.sync();
       count(8, 8);
       return best;
     }
