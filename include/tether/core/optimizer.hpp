@@ -124,9 +124,9 @@ class optimizer {
     pull_.opt = opt_.pull;
     step_.validate();
     pull_.validate(comm.size());
-    for (std::size_t k = 0; k < Step::state_size; ++k)
+    for (std::size_t k = 0; k != Step::state_size; ++k)
       state_[k] = exec_.template allocate<T>(n, step_.template initial<T>(k));
-    for (std::size_t k = 0; k < Pull::buffers; ++k) targets_[k] = exec_.template allocate<T>(n, T(0));
+    for (std::size_t k = 0; k != Pull::buffers; ++k) targets_[k] = exec_.template allocate<T>(n, T(0));
   }
 
   optimizer(const optimizer&) = delete;
@@ -164,6 +164,14 @@ class optimizer {
       ++stats_.skipped_nonfinite;
     }
 
+    // The rate is checked before any collective or state change, so a bad schedule loses nothing.
+    double lr = 0.0;
+    if (finite) {
+      lr = opt_.schedule(stats_.steps, opt_.lr);
+      detail::require(std::isfinite(lr) && lr >= 0.0, "optimizer::step: the schedule gave lr = ", lr, " at step ",
+                      stats_.steps);
+    }
+
     env_type env{*comm_, exec_, stats_.steps, finite ? loss : std::numeric_limits<double>::quiet_NaN(), stats_};
     const auto t0 = clock::now();
     const auto bufs = target_views();
@@ -176,9 +184,6 @@ class optimizer {
     const auto t1 = clock::now();
 
     if (finite) {
-      const double lr = opt_.schedule(stats_.steps, opt_.lr);
-      detail::require(std::isfinite(lr) && lr >= 0.0, "optimizer::step: the schedule gave lr = ", lr, " at step ",
-                      stats_.steps);
       ++applied_;
       const auto sc = step_.prepare(applied_, static_cast<T>(lr));
       if (force)
@@ -246,15 +251,15 @@ class optimizer {
 
   pull_buffers<T, Pull::buffers, memory_space> target_views() {
     pull_buffers<T, Pull::buffers, memory_space> v{};
-    for (std::size_t k = 0; k < Pull::buffers; ++k) v[k] = {targets_[k].data(), targets_[k].size()};
+    for (std::size_t k = 0; k != Pull::buffers; ++k) v[k] = {targets_[k].data(), targets_[k].size()};
     return v;
   }
 
   template <bool WithStep, bool WithForce>
   void run(T* x, const T* g, typename Step::template context<T> sc, typename Pull::template context<T> pc) {
     fused_update<Step, Pull, T, WithStep, WithForce> k{x, g, {}, {}, sc, pc};
-    for (std::size_t j = 0; j < Step::state_size; ++j) k.s[j] = state_[j].data();
-    for (std::size_t j = 0; j < Pull::buffers; ++j) k.b[j] = targets_[j].data();
+    for (std::size_t j = 0; j != Step::state_size; ++j) k.s[j] = state_[j].data();
+    for (std::size_t j = 0; j != Pull::buffers; ++j) k.b[j] = targets_[j].data();
     exec_.parallel_for(n_, k);
   }
 

@@ -31,7 +31,8 @@ struct adagrad {
     detail::require(std::isfinite(opt.eps) && opt.eps > 0.0f, "adagrad eps must be finite and > 0, got eps = ",
                     opt.eps);
     detail::require(std::isfinite(opt.initial_accumulator) && opt.initial_accumulator >= 0.0f,
-                    "adagrad initial_accumulator must be finite and >= 0, got ", opt.initial_accumulator);
+                    "adagrad initial_accumulator must be finite and >= 0, got initial_accumulator = ",
+                    opt.initial_accumulator);
   }
 
   template <class T>
