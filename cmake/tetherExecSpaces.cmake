@@ -87,3 +87,13 @@ if(TETHER_ENABLE_CUDA AND TARGET tether_cuda AND (TETHER_BUILD_TESTS OR TETHER_B
                    "GPU found: ${TETHER_GPU_FOUND}")
   endif()
 endif()
+
+# tether_cuda_target(<target>): C++20 for the CUDA sources of one of tether's own targets. CMake < 3.26 knows no
+# CUDA20 dialect for nvcc, so the flag is passed directly there.
+function(tether_cuda_target target)
+  if(DEFINED CMAKE_CUDA20_STANDARD_COMPILE_OPTION AND NOT CMAKE_CUDA20_STANDARD_COMPILE_OPTION STREQUAL "")
+    set_target_properties(${target} PROPERTIES CUDA_STANDARD 20 CUDA_STANDARD_REQUIRED ON CUDA_EXTENSIONS OFF)
+  else()
+    target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-std=c++20>)
+  endif()
+endfunction()

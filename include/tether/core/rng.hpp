@@ -73,7 +73,7 @@ class rng {
   }
 
  private:
-  __extension__ using u128 = unsigned __int128;
+  __extension__ typedef unsigned __int128 u128;  // NOLINT(modernize-use-using): nvcc rejects __extension__ using
   static constexpr std::uint64_t rotl(std::uint64_t x, int k) noexcept { return (x << k) | (x >> (64 - k)); }
   std::uint64_t s_[4]{};
 };

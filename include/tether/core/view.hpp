@@ -62,8 +62,11 @@ struct view {
   {
     return {ptr, len};
   }
-  constexpr operator view<const T, Space>() const noexcept  // NOLINT(google-explicit-constructor)
-    requires(!std::is_const_v<T>)
+  /// Mutable views convert to const views. (A template, so that nvcc does not instantiate it for a view
+  /// that is already const.)
+  template <class U = T>
+    requires(!std::is_const_v<U>)
+  constexpr operator view<const U, Space>() const noexcept  // NOLINT(google-explicit-constructor)
   {
     return {ptr, len};
   }

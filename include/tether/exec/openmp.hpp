@@ -1,6 +1,6 @@
 #pragma once
 /// \file
-/// exec::openmp: kernels run as `#pragma omp parallel for simd schedule(static)` loops on host threads; state
+/// exec::openmp: kernels run as `#pragma omp for simd schedule(static)` loops on host threads; state
 /// lives in aligned host memory, first touched by the threads that later update it. Opt-in: compile with
 /// OpenMP (CMake: link OpenMP::OpenMP_CXX). See docs/exec.md.
 ///
@@ -56,7 +56,9 @@ struct first_touch_allocator : aligned_allocator<T> {
 
 }  // namespace detail
 
-/// Runs every kernel as an OpenMP `parallel for simd` loop with a static schedule.
+/// Runs every kernel as an OpenMP `for simd` loop with a static schedule: each thread takes one contiguous
+/// block and vectorises it. Short loops (n < min_parallel) and one-thread spaces run as `omp simd` loops on
+/// the calling thread.
 struct openmp {
   using memory_space = mem::host;
 
@@ -80,20 +82,38 @@ struct openmp {
   template <class F>
   void parallel_for(std::size_t n, const F& f) const {
     const int nt = team_size();
-#pragma omp parallel for simd schedule(static) num_threads(nt) if (n >= min_parallel && nt > 1)
-    for (std::size_t i = 0; i < n; ++i) f(i);
+    if (nt <= 1 || n < min_parallel) {
+      const F k = f;  // a local copy: the kernel's pointers stay in registers
+#pragma omp simd
+      for (std::size_t i = 0; i < n; ++i) k(i);
+      return;
+    }
+#pragma omp parallel num_threads(nt)
+    {
+      const F k = f;  // each thread's own copy of the kernel
+#pragma omp for simd schedule(static)
+      for (std::size_t i = 0; i < n; ++i) k(i);
+    }
   }
 
   /// True when `pred(i)` holds for some i in [0, n).
   template <class F>
   [[nodiscard]] bool any(std::size_t n, const F& pred) const {
     const int nt = team_size();
-    bool r = false;
-#pragma omp parallel for simd schedule(static) num_threads(nt) \
-    reduction(|                                                \
-              : r) if (n >= min_parallel && nt > 1)
-    for (std::size_t i = 0; i < n; ++i) r |= static_cast<bool>(pred(i));
-    return r;
+    unsigned r = 0;
+    if (nt <= 1 || n < min_parallel) {
+      const F k = pred;
+#pragma omp simd reduction(| : r)
+      for (std::size_t i = 0; i < n; ++i) r |= static_cast<unsigned>(static_cast<bool>(k(i)));
+      return r != 0;
+    }
+#pragma omp parallel num_threads(nt)
+    {
+      const F k = pred;
+#pragma omp for simd schedule(static) reduction(| : r)
+      for (std::size_t i = 0; i < n; ++i) r |= static_cast<unsigned>(static_cast<bool>(k(i)));
+    }
+    return r != 0;
   }
 
   /// Threads a kernel runs on.

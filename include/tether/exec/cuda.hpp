@@ -1,0 +1,276 @@
+#pragma once
+/// \file
+/// exec::cuda: hand-written CUDA kernels on a stream. The fused optimizer step is one grid-stride launch with
+/// 16-byte vector loads and stores (float4 / double2) of every buffer when the buffers share their alignment,
+/// scalar accesses for the few elements before and after. State lives in GPU memory (cudaMalloc); copies
+/// between the team's buffers are cudaMemcpyAsync device-to-device. Opt-in: a .cu file compiled by nvcc
+/// (CMake: enable_language(CUDA), link tether::cuda). See docs/exec.md.
+///
+///     tether::exec::cuda gpu{.stream = s};
+///     tether::algo::lsgd<tether::team::worker, tether::step::sgd, tether::exec::cuda> opt(w, n, {}, gpu);
+///     opt.step(tether::as_view<tether::mem::cuda>(x_dev, n), tether::as_view<tether::mem::cuda>(g_dev, n),
+///     loss);
+///
+/// Kernels are asynchronous on `stream`: step() returns once the update is queued; fence() waits for it.
+
+#if !defined(__CUDACC__)
+#error \
+    "tether/exec/cuda.hpp holds CUDA kernels: include it from a .cu file compiled by nvcc (CMake: enable_language(CUDA) and link tether::cuda); see docs/exec.md"
+#endif
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+#include <utility>
+
+#include "tether/core/config.hpp"
+#include "tether/core/kernels.hpp"
+#include "tether/core/optimizer.hpp"
+#include "tether/core/view.hpp"
+#include "tether/exec/detail/cuda_memory.hpp"
+
+namespace tether::exec {
+
+namespace detail {
+
+/// The 16-byte vector type of T (float4 for float, double2 for double); void when there is none.
+template <class T>
+struct vec16 {
+  using type = void;
+};
+template <>
+struct vec16<float> {
+  using type = float4;
+};
+template <>
+struct vec16<double> {
+  using type = double2;
+};
+
+/// f(i) for i in [0, n), grid-stride.
+template <class F>
+__global__ void grid_stride_kernel(F f, std::size_t n) {
+  const std::size_t stride = static_cast<std::size_t>(blockDim.x) * gridDim.x;
+  for (std::size_t i = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+    f(i);
+}
+
+/// value into p[0, n), grid-stride.
+template <class T>
+__global__ void fill_kernel(T* p, T value, std::size_t n) {
+  const std::size_t stride = static_cast<std::size_t>(blockDim.x) * gridDim.x;
+  for (std::size_t i = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+    p[i] = value;
+}
+
+/// *flag = 1 when pred(i) holds for some i in [0, n): one block-wide vote, one store per block that hits.
+template <class F>
+__global__ void any_kernel(F pred, std::size_t n, int* flag) {
+  const std::size_t stride = static_cast<std::size_t>(blockDim.x) * gridDim.x;
+  int hit = 0;
+  for (std::size_t i = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+    hit |= pred(i) ? 1 : 0;
+  if (__syncthreads_or(hit) != 0 && threadIdx.x == 0) atomicExch(flag, 1);
+}
+
+/// Per-thread registers of the vectorised fused kernel: W lanes of each buffer (one slot when a buffer count
+/// is zero, never used then).
+template <class T, std::size_t W, std::size_t K>
+struct lanes {
+  alignas(16) T v[K == 0 ? 1 : K][W];
+};
+
+/// The fused step over [0, n): a scalar head (until the buffers reach a 16-byte boundary), `nvec` vectors
+/// of W = 16/sizeof(T) elements, a scalar tail. Each lane runs the same fused_update arithmetic as every
+/// other execution space: the kernel only changes how elements travel between memory and registers.
+template <class Step, class Pull, class T, bool WithStep, bool WithForce>
+__global__ void fused_vector_kernel(fused_update<Step, Pull, T, WithStep, WithForce> k, std::size_t head,
+                                    std::size_t nvec, std::size_t n) {
+  using V = typename vec16<T>::type;
+  constexpr std::size_t W = 16 / sizeof(T);
+  constexpr std::size_t NS = WithStep ? Step::state_size : 0;
+  constexpr std::size_t NB = WithForce ? Pull::buffers : 0;
+  const std::size_t tid = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const std::size_t stride = static_cast<std::size_t>(blockDim.x) * gridDim.x;
+
+  for (std::size_t j = tid; j < nvec; j += stride) {
+    const std::size_t base = head + j * W;
+    lanes<T, W, 1> x;
+    lanes<T, W, 1> g;
+    lanes<T, W, NS> s;
+    lanes<T, W, NB> b;
+    *reinterpret_cast<V*>(x.v[0]) = *reinterpret_cast<const V*>(k.x + base);
+    if constexpr (WithStep) *reinterpret_cast<V*>(g.v[0]) = *reinterpret_cast<const V*>(k.g + base);
+#pragma unroll
+    for (std::size_t q = 0; q != NS; ++q)
+      *reinterpret_cast<V*>(s.v[q]) = *reinterpret_cast<const V*>(k.s[q] + base);
+#pragma unroll
+    for (std::size_t q = 0; q != NB; ++q)
+      *reinterpret_cast<V*>(b.v[q]) = *reinterpret_cast<const V*>(k.b[q] + base);
+
+    auto local = k;  // same contexts, pointers into registers
+    local.x = x.v[0];
+    local.g = g.v[0];
+#pragma unroll
+    for (std::size_t q = 0; q != NS; ++q) local.s[q] = s.v[q];
+#pragma unroll
+    for (std::size_t q = 0; q != NB; ++q) local.b[q] = b.v[q];
+#pragma unroll
+    for (std::size_t l = 0; l < W; ++l) local(l);
+
+    *reinterpret_cast<V*>(k.x + base) = *reinterpret_cast<const V*>(x.v[0]);
+#pragma unroll
+    for (std::size_t q = 0; q != NS; ++q)
+      *reinterpret_cast<V*>(k.s[q] + base) = *reinterpret_cast<const V*>(s.v[q]);
+  }
+
+  const std::size_t tail0 = head + nvec * W;
+  const std::size_t scalars = head + (n - tail0);
+  for (std::size_t t = tid; t < scalars; t += stride) k(t < head ? t : tail0 + (t - head));
+}
+
+/// Blocks for a grid-stride launch over `work` items: enough to fill the GPU, no more.
+inline unsigned grid_for(std::size_t work, int block) {
+  int dev = 0;
+  int sms = 0;
+  cuda_check(cudaGetDevice(&dev), "cudaGetDevice");
+  cuda_check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev), "cudaDeviceGetAttribute");
+  const std::size_t wanted = (work + static_cast<std::size_t>(block) - 1) / static_cast<std::size_t>(block);
+  const std::size_t cap = static_cast<std::size_t>(sms) * static_cast<std::size_t>(2048 / block);
+  return static_cast<unsigned>(std::max<std::size_t>(1, std::min(wanted, cap)));
+}
+
+inline void check_launch() {
+  cuda_check(cudaGetLastError(), "kernel launch");
+}
+
+}  // namespace detail
+
+/// Runs every kernel as a hand-written CUDA kernel on `stream`.
+struct cuda {
+  using memory_space = mem::cuda;
+
+  /// Owning storage for optimizer state: GPU global memory.
+  template <class T>
+  using buffer = detail::device_buffer<T>;
+
+  cudaStream_t stream = nullptr;  ///< the stream kernels run on (nullptr: the default stream)
+  int block = 256;                ///< threads per block
+  bool vectorize = true;          ///< 16-byte vector loads in the fused step when the buffers allow them
+
+  /// `n` elements set to `value` (allocated, filled and synchronised: errors surface here).
+  template <class T>
+  [[nodiscard]] buffer<T> allocate(std::size_t n, T value = T{}) const {
+    buffer<T> b(n);
+    if (n != 0) {
+      detail::fill_kernel<T><<<detail::grid_for(n, block), block, 0, stream>>>(b.data(), value, n);
+      detail::check_launch();
+      fence();
+    }
+    return b;
+  }
+
+  /// Calls `f(i)` for i in [0, n) in a grid-stride kernel.
+  template <class F>
+  void parallel_for(std::size_t n, const F& f) const {
+    if (n == 0) return;
+    detail::grid_stride_kernel<F><<<detail::grid_for(n, block), block, 0, stream>>>(f, n);
+    detail::check_launch();
+  }
+
+  /// Copies are cudaMemcpyAsync device-to-device.
+  template <class T>
+  void parallel_for(std::size_t n, const kernels::copy<T>& f) const {
+    if (n == 0 || f.src == f.dst) return;
+    detail::cuda_check(cudaMemcpyAsync(f.dst, f.src, n * sizeof(T), cudaMemcpyDeviceToDevice, stream),
+                       "cudaMemcpyAsync");
+  }
+
+  /// The fused optimizer step: one launch, 16-byte vector accesses where every buffer allows them.
+  template <class Step, class Pull, class T, bool WithStep, bool WithForce>
+  void parallel_for(std::size_t n, const fused_update<Step, Pull, T, WithStep, WithForce>& f) const {
+    if (n == 0) return;
+    constexpr std::size_t W = 16 / sizeof(T);
+    std::size_t head = 0;
+    std::size_t nvec = 0;
+    if constexpr (!std::is_void_v<typename detail::vec16<T>::type>) {
+      if (vectorize) {
+        const std::size_t mis = misalignment(f);
+        if (mis != bad_alignment && mis % sizeof(T) == 0) {
+          head = std::min(n, ((16 - mis) % 16) / sizeof(T));
+          nvec = (n - head) / W;
+        }
+      }
+    }
+    const std::size_t scalars = n - nvec * W;
+    detail::fused_vector_kernel<Step, Pull, T, WithStep, WithForce>
+        <<<detail::grid_for(std::max(nvec, scalars), block), block, 0, stream>>>(f, head, nvec, n);
+    detail::check_launch();
+  }
+
+  /// True when `pred(i)` holds for some i in [0, n): a device reduction, one int back to the host.
+  template <class F>
+  [[nodiscard]] bool any(std::size_t n, const F& pred) const {
+    if (n == 0) return false;
+    int* flag = nullptr;
+    detail::cuda_check(cudaMallocAsync(reinterpret_cast<void**>(&flag), sizeof(int), stream),
+                       "cudaMallocAsync");
+    detail::cuda_check(cudaMemsetAsync(flag, 0, sizeof(int), stream), "cudaMemsetAsync");
+    detail::any_kernel<F><<<detail::grid_for(n, block), block, 0, stream>>>(pred, n, flag);
+    detail::check_launch();
+    int h = 0;
+    detail::cuda_check(cudaMemcpyAsync(&h, flag, sizeof(int), cudaMemcpyDeviceToHost, stream),
+                       "cudaMemcpyAsync");
+    detail::cuda_check(cudaFreeAsync(flag, stream), "cudaFreeAsync");
+    fence();
+    return h != 0;
+  }
+
+  /// Waits for every kernel queued on the stream.
+  void fence() const { detail::cuda_check(cudaStreamSynchronize(stream), "cudaStreamSynchronize"); }
+
+  /// Host staging for communicators without device collectives (MPI without CUDA support): pinned memory.
+  template <class T>
+  [[nodiscard]] detail::pinned_buffer<T> allocate_host(std::size_t n) const {
+    return detail::pinned_buffer<T>(n);
+  }
+  template <class T>
+  void copy_to_host(const T* src, T* dst, std::size_t n) const {
+    if (n == 0) return;
+    detail::cuda_check(cudaMemcpyAsync(dst, src, n * sizeof(T), cudaMemcpyDeviceToHost, stream),
+                       "cudaMemcpyAsync");
+    fence();
+  }
+  template <class T>
+  void copy_from_host(const T* src, T* dst, std::size_t n) const {
+    if (n == 0) return;
+    detail::cuda_check(cudaMemcpyAsync(dst, src, n * sizeof(T), cudaMemcpyHostToDevice, stream),
+                       "cudaMemcpyAsync");
+    fence();
+  }
+
+ private:
+  static constexpr std::size_t bad_alignment = ~std::size_t{0};
+
+  /// The common address modulo 16 of every buffer the fused step touches, or bad_alignment if they differ.
+  template <class Step, class Pull, class T, bool WithStep, bool WithForce>
+  static std::size_t misalignment(const fused_update<Step, Pull, T, WithStep, WithForce>& f) {
+    const auto mod = [](const void* p) {
+      return static_cast<std::size_t>(reinterpret_cast<std::uintptr_t>(p) % 16);
+    };
+    const std::size_t m = mod(f.x);
+    bool same = true;
+    if constexpr (WithStep) {
+      same = same && mod(f.g) == m;
+      for (std::size_t q = 0; q != Step::state_size; ++q) same = same && mod(f.s[q]) == m;
+    }
+    if constexpr (WithForce)
+      for (std::size_t q = 0; q != Pull::buffers; ++q) same = same && mod(f.b[q]) == m;
+    return same ? m : bad_alignment;
+  }
+};
+
+}  // namespace tether::exec
