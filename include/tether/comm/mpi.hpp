@@ -454,7 +454,7 @@ class mpi {
       int done = 0;
       check(MPI_Testall(static_cast<int>(reqs.size()), reqs.data(), &done, MPI_STATUSES_IGNORE), "MPI_Testall");
       if (done != 0) return;
-      if (spins >= 64) std::this_thread::yield();
+      if (spins >= 4096) std::this_thread::yield();
       if ((spins & 255u) == 255u &&
           std::chrono::duration<double>(clock::now() - start).count() > opt_.timeout)
         throw runtime_error(tether::detail::concat("tether: rank ", rank_, ": ", what, " did not complete within ",

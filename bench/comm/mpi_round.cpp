@@ -1,0 +1,181 @@
+// Communication of a round on comm::mpi, per algorithm: the time of one round (max over the ranks) and the
+// payload bytes each worker sent and received per round, from tether's own counters, next to the model of
+// docs/mpi.md (../shared/PERFORMANCE.md). Run under mpiexec; only rank 0 prints:
+//
+//     mpirun -np 4 bench_mpi_round [--blocking] [--benchmark_filter=lsgd] [--benchmark_format=json]
+//
+// --blocking uses MPI's blocking collectives (comm::mpi with timeout 0) instead of the default non-blocking ones
+// polled against the timeout, to show what the dead-rank protection costs.
+//
+// Every algorithm runs with period 1, so each step is a round: the measured time is a whole step (the fused
+// update of N floats plus the round's communication); `local_step` is the same step without communication.
+// Asynchronous LSGD never blocks in a step: its step time is the polling overhead; `ms/round` is the loop's time
+// divided by the rounds that completed in it (with period 1 a round is always due, so rounds run back to back). Ranks run identical iteration counts (fixed with Iterations), so collectives match.
+#include <benchmark/benchmark.h>
+#include <mpi.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "tether/algo/async_easgd.hpp"
+#include "tether/algo/async_lsgd.hpp"
+#include "tether/algo/easgd.hpp"
+#include "tether/algo/local_sgd.hpp"
+#include "tether/algo/lsgd.hpp"
+#include "tether/algo/overlap_local_sgd.hpp"
+#include "tether/comm/mpi.hpp"
+#include "tether/core/rng.hpp"
+#include "tether/pull/none.hpp"
+
+namespace {
+
+std::unique_ptr<tether::comm::mpi> g_comm;
+
+/// The payload model per worker per round, averaged over the p workers (bytes, s = 4).
+enum class model { leader, allreduce, async_center, none };
+
+double model_bytes(model m, double n, double p) {
+  const double s = sizeof(float);
+  switch (m) {
+    case model::leader: return 8.0 + (p - 1.0) / p * n * s;     // election; the leader sends N*s to p-1 ranks
+    case model::allreduce: return 2.0 * (p - 1.0) / p * n * s;  // reduce-scatter + all-gather
+    case model::async_center: return (p - 1.0) / p * n * s;     // N*s each way, except the owner's own exchange
+    case model::none: return 0.0;
+  }
+  return 0.0;
+}
+
+double max_over_ranks(double v) {
+  MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+  return v;
+}
+double sum_over_ranks(double v) {
+  MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+  return v;
+}
+
+template <class Opt>
+void round_bench(benchmark::State& state, typename Opt::options o, model m) {
+  auto& comm = *g_comm;
+  const auto n = static_cast<std::size_t>(state.range(0));
+  std::vector<float> x(n);
+  std::vector<float> g(n);
+  tether::rng r(tether::derive_seed(9, static_cast<std::uint64_t>(comm.rank())));
+  for (std::size_t i = 0; i < n; ++i) {
+    x[i] = static_cast<float>(r.uniform());
+    g[i] = 1e-3f * static_cast<float>(r.uniform());
+  }
+  const double loss = 1.0 + 0.01 * comm.rank();  // a steady leader: rank 0
+  Opt opt(comm, n, o);
+  for (int w = 0; w < 3; ++w) opt.step(x, g, loss);  // start-up and a first round
+
+  constexpr bool async_leader = std::is_same_v<typename Opt::pull_type, tether::pull::async_leader>;
+  auto completed = [&opt] {
+    if constexpr (async_leader)
+      return opt.pull_policy().rounds_completed();
+    else
+      return opt.stats().rounds;
+  };
+  const tether::comm_counters before = comm.counters();
+  const std::uint64_t rounds_before = completed();
+  double seconds = 0;
+  for (auto _ : state) {
+    MPI_Barrier(MPI_COMM_WORLD);
+    const double t0 = MPI_Wtime();
+    opt.step(x, g, loss);
+    const double dt = max_over_ranks(MPI_Wtime() - t0);
+    state.SetIterationTime(dt);
+    seconds += dt;
+  }
+  const tether::comm_counters mid = comm.counters();
+  const auto rounds_in_loop = static_cast<double>(std::max<std::uint64_t>(1, completed() - rounds_before));
+  // Asynchronous LSGD: rounds still in flight (or due) finish here, blocking; every rank took the same steps.
+  opt.finish(x);
+  const tether::comm_counters after = comm.counters();
+  const auto rounds_all = static_cast<double>(std::max<std::uint64_t>(1, completed() - rounds_before));
+  // Bytes are counted when an operation is posted: for asynchronous LSGD count every round to the end.
+  const tether::comm_counters& last = async_leader ? after : mid;
+  const double rounds = async_leader ? rounds_all : rounds_in_loop;
+  if (completed() > rounds_before) state.counters["ms/round"] = 1e3 * seconds / rounds_in_loop;
+  const double sent = static_cast<double>(last.bytes_sent - before.bytes_sent) / rounds;
+  const double recv = static_cast<double>(last.bytes_received - before.bytes_received) / rounds;
+  const double p = comm.size();
+  state.counters["ranks"] = p;
+  state.counters["sent/w/round"] = sum_over_ranks(sent) / p;
+  state.counters["recv/w/round"] = sum_over_ranks(recv) / p;
+  state.counters["sent max"] = max_over_ranks(sent);
+  state.counters["recv max"] = max_over_ranks(recv);
+  state.counters["model/w/round"] = model_bytes(m, static_cast<double>(n), p);
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(n * sizeof(float)));
+}
+
+constexpr std::int64_t one_m = 1 << 20;
+constexpr std::int64_t sixteen_m = 1 << 24;
+
+template <class Opt>
+void add(const char* name, typename Opt::options o, model m) {
+  for (const std::int64_t n : {one_m, sixteen_m}) {
+    benchmark::RegisterBenchmark(name, [o, m](benchmark::State& s) { round_bench<Opt>(s, o, m); })
+        ->Arg(n)
+        ->Iterations(n == one_m ? 20 : 5)
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond);
+  }
+}
+
+/// Discards what non-zero ranks would print.
+class null_reporter : public benchmark::BenchmarkReporter {
+ public:
+  bool ReportContext(const Context&) override { return true; }
+  void ReportRuns(const std::vector<Run>&) override {}
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int provided = 0;
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_SERIALIZED, &provided);
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  // --blocking: plain blocking MPI calls (comm::mpi timeout 0) instead of non-blocking ones polled against a
+  // timeout. Only rank 0 writes a --benchmark_out file.
+  std::vector<char*> args(argv, argv + argc);
+  const bool blocking = std::find_if(args.begin() + 1, args.end(), [](const char* a) {
+                          return std::strcmp(a, "--blocking") == 0;
+                        }) != args.end();
+  args.erase(std::remove_if(args.begin() + 1, args.end(), [](const char* a) { return std::strcmp(a, "--blocking") == 0; }),
+             args.end());
+  if (rank != 0)
+    args.erase(std::remove_if(args.begin() + 1, args.end(),
+                              [](const char* a) { return std::strncmp(a, "--benchmark_out", 15) == 0; }),
+               args.end());
+  int nargs = static_cast<int>(args.size());
+  benchmark::Initialize(&nargs, args.data());
+  {
+    g_comm = std::make_unique<tether::comm::mpi>(MPI_COMM_WORLD, tether::comm::mpi_options{.timeout = blocking ? 0.0 : 600.0});
+    using mpi = tether::comm::mpi;
+    add<tether::optimizer<tether::step::sgd, tether::pull::none, mpi>>("local_step", {.lr = 0.01}, model::none);
+    add<tether::algo::lsgd<mpi>>("lsgd", {.lr = 0.01, .pull = {.period = 1}}, model::leader);
+    add<tether::algo::easgd<mpi>>("easgd", {.lr = 0.01, .pull = {.period = 1}}, model::allreduce);
+    add<tether::algo::local_sgd<mpi>>("local_sgd", {.lr = 0.01, .pull = {.period = 1}}, model::allreduce);
+    add<tether::algo::overlap_local_sgd<mpi>>("overlap_local_sgd", {.lr = 0.01, .pull = {.period = 1}},
+                                              model::allreduce);
+    add<tether::algo::async_lsgd<>>("async_lsgd", {.lr = 0.01, .pull = {.period = 1}}, model::leader);
+    add<tether::algo::async_easgd<>>("async_easgd", {.lr = 0.01, .pull = {.period = 1}}, model::async_center);
+    if (rank == 0) {
+      benchmark::RunSpecifiedBenchmarks();
+    } else {
+      null_reporter quiet;
+      benchmark::RunSpecifiedBenchmarks(&quiet);
+    }
+    g_comm.reset();
+  }
+  benchmark::Shutdown();
+  MPI_Finalize();
+  return 0;
+}
