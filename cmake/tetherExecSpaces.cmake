@@ -60,6 +60,11 @@ option(TETHER_ENABLE_CUDA "Compile tether's CUDA tests, examples and benchmarks 
 set(TETHER_CUDA_ENABLED FALSE)
 set(TETHER_GPU_FOUND FALSE)
 if(TETHER_ENABLE_CUDA AND TARGET tether_cuda AND (TETHER_BUILD_TESTS OR TETHER_BUILD_EXAMPLES OR TETHER_BUILD_BENCH))
+  # nvcc need not be on PATH: FindCUDAToolkit also searches CUDAToolkit_ROOT, CUDA_PATH and /usr/local/cuda.
+  if(NOT DEFINED CMAKE_CUDA_COMPILER AND NOT DEFINED ENV{CUDACXX} AND CUDAToolkit_NVCC_EXECUTABLE
+     AND EXISTS "${CUDAToolkit_NVCC_EXECUTABLE}")
+    set(CMAKE_CUDA_COMPILER "${CUDAToolkit_NVCC_EXECUTABLE}" CACHE FILEPATH "CUDA compiler (found with the toolkit)")
+  endif()
   include(CheckLanguage)
   check_language(CUDA)
   if(CMAKE_CUDA_COMPILER)

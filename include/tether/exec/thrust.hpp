@@ -101,6 +101,21 @@ struct thrust_index_kernel {
   TETHER_HOST_DEVICE void operator()(std::size_t i) const { f(i); }
 };
 
+/// On host systems, Thrust's loop calls one functor per block of `block` indices, and the block is a plain
+/// loop of ours: it vectorises whether or not the compiler inlines a large kernel into Thrust's own loop.
+template <class F>
+struct thrust_block_kernel {
+  static constexpr std::size_t block = 4096;
+  F f;
+  std::size_t n;
+  void operator()(std::size_t b) const {
+    const F k = f;
+    const std::size_t lo = b * block;
+    const std::size_t hi = lo + block < n ? lo + block : n;
+    for (std::size_t i = lo; i < hi; ++i) k(i);
+  }
+};
+
 template <class F>
 struct thrust_index_pred {
   F f;
@@ -111,7 +126,8 @@ struct thrust_index_pred {
 
 namespace exec {
 
-/// Runs every kernel as `thrust::for_each(policy, counting_iterator(0), counting_iterator(n), f)`.
+/// Runs every kernel as `thrust::for_each(policy, counting_iterator(0), counting_iterator(n), f)`; on host
+/// systems the iterator counts blocks of 4096 indices, each a plain (vectorised) loop.
 template <class Policy>
 struct thrust {
   using policy_type = Policy;
@@ -138,8 +154,15 @@ struct thrust {
   template <class F>
   void parallel_for(std::size_t n, const F& f) const {
     if (n == 0) return;
-    ::thrust::for_each(policy, ::thrust::counting_iterator<std::size_t>(0),
-                       ::thrust::counting_iterator<std::size_t>(n), detail::thrust_index_kernel<F>{f});
+    if constexpr (on_device) {
+      ::thrust::for_each(policy, ::thrust::counting_iterator<std::size_t>(0),
+                         ::thrust::counting_iterator<std::size_t>(n), detail::thrust_index_kernel<F>{f});
+    } else {
+      using blocked = detail::thrust_block_kernel<F>;
+      ::thrust::for_each(policy, ::thrust::counting_iterator<std::size_t>(0),
+                         ::thrust::counting_iterator<std::size_t>((n + blocked::block - 1) / blocked::block),
+                         blocked{f, n});
+    }
   }
 
   /// True when `pred(i)` holds for some i in [0, n) (thrust::any_of: a device reduction on the GPU).
