@@ -42,6 +42,12 @@ double value(int worker, std::size_t i) { return static_cast<double>((worker + 1
 
 }  // namespace
 
+/// Reports what the workers recorded (on the test's thread).
+static void report(const tether_mpi_test::recorder& rec) {
+  for (const auto& f : rec.failures()) FAIL_CHECK(f);
+  CHECK(rec.checked() > 0);
+}
+
 TEST_CASE("hierarchical: global ranks, all-reduce, broadcast and elections over threads x ranks", "[hierarchical]") {
   const double timeout = GENERATE(0.0, 30.0);
   hierarchical h(MPI_COMM_WORLD, {.threads = threads, .timeout = timeout});
@@ -49,9 +55,11 @@ TEST_CASE("hierarchical: global ranks, all-reduce, broadcast and elections over 
   REQUIRE(h.size() == p);
   std::mutex m;
   std::vector<int> seen;
+  tether_mpi_test::recorder rec;
   h.run([&](hworker& w) {
-    CHECK(w.size() == p);
-    CHECK(w.rank() == h.network().rank() * threads + w.thread());
+    const int me = w.rank();
+    rec.equal(w.size(), p, "size()", me);
+    rec.equal(w.rank(), h.network().rank() * threads + w.thread(), "rank()", me);
     {
       std::lock_guard lk(m);
       seen.push_back(w.rank());
@@ -63,7 +71,7 @@ TEST_CASE("hierarchical: global ranks, all-reduce, broadcast and elections over 
     for (std::size_t i = 0; i < x.size(); ++i) {
       double s = 0;
       for (int r = 0; r < p; ++r) s += value(r, i);
-      REQUIRE(x[i] == s);
+      rec.equal(x[i], s, "allreduce_sum", me);
     }
 
     std::vector<float> send(40), recv(40);
@@ -75,72 +83,77 @@ TEST_CASE("hierarchical: global ranks, all-reduce, broadcast and elections over 
     for (std::size_t i = 0; i < recv.size(); ++i) {
       double s = 0;
       for (int r = 0; r < p; ++r) s += value(r, i);
-      REQUIRE(recv[i] == static_cast<float>(s));
+      rec.equal(recv[i], static_cast<float>(s), "iallreduce_sum", me);
     }
 
     for (int root = 0; root < p; ++root) {
       std::vector<double> y(25);
       for (std::size_t i = 0; i < y.size(); ++i) y[i] = value(w.rank(), i);
       w.broadcast(std::span<double>(y), root);
-      for (std::size_t i = 0; i < y.size(); ++i) REQUIRE(y[i] == value(root, i));
+      for (std::size_t i = 0; i < y.size(); ++i) rec.equal(y[i], value(root, i), "broadcast", me);
     }
 
     // Scores 7 - (rank / 2): the two highest ranks tie; the lower of them wins (thread 0 of the last rank).
     auto e = w.min_loc(7.0f - static_cast<float>(w.rank() / 2));
-    CHECK(e.rank == (p - 1) / 2 * 2);
-    CHECK(e.score == 7.0f - static_cast<float>((p - 1) / 2));
+    rec.equal(e.rank, (p - 1) / 2 * 2, "min_loc with a tie: rank", me);
+    rec.equal(e.score, 7.0f - static_cast<float>((p - 1) / 2), "min_loc with a tie: score", me);
     // The best score is a NaN on one worker, finite on the others: a finite one wins.
     const float nan = std::numeric_limits<float>::quiet_NaN();
     e = w.min_loc(w.rank() == p - 1 ? nan : 3.0f + static_cast<float>(w.rank()));
-    CHECK(e.rank == 0);
+    rec.equal(e.rank, 0, "min_loc, NaN on the last worker", me);
     e = w.min_loc(w.rank() == 0 ? nan : 3.0f - static_cast<float>(w.rank()));
-    CHECK(e.rank == (p > 1 ? p - 1 : -1));
+    rec.equal(e.rank, p > 1 ? p - 1 : -1, "min_loc, NaN on worker 0", me);
     e = w.min_loc(nan);
-    CHECK(e.rank == -1);
+    rec.equal(e.rank, -1, "min_loc, no finite score", me);
     w.barrier();
   });
+  report(rec);
   std::sort(seen.begin(), seen.end());
   CHECK(seen == std::vector<int>{h.network().rank() * threads, h.network().rank() * threads + 1});
 }
 
 TEST_CASE("hierarchical: groups are the workers of a node, or of group_size ranks", "[hierarchical]") {
   const int ranks = world_size();
+  tether_mpi_test::recorder rec;
   // Default: every rank of these tests shares one node, so the group is every worker.
   hierarchical node(MPI_COMM_WORLD, {.threads = threads});
   node.run([&](hworker& w) {
-    CHECK(&w.group() == &w);
-    CHECK(w.group_count() == 1);
+    rec.is_true(&w.group() == &w, "node group is the worker itself", w.rank());
+    rec.equal(w.group_count(), 1, "group_count()", w.rank());
   });
 
   // One rank per group: a group is the threads of one process.
   hierarchical h(MPI_COMM_WORLD, {.threads = threads, .group_size = 1});
   h.run([&](hworker& w) {
+    const int me = w.rank();
     auto& g = w.group();
-    CHECK(g.size() == threads);
-    CHECK(g.rank() == w.thread());
-    CHECK(w.group_count() == ranks);
-    CHECK(w.group_id() == h.network().rank());
-    CHECK(&g.group() == &g);
+    rec.equal(g.size(), threads, "group size()", me);
+    rec.equal(g.rank(), w.thread(), "group rank()", me);
+    rec.equal(w.group_count(), ranks, "group_count()", me);
+    rec.equal(w.group_id(), h.network().rank(), "group_id()", me);
+    rec.is_true(&g.group() == &g, "a group's group is itself", me);
     std::vector<double> v{static_cast<double>(w.rank())};
     g.allreduce_sum(std::span<double>(v));
     const double first = h.network().rank() * threads;
-    CHECK(v[0] == first + first + 1);
+    rec.equal(v[0], first + first + 1, "group allreduce_sum", me);
     std::vector<double> b{static_cast<double>(w.rank())};
     g.broadcast(std::span<double>(b), 1);
-    CHECK(b[0] == first + 1);
+    rec.equal(b[0], first + 1, "group broadcast", me);
     auto e = g.min_loc(static_cast<float>(-w.thread()));
-    CHECK(e.rank == 1);
+    rec.equal(e.rank, 1, "group min_loc", me);
     // The whole team is still reachable through the world handle.
     std::vector<double> all{1.0};
     w.allreduce_sum(std::span<double>(all));
-    CHECK(all[0] == static_cast<double>(ranks * threads));
+    rec.equal(all[0], static_cast<double>(ranks * threads), "world allreduce_sum", me);
   });
+  report(rec);
 }
 
 TEST_CASE("hierarchical: counters add the team's traffic and, on thread 0, the MPI traffic", "[hierarchical]") {
   hierarchical h(MPI_COMM_WORLD, {.threads = threads});
   const std::uint64_t ranks = static_cast<std::uint64_t>(h.ranks());
   const std::uint64_t t = threads;
+  tether_mpi_test::recorder rec;
   h.run([&](hworker& w) {
     const std::uint64_t n = 40;  // divisible by the threads and the ranks
     std::vector<float> x(n, 1.0f);
@@ -150,17 +163,18 @@ TEST_CASE("hierarchical: counters add the team's traffic and, on thread 0, the M
     const std::uint64_t net_ar = w.thread() == 0 ? 2 * (n - n / ranks) * s : 0;
     const std::uint64_t bsent = w.thread() == 0 ? (t - 1) * n * s : 0;
     const std::uint64_t brecv = w.thread() == 0 ? 0 : n * s;
-    CHECK(w.counters().bytes_sent == team_ar + net_ar + bsent);
-    CHECK(w.counters().bytes_received == team_ar + net_ar + brecv);
-    CHECK(w.counters().collectives == 1);
+    rec.equal(w.counters().bytes_sent, team_ar + net_ar + bsent, "bytes_sent", w.rank());
+    rec.equal(w.counters().bytes_received, team_ar + net_ar + brecv, "bytes_received", w.rank());
+    rec.equal(w.counters().collectives, std::uint64_t{1}, "collectives", w.rank());
   });
+  report(rec);
 }
 
 TEST_CASE("hierarchical: threads or ranks that disagree fail on every worker", "[hierarchical]") {
   hierarchical h(MPI_COMM_WORLD, {.threads = threads});
   h.run([&](hworker& w) { w.check_consistent(5, "five"); });
   CHECK_THROWS_WITH(h.run([&](hworker& w) { w.check_consistent(static_cast<std::uint64_t>(w.thread()), "the thread"); }),
-                    Catch::Contains("disagree on") );
+                    Catch::Contains("disagree on"));
   if (h.ranks() > 1) {
     CHECK_THROWS_WITH(
         h.run([&](hworker& w) { w.check_consistent(static_cast<std::uint64_t>(h.network().rank()), "the rank"); }),
@@ -172,11 +186,13 @@ TEST_CASE("hierarchical: threads or ranks that disagree fail on every worker", "
                       Catch::Contains("ranks disagree on the parameter count n"));
   }
   // Still usable.
+  std::vector<float> sums(threads);
   h.run([&](hworker& w) {
     std::vector<float> v{1.0f};
     w.allreduce_sum(std::span<float>(v));
-    CHECK(v[0] == static_cast<float>(h.size()));
+    sums[static_cast<std::size_t>(w.thread())] = v[0];
   });
+  for (float v : sums) CHECK(v == static_cast<float>(h.size()));
 }
 
 namespace {

@@ -3,9 +3,13 @@
 // comm::mpi, comm::hierarchical), so results can be compared worker by worker; and gathering to rank 0.
 #include <mpi.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 #include <span>
+#include <sstream>
+#include <string>
 #include <vector>
 
 #include "tether/core/objective.hpp"
@@ -15,6 +19,34 @@
 #include "tether/problems/quadratic.hpp"
 
 namespace tether_mpi_test {
+
+/// Catch2 v2 assertions are not thread-safe: worker threads record their checks here, and the test's own
+/// thread reports the failures after run() returned (FAIL_CHECK for each).
+class recorder {
+ public:
+  /// Records a failure unless `a == b`.
+  template <class A, class B>
+  void equal(const A& a, const B& b, const char* what, int worker) {
+    ++checked_;
+    if (a == b) return;
+    std::ostringstream os;
+    os << "worker " << worker << ": " << what << ": " << a << " != " << b;
+    std::lock_guard lk(m_);
+    failures_.push_back(os.str());
+  }
+  /// Records a failure unless `ok`.
+  void is_true(bool ok, const char* what, int worker) { equal(ok, true, what, worker); }
+  [[nodiscard]] std::vector<std::string> failures() const {
+    std::lock_guard lk(m_);
+    return failures_;
+  }
+  [[nodiscard]] std::uint64_t checked() const noexcept { return checked_; }
+
+ private:
+  mutable std::mutex m_;
+  std::vector<std::string> failures_;
+  std::atomic<std::uint64_t> checked_{0};
+};
 
 /// What a worker ends with.
 struct outcome {
