@@ -509,18 +509,20 @@ class mpi {
     int leader = 0;  // the group's lowest rank (split keys are ranks, so it is the group's rank 0)
     MPI_Group whole = MPI_GROUP_NULL;
     MPI_Group part = MPI_GROUP_NULL;
-    MPI_Comm_size(split, &gsize);
-    MPI_Comm_rank(split, &grank);
-    MPI_Comm_group(comm_, &whole);
-    MPI_Comm_group(split, &part);
-    const int zero = 0;
-    MPI_Group_translate_ranks(part, 1, &zero, whole, &leader);
-    MPI_Group_free(&part);
-    MPI_Group_free(&whole);
-    // Number the groups by their lowest rank.
     std::vector<int> is_first(static_cast<std::size_t>(size_));
-    int mine = grank == 0 ? 1 : 0;
     try {
+      check(MPI_Comm_set_errhandler(split, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler");
+      check(MPI_Comm_size(split, &gsize), "MPI_Comm_size");
+      check(MPI_Comm_rank(split, &grank), "MPI_Comm_rank");
+      check(MPI_Comm_group(comm_, &whole), "MPI_Comm_group");
+      check(MPI_Comm_group(split, &part), "MPI_Comm_group");
+      const int zero = 0;
+      const int rc = MPI_Group_translate_ranks(part, 1, &zero, whole, &leader);
+      MPI_Group_free(&part);
+      MPI_Group_free(&whole);
+      check(rc, "MPI_Group_translate_ranks");
+      // Number the groups by their lowest rank.
+      int mine = grank == 0 ? 1 : 0;
       run_collective("MPI_Allgather (groups)", [&](MPI_Request* r) {
         return r == nullptr ? MPI_Allgather(&mine, 1, MPI_INT, is_first.data(), 1, MPI_INT, comm_)
                             : MPI_Iallgather(&mine, 1, MPI_INT, is_first.data(), 1, MPI_INT, comm_, r);
