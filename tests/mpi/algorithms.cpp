@@ -22,6 +22,8 @@
 #include "tether/algo/overlap_local_sgd.hpp"
 #include "tether/comm/mpi.hpp"
 #include "tether/comm/shared_memory.hpp"
+#include "tether/step/adagrad.hpp"
+#include "tether/step/adam.hpp"
 #include "tether/step/momentum.hpp"
 
 using tether::comm::mpi;
@@ -161,6 +163,17 @@ TEST_CASE("Ranks that disagree on the parameter count or the options fail at con
                     Catch::Contains("ranks disagree on the optimizer options"));
   CHECK_THROWS_WITH(opt(c, 10, {.lr = 0.1, .pull = {.period = c.rank() == 1 ? 4u : 8u}}),
                     Catch::Contains("ranks disagree on the optimizer options"));
+  // Nested options of any step policy count: Adam's beta2, Adagrad's eps, the schedule.
+  using adam = tether::optimizer<tether::step::adam, tether::pull::elastic, mpi>;
+  CHECK_THROWS_WITH(adam(c, 10, {.lr = 0.1, .step = {.beta2 = c.rank() == 1 ? 0.99f : 0.999f}}),
+                    Catch::Contains("ranks disagree on the optimizer options"));
+  CHECK_NOTHROW(adam(c, 10, {.lr = 0.1, .step = {.beta2 = 0.99f}}));
+  using adagrad = tether::optimizer<tether::step::adagrad, tether::pull::anchor, mpi>;
+  CHECK_THROWS_WITH(adagrad(c, 10, {.lr = 0.1, .step = {.eps = c.rank() == 1 ? 1e-6f : 1e-10f}}),
+                    Catch::Contains("ranks disagree on the optimizer options"));
+  opt::options decayed{.lr = 0.1};
+  decayed.schedule = tether::schedule::step_decay(c.rank() == 1 ? 100 : 200, 0.5);
+  CHECK_THROWS_WITH(opt(c, 10, decayed), Catch::Contains("ranks disagree on the optimizer options"));
   // Bad options that every rank shares: the ordinary argument check, on every rank.
   CHECK_THROWS_WITH(opt(c, 10, {.lr = -1.0}), Catch::Contains("lr must be finite and >= 0"));
   // The communicator is still usable.
