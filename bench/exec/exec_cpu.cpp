@@ -1,7 +1,8 @@
 /// \file
 /// bench_exec_cpu: the fused update kernels on every CPU execution space, step x pull x space x N, as
 /// bytes/s and as a percentage of a copy measured in the same run, by the same space, on the same N
-/// (`pct_of_copy`): the copy is kernels::copy through the space's parallel_for, 8 bytes per element.
+/// (`pct_of_copy`): the copy is kernels::copy through the space's parallel_for, 8 bytes per element, median
+/// of 7 right before the space's first kernel at that N (the `copy_GBps` counter of every row).
 ///
 /// Spaces: serial; openmp on 1 thread and on all cores; thrust_cpp; thrust_omp (all cores); kokkos<Serial>.
 /// Kernels: the optimizer's fused_update for SGD, SGD+leader, SGD+local/global leaders, momentum,
@@ -96,8 +97,9 @@ const std::array<float*, slots>& buffers(const std::string& space, const Exec& e
   return current_pool->p;
 }
 
-/// The space's copy of n floats (g into the second state slot): best of 7, as bytes/s. Measured once per
-/// (space, N), right before the first kernel of that pair.
+/// The space's copy of n floats (g into the second state slot): median of 7 samples, as bytes/s (the median,
+/// not the best: on a shared machine the best sample catches a moment when the cores were free, which the
+/// kernels' medians would not). Measured once per (space, N), right before the first kernel of that pair.
 template <class Exec>
 double copy_reference(const std::string& space, const Exec& e, std::size_t n, bool threaded) {
   const auto key = std::make_pair(space, n);
@@ -106,16 +108,16 @@ double copy_reference(const std::string& space, const Exec& e, std::size_t n, bo
   const tether::kernels::copy<float> c{p[1], p[3]};
   const std::size_t reps = std::max<std::size_t>(1, (std::size_t{1} << 26) / n);
   e.parallel_for(n, c);  // warm-up
-  double best = 0.0;
+  std::vector<double> samples;
   for (int s = 0; s < 7; ++s) {
     const double t0 = now(threaded);
     for (std::size_t r = 0; r < reps; ++r) e.parallel_for(n, c);
     const double sec = now(threaded) - t0;
-    best = std::max(best, 8.0 * static_cast<double>(n * reps) / sec);
+    samples.push_back(8.0 * static_cast<double>(n * reps) / sec);
   }
-  copy_bandwidth[key] = best;
-  benchmark::AddCustomContext("copy_GBps_" + space + "_N" + std::to_string(n), std::to_string(best * 1e-9));
-  return best;
+  std::nth_element(samples.begin(), samples.begin() + 3, samples.end());
+  copy_bandwidth[key] = samples[3];
+  return samples[3];
 }
 
 void counters(benchmark::State& state, std::size_t n, double bytes_per_elem, double copy_bps) {
@@ -124,6 +126,7 @@ void counters(benchmark::State& state, std::size_t n, double bytes_per_elem, dou
   // A rate counter is divided by the time: (bytes / copy) / time * 100 = achieved / copy * 100.
   state.counters["pct_of_copy"] = benchmark::Counter(bytes / copy_bps * 100.0, benchmark::Counter::kIsRate);
   state.counters["bytes_per_elem"] = bytes_per_elem;
+  state.counters["copy_GBps"] = copy_bps * 1e-9;  // the reference itself
 }
 
 template <class Exec, class Kernel>

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Markdown tables of bench_exec_cpu / bench_exec_gpu JSON output (docs/benchmarks.md#execution-spaces).
 
-For each N: one row per kernel, one column per space, cells "GB/s (pct_of_copy %)"; medians when the run had
+For each N: the copy reference of each space (GB/s), then one row per kernel, one column per space, cells
+"GB/s (pct_of_copy %)"; medians when the run had
 repetitions (--benchmark_repetitions=k), else the single run. GB/s are 10^9 bytes/s.
 
 Usage: python3 bench/exec/report.py out/exec_cpu.json
@@ -28,7 +29,10 @@ def main(path):
         if space not in spaces:
             spaces.append(space)
         gbps = b["bytes_per_second"] / 1e9
-        cells.setdefault(n, OrderedDict()).setdefault(kernel, {})[space] = f"{gbps:.1f} ({b['pct_of_copy']:.0f}%)"
+        rows = cells.setdefault(n, OrderedDict())
+        if "copy_GBps" in b:
+            rows.setdefault("copy reference (GB/s)", {}).setdefault(space, f"{b['copy_GBps']:.1f}")
+        rows.setdefault(kernel, {})[space] = f"{gbps:.1f} ({b['pct_of_copy']:.0f}%)"
     ctx = data.get("context", {})
     print(f"host: {ctx.get('host_name', '?')}, {ctx.get('num_cpus', '?')} CPUs, "
           f"load average {ctx.get('load_avg', '?')}, clock {ctx.get('clock', 'real')}")

@@ -82,15 +82,18 @@ def tether_figures(path, n):
     with open(path) as f:
         data = json.load(f)
     res = {}
+    has_median = any(b.get("aggregate_name") == "median" for b in data["benchmarks"])
     for b in data["benchmarks"]:
-        if b.get("run_type", "iteration") != "iteration":
+        if has_median and b.get("aggregate_name") != "median":
             continue
-        name = b["name"]
+        if not has_median and b.get("run_type", "iteration") != "iteration":
+            continue
+        name = b.get("run_name", b["name"])
         for kernel in ("sgd+leader", "momentum", "momentum+leader"):
-            if name.startswith(f"{kernel}/cuda/N:{n}/"):
+            if name.split("/")[:3] == [kernel, "cuda", f"N:{n}"]:
                 res[f"tether_{kernel}"] = (b["real_time"] * {"ns": 1e-6, "us": 1e-3, "ms": 1.0}[b["time_unit"]],
                                            b["bytes_per_elem"])
-        if name.startswith(f"memcpy_d2d/N:{n}/"):
+        if name.split("/")[:2] == ["memcpy_d2d", f"N:{n}"]:
             res["tether_memcpy_d2d"] = (b["real_time"] * {"ns": 1e-6, "us": 1e-3, "ms": 1.0}[b["time_unit"]], 8)
     return res
 
