@@ -11,6 +11,12 @@
 /// deterministic: reductions add the workers' values in rank order, whatever the thread timing.
 /// If a worker throws, the others are released from any collective with tether::aborted and run() rethrows
 /// the original exception on the caller's thread.
+///
+/// Non-blocking collectives (iallreduce_sum, ibroadcast, imin_loc) are posted by each worker and carried out
+/// by the team's progress thread once every worker of the group has posted; test() never blocks. For
+/// protocols that run in the background (asynchronous LSGD), duplicate() gives a private handle whose
+/// operations never pair with the program's own; open_center() shares one buffer among the workers
+/// (asynchronous EASGD). Both follow the fault rules above. See docs/algorithms/async.md.
 
 #include <algorithm>
 #include <chrono>
@@ -27,6 +33,7 @@
 #include <mutex>
 #include <span>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <type_traits>
 #include <vector>
@@ -42,16 +49,19 @@ namespace tether::comm {
 
 namespace detail {
 
-/// A non-blocking all-reduce in flight: posted by each worker, reduced by the team's progress thread.
+/// A non-blocking collective in flight (all-reduce, broadcast, election): posted by each worker, carried out
+/// by the team's progress thread once every worker has posted.
 struct pending_reduction {
   enum class phase { collecting, queued, running, done, cancelled };
   std::vector<const void*> send;
   std::vector<void*> recv;
   std::size_t count = 0;
+  long tag = 0;                      // must agree across workers too (a broadcast's root)
+  const char* what = "iallreduce_sum";  // the operation, for error messages
   int posted = 0;
   phase state = phase::collecting;
   std::function<void(pending_reduction&)> reduce;
-  std::string failure;  // set when the workers disagreed on the size
+  std::string failure;  // set when the workers disagreed on the size or the tag
 };
 
 template <class T>
@@ -100,7 +110,7 @@ class team_state {
 
   [[nodiscard]] int size() const noexcept { return size_; }
 
-  /// Resets per-run state (called by the team before it starts its threads).
+  /// Resets per-run state (called by the team before it starts its threads), its duplicates' too.
   void reset() {
     std::lock_guard lk(m_);
     arrived_ = 0;
@@ -109,6 +119,20 @@ class team_state {
     std::fill(finished_flag_.begin(), finished_flag_.end(), false);
     std::fill(next_op_.begin(), next_op_.end(), 0);
     collecting_.clear();
+    std::erase_if(children_, [](const std::weak_ptr<team_state>& c) { return c.expired(); });
+    for (auto& c : children_)
+      if (auto child = c.lock()) child->reset();
+  }
+
+  /// Registers a duplicate of this group (same workers, its own collectives): it is aborted with this state
+  /// and learns which workers finished, so its collectives follow the team's fault rules.
+  void adopt(const std::shared_ptr<team_state>& child) {
+    std::lock_guard lk(m_);
+    std::erase_if(children_, [](const std::weak_ptr<team_state>& c) { return c.expired(); });
+    children_.push_back(child);
+    for (std::size_t r = 0; r < finished_flag_.size(); ++r)
+      if (finished_flag_[r]) child->finish(static_cast<int>(r));
+    if (aborted_) child->abort();
   }
 
   /// Every worker of the group waits here; throws when the group cannot complete the barrier.
@@ -146,19 +170,25 @@ class team_state {
     cv_.wait(lk, [&] { return generation_ != gen; });
   }
 
-  /// Marks the team as failed and wakes every waiting worker.
+  /// Marks the team as failed and wakes every waiting worker (its duplicates' too).
   void abort() {
     std::lock_guard lk(m_);
     aborted_ = true;
     cv_.notify_all();
+    for (auto& c : children_)
+      if (auto child = c.lock()) child->abort();
   }
 
-  /// A worker's function returned: collectives that still need it cannot complete.
+  /// A worker's function returned: collectives that still need it cannot complete (nor its duplicates').
   void finish(int rank) {
     std::lock_guard lk(m_);
-    ++finished_;
-    finished_flag_[static_cast<std::size_t>(rank)] = true;
+    if (!finished_flag_[static_cast<std::size_t>(rank)]) {
+      ++finished_;
+      finished_flag_[static_cast<std::size_t>(rank)] = true;
+    }
     cv_.notify_all();
+    for (auto& c : children_)
+      if (auto child = c.lock()) child->finish(rank);
   }
 
   // Slots for the blocking collectives: each worker writes its own slot before a barrier and reads the
@@ -180,8 +210,17 @@ class team_state {
   template <class T>
   std::shared_ptr<pending_reduction> post_reduction(int rank, const T* send, T* recv, std::size_t n,
                                                     std::function<void(pending_reduction&)> reduce = {}) {
+    return post(rank, send, recv, n, 0, "iallreduce_sum",
+                reduce ? std::move(reduce) : std::function<void(pending_reduction&)>(&reduce_in_rank_order<T>));
+  }
+
+  /// Posts this worker's part of a non-blocking collective `what` (its buffers, element count and tag, which
+  /// must agree across workers); the first poster's `run` carries it out on the progress thread once every
+  /// worker has posted. Returns the operation.
+  std::shared_ptr<pending_reduction> post(int rank, const void* send, void* recv, std::size_t n, long tag,
+                                          const char* what, std::function<void(pending_reduction&)> run) {
     std::unique_lock lk(m_);
-    if (aborted_) throw aborted("tether: iallreduce_sum: another worker of the team failed");
+    if (aborted_) throw aborted(tether::detail::concat("tether: ", what, ": another worker of the team failed"));
     const std::uint64_t seq = next_op_[static_cast<std::size_t>(rank)]++;
     auto& op = collecting_[seq];
     if (!op) {
@@ -189,13 +228,23 @@ class team_state {
       op->send.resize(static_cast<std::size_t>(size_));
       op->recv.resize(static_cast<std::size_t>(size_));
       op->count = n;
-      op->reduce =
-          reduce ? std::move(reduce) : std::function<void(pending_reduction&)>(&reduce_in_rank_order<T>);
+      op->tag = tag;
+      op->what = what;
+      op->reduce = std::move(run);
     }
     auto self = op;
-    if (n != op->count && op->failure.empty())
-      op->failure = tether::detail::concat("tether: iallreduce_sum: buffer sizes differ across workers: rank ", rank,
-                                           " has ", n, ", another rank has ", op->count);
+    if (op->failure.empty()) {
+      if (std::string_view(what) != op->what)
+        op->failure = tether::detail::concat("tether: ", what, ": workers called different non-blocking ",
+                                             "collectives: rank ", rank, " called ", what, ", another rank called ",
+                                             op->what);
+      else if (n != op->count)
+        op->failure = tether::detail::concat("tether: ", what, ": buffer sizes differ across workers: rank ", rank,
+                                             " has ", n, ", another rank has ", op->count);
+      else if (tag != op->tag)
+        op->failure = tether::detail::concat("tether: ", what, ": workers disagree: rank ", rank, " gave ", tag,
+                                             ", another rank gave ", op->tag);
+    }
     op->send[static_cast<std::size_t>(rank)] = send;
     op->recv[static_cast<std::size_t>(rank)] = recv;
     if (++op->posted == size_) {
@@ -222,8 +271,9 @@ class team_state {
     });
     if (op->state == ph::done) return;
     if (!op->failure.empty()) throw error(op->failure);
-    if (aborted_) throw aborted("tether: iallreduce_sum interrupted: another worker of the team failed");
-    throw runtime_error(tether::detail::concat("tether: iallreduce_sum on rank ", rank,
+    if (aborted_)
+      throw aborted(tether::detail::concat("tether: ", op->what, " interrupted: another worker of the team failed"));
+    throw runtime_error(tether::detail::concat("tether: ", op->what, " on rank ", rank,
                                                " cannot complete: a worker of the group returned without posting"));
   }
 
@@ -290,6 +340,7 @@ class team_state {
   std::vector<bool> finished_flag_;
   std::map<std::uint64_t, std::shared_ptr<pending_reduction>> collecting_;
   std::deque<std::shared_ptr<pending_reduction>> queue_;
+  std::vector<std::weak_ptr<team_state>> children_;
   std::thread progress_;
 };
 
@@ -324,10 +375,28 @@ struct shared_memory_options {
   int group_size = 0;  ///< workers per group (LSGD's local leaders); 0 = one group of all workers
 };
 
+namespace detail {
+
+/// The storage of a center shared by a team (asynchronous EASGD): the values and one lock per block.
+template <class T>
+struct center_store {
+  static constexpr std::size_t block = 16384;  ///< elements per lock (64 KiB of floats)
+  explicit center_store(std::span<const T> initial)
+      : data(initial.begin(), initial.end()), locks(new std::mutex[(initial.size() + block - 1) / block]) {}
+  [[nodiscard]] std::size_t blocks() const noexcept { return (data.size() + block - 1) / block; }
+  std::vector<T> data;
+  std::unique_ptr<std::mutex[]> locks;
+};
+
+}  // namespace detail
+
 /// A team of threads in one process. Each thread is a worker; see the file comment.
 class shared_memory {
  public:
   using options = shared_memory_options;
+
+  template <class T>
+  class center;
 
   /// A worker's handle: its rank, the team size, and the collectives. Passed to the function given to run().
   class worker {
@@ -349,8 +418,45 @@ class shared_memory {
 
     /// Bytes moved by this worker's collectives (its group's included).
     [[nodiscard]] const comm_counters& counters() const noexcept { return *counters_; }
+    /// Adds traffic done outside the collectives (protocols built on the team, such as a shared center).
+    void count(std::uint64_t sent, std::uint64_t received) noexcept {
+      counters_->bytes_sent += sent;
+      counters_->bytes_received += received;
+      ++counters_->collectives;
+    }
 
     void barrier() { state_->barrier(); }
+
+    /// A new handle over the same workers with its own collectives (collective: every worker of this handle's
+    /// group calls it, in the same order as its other collectives). Its operations never pair with this
+    /// handle's, so a protocol can run non-blocking collectives in the background while the program runs its
+    /// own (asynchronous LSGD and EASGD do). Its traffic counts on this handle's counters; it follows the
+    /// team's fault rules (released when a worker throws or returns early) and must not outlive the team.
+    [[nodiscard]] std::unique_ptr<worker> duplicate() {
+      auto& st = *state_;
+      std::shared_ptr<detail::team_state> fresh;
+      if (rank_ == 0) {
+        fresh = std::make_shared<detail::team_state>(size());
+        st.adopt(fresh);
+      }
+      st.ptrs()[static_cast<std::size_t>(rank_)] = &fresh;
+      st.barrier();
+      {
+        detail::collective_phase phase(st, 1);
+        if (rank_ != 0) fresh = *static_cast<const std::shared_ptr<detail::team_state>*>(st.ptrs()[0]);
+        phase.sync();  // rank 0's `fresh` is read until here
+      }
+      std::unique_ptr<worker> d(new worker(fresh.get(), rank_, counters_));
+      d->owned_ = std::move(fresh);
+      d->group_id_ = group_id_;
+      d->group_count_ = group_count_;
+      return d;
+    }
+
+    /// Marks this handle's group as failed: every worker's collectives on it, pending or future, throw
+    /// tether::aborted (what run() does to the whole team when a worker throws). A protocol calls it on its
+    /// private duplicate() when its own worker fails, so that no other worker waits for it there.
+    void abort() noexcept { state_->abort(); }
 
     /// In-place sum over the workers, added in rank order (the same bits on every worker).
     template <class T>
@@ -523,6 +629,59 @@ class shared_memory {
       return best;
     }
 
+    /// Non-blocking election: `out` receives the (score, rank) minimum of min_loc() when the request
+    /// completes (the team's progress thread computes it once every worker has posted). `out` must not be
+    /// touched until then. 8 bytes each way.
+    [[nodiscard]] request imin_loc(float score, election& out) {
+      auto* st = state_;
+      out = {score, -1};
+      const std::uint64_t seq = st->current_op(rank_);
+      auto op = st->post(rank_, &out.score, &out, 1, 0, "imin_loc", [](detail::pending_reduction& o) {
+        election best;
+        for (std::size_t r = 0; r < o.send.size(); ++r) {
+          const float s = *static_cast<const float*>(o.send[r]);
+          if (std::isfinite(s) && (best.rank < 0 || s < best.score)) best = {s, static_cast<int>(r)};
+        }
+        for (void* dst : o.recv) *static_cast<election*>(dst) = best;  // after every score was read
+      });
+      count(8, 8);
+      const int r = rank_;
+      return request([st, op, r, seq] { st->wait_reduction(r, op, seq); },
+                     [st, op] { return st->reduction_done(op); });
+    }
+
+    /// Non-blocking broadcast: when the request completes, every worker's `data` holds `root`'s (the team's
+    /// progress thread copies it once every worker has posted). No worker may touch its buffer until then.
+    /// Bytes as broadcast().
+    template <class T>
+    [[nodiscard]] request ibroadcast(std::span<T> data, int root) {
+      static_assert(std::is_trivially_copyable_v<T>, "ibroadcast needs a trivially copyable element type");
+      tether::detail::require(root >= 0 && root < size(), "ibroadcast: root must be in [0, ", size(),
+                              "), got root = ", root);
+      auto* st = state_;
+      const std::uint64_t seq = st->current_op(rank_);
+      auto op = st->post(rank_, data.data(), data.data(), data.size(), root, "ibroadcast",
+                         [root](detail::pending_reduction& o) {
+                           if (o.count == 0) return;
+                           const void* src = o.send[static_cast<std::size_t>(root)];
+                           for (std::size_t r = 0; r < o.recv.size(); ++r)
+                             if (static_cast<int>(r) != root) std::memcpy(o.recv[r], src, o.count * sizeof(T));
+                         });
+      const std::uint64_t bytes = data.size() * sizeof(T);
+      if (rank_ == root)
+        count(bytes * static_cast<std::uint64_t>(size() - 1), 0);
+      else
+        count(0, bytes);
+      const int r = rank_;
+      return request([st, op, r, seq] { st->wait_reduction(r, op, seq); },
+                     [st, op] { return st->reduction_done(op); });
+    }
+
+    /// Opens a center shared by the workers of this handle's group (collective): every worker gets a handle
+    /// on the same values, `owner`'s `initial`. See shared_memory::center.
+    template <class T>
+    [[nodiscard]] center<T> open_center(std::span<const T> initial, int owner);
+
    private:
     friend class shared_memory;
     worker(detail::team_state* st, int rank, comm_counters* counters) : state_(st), rank_(rank), counters_(counters) {}
@@ -535,13 +694,8 @@ class shared_memory {
                                              s[0], ", rank ", r, " has ", s[r]));
       }
     }
-    void count(std::uint64_t sent, std::uint64_t received) noexcept {
-      counters_->bytes_sent += sent;
-      counters_->bytes_received += received;
-      ++counters_->collectives;
-    }
-
     detail::team_state* state_;
+    std::shared_ptr<detail::team_state> owned_;  // a duplicate's own state
     int rank_;
     comm_counters* counters_;
     worker* group_ = nullptr;
@@ -653,6 +807,115 @@ class shared_memory {
   std::vector<std::unique_ptr<worker>> handles_;
   std::vector<std::unique_ptr<worker>> group_handles_;
 };
+
+/// A center variable shared by the workers of a team (asynchronous EASGD's `xc`): one copy in the process,
+/// guarded by a lock per block of 16384 elements, so workers exchange with different blocks at once and no
+/// worker ever waits for another's round. Opened collectively by worker::open_center; the handle is cheap to
+/// move and keeps the storage alive. Bytes follow the communication model with `owner` as the center's
+/// holder: an exchange counts N*s each way for every worker but the owner (whose exchanges are local).
+template <class T>
+class shared_memory::center {
+ public:
+  center() = default;
+
+  /// Number of values.
+  [[nodiscard]] std::size_t size() const noexcept { return store_ ? store_->data.size() : 0; }
+  /// True until close().
+  [[nodiscard]] bool is_open() const noexcept { return static_cast<bool>(store_); }
+
+  /// One exchange, block by block, each block under its lock: `read` receives the center's values,
+  /// `compute(lo, hi)` fills `delta[lo, hi)` (it may read `read[lo, hi)`), and `delta[lo, hi)` is added to
+  /// the center. So every addition is atomic per block and is applied to exactly the values read.
+  template <class F>
+  void exchange(std::span<T> read, std::span<T> delta, F&& compute) {
+    tether::detail::require(is_open(), "shared_memory::center: exchange on a closed center");
+    auto& st = *store_;
+    const std::size_t n = st.data.size();
+    tether::detail::require(read.size() == n && delta.size() == n, "shared_memory::center: exchange buffers have ",
+                            read.size(), " and ", delta.size(), " elements, the center has ", n);
+    for (std::size_t b = 0; b < st.blocks(); ++b) {
+      const std::size_t lo = b * detail::center_store<T>::block;
+      const std::size_t hi = std::min(n, lo + detail::center_store<T>::block);
+      std::lock_guard lk(st.locks[b]);
+      std::memcpy(read.data() + lo, st.data.data() + lo, (hi - lo) * sizeof(T));
+      compute(lo, hi);
+      for (std::size_t i = lo; i < hi; ++i) st.data[i] += delta[i];
+    }
+    const std::uint64_t bytes = comm_->rank() == owner_ ? 0 : n * sizeof(T);
+    comm_->count(bytes, bytes);
+  }
+
+  /// Nothing to complete: an exchange is over when it returns (the interface of a center on MPI).
+  void release() const noexcept {}
+  /// Nothing to progress: the workers' threads do all the work.
+  void poll() const noexcept {}
+
+  /// Copies the current values into `out` (each block under its lock; not counted).
+  void read(std::span<T> out) const {
+    tether::detail::require(is_open(), "shared_memory::center: read of a closed center");
+    auto& st = *store_;
+    tether::detail::require(out.size() == st.data.size(), "shared_memory::center: read into ", out.size(),
+                            " elements, the center has ", st.data.size());
+    for (std::size_t b = 0; b < st.blocks(); ++b) {
+      const std::size_t lo = b * detail::center_store<T>::block;
+      const std::size_t hi = std::min(st.data.size(), lo + detail::center_store<T>::block);
+      std::lock_guard lk(st.locks[b]);
+      std::memcpy(out.data() + lo, st.data.data() + lo, (hi - lo) * sizeof(T));
+    }
+  }
+
+  /// Collective: waits for every worker (a barrier of the handle that opened the center), then copies the
+  /// final center into `out` on every worker and releases this handle (counted as a broadcast from the owner).
+  void close(std::span<T> out) {
+    tether::detail::require(is_open(), "shared_memory::center: close of a closed center");
+    comm_->barrier();
+    read(out);
+    const std::uint64_t bytes = out.size() * sizeof(T);
+    if (comm_->rank() == owner_)
+      comm_->count(bytes * static_cast<std::uint64_t>(comm_->size() - 1), 0);
+    else
+      comm_->count(0, bytes);
+    store_.reset();
+  }
+
+ private:
+  friend class shared_memory::worker;
+  center(std::shared_ptr<detail::center_store<T>> store, worker* comm, int owner)
+      : store_(std::move(store)), comm_(comm), owner_(owner) {}
+
+  std::shared_ptr<detail::center_store<T>> store_;
+  worker* comm_ = nullptr;
+  int owner_ = 0;
+};
+
+template <class T>
+shared_memory::center<T> shared_memory::worker::open_center(std::span<const T> initial, int owner) {
+  static_assert(std::is_arithmetic_v<T>, "open_center needs an arithmetic element type");
+  tether::detail::require(owner >= 0 && owner < size(), "open_center: owner must be in [0, ", size(),
+                          "), got owner = ", owner);
+  auto& st = *state_;
+  const std::size_t me = static_cast<std::size_t>(rank_);
+  std::shared_ptr<detail::center_store<T>> store;
+  if (rank_ == owner) store = std::make_shared<detail::center_store<T>>(initial);
+  st.ptrs()[me] = &store;
+  st.sizes()[me] = initial.size();
+  st.scores()[me] = static_cast<float>(owner);
+  st.barrier();
+  {
+    detail::collective_phase phase(st, 1);
+    check_sizes("open_center");
+    for (std::size_t r = 0; r < st.scores().size(); ++r) {
+      if (st.scores()[r] != st.scores()[0])
+        throw error(tether::detail::concat("tether: open_center: workers disagree on the owner: rank 0 gave ",
+                                           st.scores()[0], ", rank ", r, " gave ", st.scores()[r]));
+    }
+    if (rank_ != owner)
+      store = *static_cast<const std::shared_ptr<detail::center_store<T>>*>(
+          st.ptrs()[static_cast<std::size_t>(owner)]);
+    phase.sync();  // the owner's `store` is read until here
+  }
+  return center<T>(std::move(store), this, owner);
+}
 
 /// The default communicator's worker handle, for user code that names the type.
 using team_worker = shared_memory::worker;
