@@ -1,24 +1,33 @@
 #pragma once
 /// \file
-/// algo::async_easgd: asynchronous Elastic Averaging SGD over MPI ranks (docs/mpi.md). The center lives on an
-/// owner rank in an MPI window; every `period` steps a worker reads it and adds its elastic difference with
-/// one-sided operations, without any barrier. Opt-in (component tether::mpi).
+/// algo::async_easgd: asynchronous Elastic Averaging SGD (docs/algorithms/async.md). Every `period` steps a
+/// worker reads the center and adds its elastic difference to it, without any barrier. On MPI ranks (the
+/// default communicator: the center in an MPI window on an owner rank; include <tether/comm/mpi.hpp>,
+/// component tether::mpi) or on the thread team (one center in the process, a lock per block):
 ///
 ///     tether::comm::mpi comm(MPI_COMM_WORLD);
 ///     tether::algo::async_easgd<> opt(comm, n, {.lr = 0.05, .pull = {.period = 10, .beta = 0.9f}});
 ///     for (...) opt.step(x, g, loss);
-///     opt.finish(x);   // every rank: one barrier; the final center is then in opt.target(0)
+///     opt.finish(x);   // every worker: one barrier; the final center is then in opt.target(0)
+///
+///     team.run([&](tether::team::worker& w) {
+///       tether::algo::async_easgd<tether::team::worker> opt(w, n, {.lr = 0.05, .pull = {.period = 10}});
+///       ... the same loop, then opt.finish(x) ...
+///     });
 
-#include "tether/comm/mpi.hpp"
 #include "tether/core/optimizer.hpp"
 #include "tether/exec/serial.hpp"
 #include "tether/pull/async_elastic.hpp"
 #include "tether/step/momentum.hpp"
 #include "tether/step/sgd.hpp"
 
+namespace tether::comm {
+class mpi;  // <tether/comm/mpi.hpp>
+}  // namespace tether::comm
+
 namespace tether::algo {
 
-/// Asynchronous EASGD: a step policy with an elastic pull toward a center held by one rank.
+/// Asynchronous EASGD: a step policy with an elastic pull toward a center shared by the workers.
 template <class Comm = comm::mpi, class Step = step::sgd, class Exec = exec::serial, class T = float>
 using async_easgd = optimizer<Step, pull::async_elastic, Comm, Exec, T>;
 

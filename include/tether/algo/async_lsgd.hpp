@@ -1,23 +1,32 @@
 #pragma once
 /// \file
-/// algo::async_lsgd: asynchronous Leader SGD over MPI ranks (docs/mpi.md). Elections and the leader's
-/// broadcast progress in the background (non-blocking MPI collectives polled by each step); a worker never
-/// waits for a round and pulls toward the freshest leader copy it has. Opt-in (component tether::mpi).
+/// algo::async_lsgd: asynchronous Leader SGD (docs/algorithms/async.md). Elections and the leader's broadcast
+/// progress in the background (non-blocking collectives on a private channel); a worker never waits for a
+/// round and pulls toward the freshest leader copy it has. On MPI ranks (the default communicator; include
+/// <tether/comm/mpi.hpp>, component tether::mpi) or on the thread team:
 ///
 ///     tether::comm::mpi comm(MPI_COMM_WORLD);
 ///     tether::algo::async_lsgd<> opt(comm, n, {.lr = 0.05, .pull = {.period = 16, .strength = 0.1f}});
 ///     for (...) opt.step(x, g, loss);
-///     opt.finish(x);   // every rank: completes the rounds still due
+///     opt.finish(x);   // every worker: completes the rounds still due
+///
+///     team.run([&](tether::team::worker& w) {
+///       tether::algo::async_lsgd<tether::team::worker> opt(w, n, {.lr = 0.05, .pull = {.period = 16}});
+///       ... the same loop, then opt.finish(x) ...
+///     });
 
-#include "tether/comm/mpi.hpp"
 #include "tether/core/optimizer.hpp"
 #include "tether/exec/serial.hpp"
 #include "tether/pull/async_leader.hpp"
 #include "tether/step/sgd.hpp"
 
+namespace tether::comm {
+class mpi;  // <tether/comm/mpi.hpp>
+}  // namespace tether::comm
+
 namespace tether::algo {
 
-/// Asynchronous LSGD: a step policy pulled toward the freshest copy of the best rank's parameters.
+/// Asynchronous LSGD: a step policy pulled toward the freshest copy of the best worker's parameters.
 template <class Comm = comm::mpi, class Step = step::sgd, class Exec = exec::serial, class T = float>
 using async_lsgd = optimizer<Step, pull::async_leader, Comm, Exec, T>;
 

@@ -1,33 +1,33 @@
 #pragma once
 /// \file
-/// pull::async_elastic: asynchronous EASGD on comm::mpi (Zhang, Choromanska, LeCun, NeurIPS 2015). The
-/// center variable lives on one owner rank, in an MPI window; a worker's round is one exchange with the
-/// owner and nobody waits for anybody else. Every `period` steps, with the pre-step parameters x:
+/// pull::async_elastic: asynchronous EASGD (Zhang, Choromanska, LeCun, NeurIPS 2015) on any communicator that
+/// can open a shared center: comm::mpi (the center in an MPI window on an owner rank, one-sided operations) and
+/// the thread team (one center in the process, a lock per block). A worker's round is one exchange with the
+/// center and nobody waits for anybody else. Every `period` steps, with the pre-step parameters x:
 ///
-///     read xc                      MPI_Rget_accumulate(MPI_NO_OP) under a shared lock of the owner's window
+///     read xc
 ///     delta = alpha * (x - xc)
 ///     x  <- x - eta*d(g) - delta   (fused with the gradient step)
-///     xc <- xc + delta             MPI_Accumulate(MPI_SUM), element-wise atomic at the owner
+///     xc <- xc + delta             (atomic at the center: per element on MPI, per block on the team)
 ///
-/// Other workers' additions may land between a worker's read and its addition (that is the asynchrony of
-/// the algorithm); each addition is atomic per element. With p workers alpha defaults to beta/p.
-/// The center starts at the mean of the workers' starting points; finish() waits for every worker (one
-/// barrier) and leaves the final center in target(0) on every rank. The owner is a worker too; it polls MPI
-/// once per step so that the one-sided traffic progresses on networks that need the target's help.
-
-#include <mpi.h>
+/// On MPI another worker's addition may land between a worker's read and its addition (that is the
+/// asynchrony of the algorithm); on the team each block is read and updated under one lock. With p workers
+/// alpha defaults to beta/p. The center starts at the mean of the workers' starting points; finish() waits
+/// for every worker (one barrier) and leaves the final center in target(0) on every worker.
+///
+/// What the communicator provides (docs/algorithms/async.md): `duplicate()`, a private channel (collective)
+/// with `allreduce_sum`, `rank`, `size` and `open_center<T>(initial, owner)`, whose handle has
+/// `exchange(read, delta, compute)`, `release()`, `poll()` and `close(out)`.
 
 #include <cmath>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <memory>
 #include <span>
 #include <type_traits>
 #include <utility>
-#include <vector>
 
-#include "tether/comm/mpi.hpp"
 #include "tether/core/config.hpp"
 #include "tether/core/error.hpp"
 #include "tether/core/kernels.hpp"
@@ -37,6 +37,7 @@
 namespace tether::pull {
 
 namespace detail_async {
+
 /// d[i] = a * (x[i] - c[i]): a worker's elastic difference.
 template <class T>
 struct elastic_delta {
@@ -46,17 +47,85 @@ struct elastic_delta {
   T a;
   TETHER_HOST_DEVICE void operator()(std::size_t i) const { d[i] = a * (x[i] - c[i]); }
 };
+
+/// The private channel a communicator's duplicate() returns.
+template <class Comm>
+using channel_t = typename std::remove_cvref_t<decltype(*std::declval<Comm&>().duplicate())>;
+
+/// The handle of a center of T opened on channel C.
+template <class C, class T>
+using center_t = std::remove_cvref_t<decltype(std::declval<C&>().template open_center<T>(
+    std::declval<std::span<const T>>(), 0))>;
+
+/// A channel that can open a center of T: a shared center with one-sided exchanges.
+template <class C, class T>
+concept center_channel = requires(C& c, std::span<T> v) {
+  { c.rank() } -> std::convertible_to<int>;
+  { c.size() } -> std::convertible_to<int>;
+  c.allreduce_sum(v);
+  typename center_t<C, T>;
+} && requires(center_t<C, T>& h, std::span<T> v, void (*f)(std::size_t, std::size_t)) {
+  h.exchange(v, v, f);
+  h.release();
+  h.poll();
+  h.close(v);
+};
+
+/// The center of a running asynchronous EASGD, with the channel it was opened on.
+class center_link {
+ public:
+  virtual ~center_link() = default;
+  /// One exchange: `read` <- center, delta filled by `compute(ctx, lo, hi)`, center += delta.
+  virtual void exchange(void* read, void* delta, void (*compute)(const void*, std::size_t, std::size_t),
+                        const void* ctx) = 0;
+  virtual void release() = 0;
+  virtual void poll() = 0;
+  virtual void close(void* out) = 0;
+  [[nodiscard]] virtual int rank() const = 0;
+  [[nodiscard]] virtual int size() const = 0;
+};
+
+template <class C, class T>
+class center_link_of final : public center_link {
+ public:
+  center_link_of(std::unique_ptr<C> channel, std::span<const T> initial, int owner)
+      : channel_(std::move(channel)), center_(channel_->template open_center<T>(initial, owner)),
+        n_(initial.size()) {}
+  void exchange(void* read, void* delta, void (*compute)(const void*, std::size_t, std::size_t),
+                const void* ctx) override {
+    center_.exchange(std::span<T>(static_cast<T*>(read), n_), std::span<T>(static_cast<T*>(delta), n_),
+                     [compute, ctx](std::size_t lo, std::size_t hi) { compute(ctx, lo, hi); });
+  }
+  void release() override { center_.release(); }
+  void poll() override { center_.poll(); }
+  void close(void* out) override { center_.close(std::span<T>(static_cast<T*>(out), n_)); }
+  [[nodiscard]] int rank() const override { return channel_->rank(); }
+  [[nodiscard]] int size() const override { return channel_->size(); }
+
+ private:
+  std::unique_ptr<C> channel_;
+  // Declared after the channel, so destroyed before it.
+  center_t<C, T> center_;
+  std::size_t n_;
+};
+
 }  // namespace detail_async
+
+/// A communicator whose workers can run asynchronous EASGD on T: `duplicate()` gives a channel that can open
+/// a shared center (comm::mpi, the thread team's worker).
+template <class Comm, class T>
+concept async_center_communicator = requires { typename detail_async::channel_t<Comm>; } &&
+                                    detail_async::center_channel<detail_async::channel_t<Comm>, T>;
 
 /// Options of the asynchronous elastic pull.
 struct async_elastic_options {
   std::uint32_t period = 10;  ///< tau: steps between a worker's exchanges with the center
   float beta = 0.9f;          ///< moving rate of the center, beta = p*alpha
   float alpha = 0.0f;         ///< elastic coefficient; 0 = beta/p
-  int owner = 0;              ///< rank that holds the center
+  int owner = 0;              ///< worker that holds the center (MPI: its window; the team: counted as its holder)
 };
 
-/// Asynchronous EASGD's pull (needs comm::mpi). See the file comment.
+/// Asynchronous EASGD's pull. See the file comment.
 struct async_elastic {
   using options = async_elastic_options;
   options opt{};
@@ -67,23 +136,6 @@ struct async_elastic {
   template <class T>
   struct context {};
 
-  async_elastic() = default;
-  async_elastic(const async_elastic&) = delete;
-  async_elastic& operator=(const async_elastic&) = delete;
-  async_elastic(async_elastic&& o) noexcept
-      : opt(o.opt), channel_(std::move(o.channel_)), win_(std::exchange(o.win_, MPI_WIN_NULL)),
-        base_(o.base_), locked_(o.locked_), n_(o.n_), exchanges_(o.exchanges_) {}
-  async_elastic& operator=(async_elastic&&) = delete;
-  ~async_elastic() {
-    if (win_ == MPI_WIN_NULL) return;
-    try {
-      unlock();
-      channel_->barrier();
-      MPI_Win_free(&win_);
-    } catch (...) {  // NOLINT(bugprone-empty-catch): a rank is gone; the window is left to MPI_Finalize
-    }
-  }
-
   void validate(int workers) const {
     detail::require(opt.period > 0, "async elastic pull: period must be > 0, got period = ", opt.period);
     detail::require(std::isfinite(opt.beta) && opt.beta >= 0.0f && opt.beta <= 1.0f,
@@ -93,7 +145,7 @@ struct async_elastic {
     detail::require(alpha(workers) * static_cast<float>(workers) <= 1.0f + 1e-6f,
                     "async elastic pull: p*alpha must be <= 1 for a stable center, got p = ", workers,
                     ", alpha = ", alpha(workers));
-    detail::require(opt.owner >= 0 && opt.owner < workers, "async elastic pull: owner must be a rank in [0, ",
+    detail::require(opt.owner >= 0 && opt.owner < workers, "async elastic pull: owner must be a worker in [0, ",
                     workers, "), got owner = ", opt.owner);
   }
 
@@ -104,10 +156,10 @@ struct async_elastic {
   [[nodiscard]] std::uint64_t exchanges() const noexcept { return exchanges_; }
 
   template <class Env, class T, class S>
-    requires std::same_as<typename Env::comm_type, comm::mpi> && std::same_as<S, mem::host>
+    requires async_center_communicator<typename Env::comm_type, T> && std::same_as<S, mem::host>
   void start(Env& env, view<T, S> x, pull_buffers<T, buffers, S> b) {
-    channel_ = env.comm.duplicate();
-    auto& c = *channel_;
+    auto channel = env.comm.duplicate();
+    auto& c = *channel;
     n_ = x.size();
     exchanges_ = 0;
     // The center starts at the mean of the starting points.
@@ -115,74 +167,46 @@ struct async_elastic {
     c.allreduce_sum(b[1].span());
     env.exec.parallel_for(n_, kernels::copy<T>{b[1].data(), b[0].data()});
     env.exec.parallel_for(n_, kernels::scale<T>{b[0].data(), T(1) / static_cast<T>(c.size())});
-    const bool owner = c.rank() == opt.owner;
-    const auto bytes = static_cast<MPI_Aint>(owner ? n_ * sizeof(T) : 0);
-    c.check(MPI_Win_allocate(bytes, static_cast<int>(sizeof(T)), MPI_INFO_NULL, c.native(), &base_, &win_),
-            "MPI_Win_allocate");
-    c.check(MPI_Win_set_errhandler(win_, MPI_ERRORS_RETURN), "MPI_Win_set_errhandler");
-    if (owner) {
-      c.check(MPI_Win_lock(MPI_LOCK_EXCLUSIVE, opt.owner, 0, win_), "MPI_Win_lock");
-      if (n_ > 0) std::memcpy(base_, b[0].data(), n_ * sizeof(T));
-      c.check(MPI_Win_unlock(opt.owner, win_), "MPI_Win_unlock");
-    }
-    c.barrier();  // nobody reads the center before the owner wrote it
+    using link = detail_async::center_link_of<detail_async::channel_t<typename Env::comm_type>, T>;
+    center_ = std::make_unique<link>(std::move(channel), std::span<const T>(b[0].data(), n_), opt.owner);
   }
 
   template <class Env, class T, class S>
-    requires std::same_as<typename Env::comm_type, comm::mpi> && std::same_as<S, mem::host>
+    requires async_center_communicator<typename Env::comm_type, T> && std::same_as<S, mem::host>
   bool before(Env& env, view<T, S> x, pull_buffers<T, buffers, S> b, context<T>&) {
-    auto& c = *channel_;
-    if (c.rank() == opt.owner) poll();
+    detail::require(center_ != nullptr, "async elastic pull: step after finish()");
+    center_->poll();
     if (env.step == 0 || env.step % opt.period != 0) return false;
-    const MPI_Datatype dt = comm::detail::mpi_datatype<T>();
-    c.check(MPI_Win_lock(MPI_LOCK_SHARED, opt.owner, 0, win_), "MPI_Win_lock");
-    locked_ = true;
-    std::vector<MPI_Request> reqs;
-    comm::detail::for_each_chunk(n_, c.max_count(), [&](std::size_t lo, int len) {
-      reqs.push_back(MPI_REQUEST_NULL);
-      // MPI_NO_OP ignores the origin buffer (which must still be disjoint from the result buffer).
-      c.check(MPI_Rget_accumulate(b[1].data() + lo, len, dt, b[0].data() + lo, len, dt, opt.owner,
-                                  static_cast<MPI_Aint>(lo), len, dt, MPI_NO_OP, win_, &reqs.back()),
-              "MPI_Rget_accumulate");
-    });
-    c.wait_all(reqs, "MPI_Rget_accumulate (read of the center)");
-    env.exec.parallel_for(n_, detail_async::elastic_delta<T>{x.data(), b[0].data(), b[1].data(),
-                                                             T(alpha(c.size()))});
-    comm::detail::for_each_chunk(n_, c.max_count(), [&](std::size_t lo, int len) {
-      c.check(MPI_Accumulate(b[1].data() + lo, len, dt, opt.owner, static_cast<MPI_Aint>(lo), len, dt, MPI_SUM,
-                             win_),
-              "MPI_Accumulate");
-    });
-    // One read and one write of N values, across the wire unless this worker is the owner.
-    const std::uint64_t bytes = c.rank() == opt.owner ? 0 : n_ * sizeof(T);
-    c.count(bytes, bytes);
+    struct compute_ctx {
+      const typename Env::exec_type* exec;
+      detail_async::elastic_delta<T> k;
+    };
+    const compute_ctx ctx{&env.exec, {x.data(), b[0].data(), b[1].data(), T(alpha(center_->size()))}};
+    center_->exchange(b[0].data(), b[1].data(),
+                      [](const void* p, std::size_t lo, std::size_t hi) {
+                        const auto& cx = *static_cast<const compute_ctx*>(p);
+                        cx.exec->parallel_for(hi - lo, detail_async::elastic_delta<T>{cx.k.x + lo, cx.k.c + lo,
+                                                                                      cx.k.d + lo, cx.k.a});
+                      },
+                      &ctx);
     ++exchanges_;
     env.round = true;
     return true;
   }
 
-  /// Completes the exchange (the addition reaches the owner) while the step's kernel has run.
+  /// Completes the exchange (on MPI the addition reaches the owner) while the step's kernel has run.
   template <class Env, class T, class S>
   void after(Env&, view<T, S>, pull_buffers<T, buffers, S>) {
-    unlock();
+    if (center_) center_->release();
   }
 
-  /// Waits for every worker (one barrier, bounded by the timeout), then leaves the final center in target(0)
-  /// on every rank and frees the window.
+  /// Waits for every worker (one barrier of the private channel), then leaves the final center in target(0)
+  /// on every worker and closes the center.
   template <class Env, class T, class S>
   void finish(Env&, view<T, S>, pull_buffers<T, buffers, S> b) {
-    if (win_ == MPI_WIN_NULL) return;
-    auto& c = *channel_;
-    unlock();
-    c.barrier();
-    if (c.rank() == opt.owner) {
-      c.check(MPI_Win_lock(MPI_LOCK_EXCLUSIVE, opt.owner, 0, win_), "MPI_Win_lock");
-      if (n_ > 0) std::memcpy(b[0].data(), base_, n_ * sizeof(T));
-      c.check(MPI_Win_unlock(opt.owner, win_), "MPI_Win_unlock");
-    }
-    c.broadcast(b[0].span(), opt.owner);
-    c.check(MPI_Win_free(&win_), "MPI_Win_free");
-    win_ = MPI_WIN_NULL;
+    if (!center_) return;
+    auto link = std::move(center_);
+    link->close(b[0].data());
   }
 
   /// The force is the delta sent to the center in this step: the worker moves by exactly what the center gains.
@@ -192,21 +216,7 @@ struct async_elastic {
   }
 
  private:
-  void unlock() {
-    if (!locked_) return;
-    locked_ = false;
-    channel_->check(MPI_Win_unlock(opt.owner, win_), "MPI_Win_unlock");
-  }
-  void poll() const {
-    int flag = 0;
-    channel_->check(MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, channel_->native(), &flag, MPI_STATUS_IGNORE),
-                    "MPI_Iprobe");
-  }
-
-  std::unique_ptr<comm::mpi> channel_;
-  MPI_Win win_ = MPI_WIN_NULL;
-  void* base_ = nullptr;
-  bool locked_ = false;
+  std::unique_ptr<detail_async::center_link> center_;
   std::size_t n_ = 0;
   std::uint64_t exchanges_ = 0;
 };
