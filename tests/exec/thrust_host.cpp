@@ -22,10 +22,13 @@ template <class Vector>
 struct thrust_adapter {
   using buffer = Vector;
   buffer make(std::size_t n) const { return buffer(n); }
-  void upload(buffer& b, const std::vector<float>& v) const { thrust::copy(v.begin(), v.end(), b.begin()); }
+  // Thrust's sequential copy binds a reference to *begin even for an empty range (UBSan: null reference).
+  void upload(buffer& b, const std::vector<float>& v) const {
+    if (!v.empty()) thrust::copy(v.begin(), v.end(), b.begin());
+  }
   std::vector<float> download(const buffer& b) const {
     std::vector<float> v(b.size());
-    thrust::copy(b.begin(), b.end(), v.begin());
+    if (!v.empty()) thrust::copy(b.begin(), b.end(), v.begin());
     return v;
   }
   buffer& param(buffer& b) const { return b; }

@@ -13,6 +13,7 @@
 /// In the `tether::exec` namespace the name `thrust` is this class: write `::thrust::` for Thrust itself.
 /// A user's thrust::host_vector, thrust::device_vector and system vectors are accepted as buffers directly.
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
@@ -83,8 +84,13 @@ class thrust_buffer {
   using value_type = typename Vector::value_type;
   thrust_buffer() = default;
   explicit thrust_buffer(Vector v) : v_(std::move(v)) {}
-  [[nodiscard]] value_type* data() noexcept { return ::thrust::raw_pointer_cast(v_.data()); }
-  [[nodiscard]] const value_type* data() const noexcept { return ::thrust::raw_pointer_cast(v_.data()); }
+  // Thrust's data() is &front(): undefined behaviour on an empty vector.
+  [[nodiscard]] value_type* data() noexcept {
+    return v_.empty() ? nullptr : ::thrust::raw_pointer_cast(v_.data());
+  }
+  [[nodiscard]] const value_type* data() const noexcept {
+    return v_.empty() ? nullptr : ::thrust::raw_pointer_cast(v_.data());
+  }
   [[nodiscard]] std::size_t size() const noexcept { return static_cast<std::size_t>(v_.size()); }
   /// The Thrust vector itself.
   [[nodiscard]] Vector& vector() noexcept { return v_; }
@@ -113,6 +119,24 @@ struct thrust_block_kernel {
     const std::size_t lo = b * block;
     const std::size_t hi = lo + block < n ? lo + block : n;
     for (std::size_t i = lo; i < hi; ++i) k(i);
+  }
+};
+
+/// The host systems' `any`: each block ORs its predicates in a plain loop and raises a shared flag. (Thrust's
+/// any_of on the OpenMP system goes through a reduction that binds a reference to a null policy: UBSan.)
+template <class F>
+struct thrust_block_any {
+  static constexpr std::size_t block = 4096;
+  F pred;
+  std::size_t n;
+  std::atomic<unsigned>* flag;
+  void operator()(std::size_t b) const {
+    const F k = pred;
+    const std::size_t lo = b * block;
+    const std::size_t hi = lo + block < n ? lo + block : n;
+    unsigned r = 0;
+    for (std::size_t i = lo; i < hi; ++i) r |= static_cast<unsigned>(static_cast<bool>(k(i)));
+    if (r != 0) flag->store(1, std::memory_order_relaxed);
   }
 };
 
@@ -165,12 +189,23 @@ struct thrust {
     }
   }
 
-  /// True when `pred(i)` holds for some i in [0, n) (thrust::any_of: a device reduction on the GPU).
+  /// True when `pred(i)` holds for some i in [0, n) (thrust::any_of on the GPU: a device reduction; blocks
+  /// raising a flag on host systems).
   template <class F>
   [[nodiscard]] bool any(std::size_t n, const F& pred) const {
     if (n == 0) return false;
-    return ::thrust::any_of(policy, ::thrust::counting_iterator<std::size_t>(0),
-                            ::thrust::counting_iterator<std::size_t>(n), detail::thrust_index_pred<F>{pred});
+    if constexpr (on_device) {
+      return ::thrust::any_of(policy, ::thrust::counting_iterator<std::size_t>(0),
+                              ::thrust::counting_iterator<std::size_t>(n),
+                              detail::thrust_index_pred<F>{pred});
+    } else {
+      using blocked = detail::thrust_block_any<F>;
+      std::atomic<unsigned> flag{0};
+      ::thrust::for_each(policy, ::thrust::counting_iterator<std::size_t>(0),
+                         ::thrust::counting_iterator<std::size_t>((n + blocked::block - 1) / blocked::block),
+                         blocked{pred, n, &flag});
+      return flag.load(std::memory_order_relaxed) != 0;
+    }
   }
 
   /// Waits for kernels still running (asynchronous CUDA policies such as par_nosync.on(stream)).
@@ -219,7 +254,8 @@ struct buffer_traits<::thrust::detail::vector_base<T, Alloc>> {
   using value_type = T;
   using memory_space = exec::detail::thrust_system_space<
       typename ::thrust::iterator_system<typename container::iterator>::type>;
-  static T* data(container& c) { return ::thrust::raw_pointer_cast(c.data()); }
+  /// nullptr for an empty vector (Thrust's data() is &front(), undefined behaviour when empty).
+  static T* data(container& c) { return c.empty() ? nullptr : ::thrust::raw_pointer_cast(c.data()); }
   static std::size_t size(const container& c) { return static_cast<std::size_t>(c.size()); }
 };
 template <class T, class Alloc>
