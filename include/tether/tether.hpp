@@ -1,7 +1,7 @@
 #pragma once
 /// \file
 /// tether's umbrella header: the core, every step and pull policy, the shared-memory team, exec::serial,
-/// the synchronous algorithms and the test problems. MPI, Kokkos, Thrust and CUDA are opt-in headers.
+/// the synchronous and asynchronous algorithms and the test problems. MPI, Kokkos, Thrust and CUDA are opt-in headers.
 
 #include "tether/core/concepts.hpp"
 #include "tether/core/error.hpp"
@@ -23,6 +23,8 @@
 #include "tether/step/sgd.hpp"
 
 #include "tether/pull/anchor.hpp"
+#include "tether/pull/async_elastic.hpp"
+#include "tether/pull/async_leader.hpp"
 #include "tether/pull/average.hpp"
 #include "tether/pull/elastic.hpp"
 #include "tether/pull/leader.hpp"
@@ -30,6 +32,8 @@
 
 #include "tether/comm/shared_memory.hpp"
 
+#include "tether/algo/async_easgd.hpp"
+#include "tether/algo/async_lsgd.hpp"
 #include "tether/algo/easgd.hpp"
 #include "tether/algo/local_sgd.hpp"
 #include "tether/algo/lsgd.hpp"
