@@ -251,7 +251,7 @@ std::string plot_script(const settings& s, const fmnist::train_result& r) {
   g += "set title " + fmnist::gnuplot_quote(std::string("Fashion-MNIST MLP with tether: ") + title) + " noenhanced\n";
   g += "set xlabel 'epoch'\nset ylabel 'test accuracy (%)'\nset y2label 'mean training loss'\n";
   g += "set ytics nomirror\nset y2tics\nset grid\nset key bottom right\n";
-  g += "set yrange [50:100]\nset xrange [0:*]\n";
+  g += "set yrange [50:100]\nset y2range [0:*]\nset xrange [0:*]\n";
   if (s.train.epochs <= 30) g += "set xtics 1\n";
   g += "set arrow from graph 0, first 89 to graph 1, first 89 nohead dashtype 2 lc rgb '#888888'\n";
   g += "plot " + fmnist::gnuplot_quote(s.csv) +

@@ -148,6 +148,7 @@ struct train_options {
   float leader_jump = 0.0f;           ///< lsgd, lsgd-grouped: jump c toward the leader at each round
   float easgd_beta = 0.9f;            ///< easgd, eamsgd: moving rate of the center beta = p*alpha
   float anchor_alpha = 0.2f;          ///< overlap-local-sgd: pull toward the anchor at each round
+  bool check_gradient = true;         ///< the optimizer's scan of each gradient for NaN/Inf (optimizer_options)
   bool replicate_data = false;        ///< every worker samples the whole training set instead of its own shard
   bool evaluate_average = false;      ///< also evaluate the mean of the workers' parameters (epoch_record::average_accuracy)
 };
@@ -471,6 +472,7 @@ train_result run_with_step(const dataset& train, const dataset& test, const trai
     opts.lr = o.lr;
     opts.step = step_options<Step>(o);
     opts.schedule = make_schedule(o, steps_total);
+    opts.check_gradient = o.check_gradient;
   };
   switch (o.algo) {
     case algorithm::lsgd: {
