@@ -23,6 +23,10 @@
 /// each way; barriers and consistency checks are not counted. A group's traffic counts on its parent.
 
 #include <mpi.h>
+// Open MPI's extensions: MPIX_CUDA_AWARE_SUPPORT and MPIX_Query_cuda_support (CUDA-aware builds).
+#if defined(OPEN_MPI) && __has_include(<mpi-ext.h>)
+#include <mpi-ext.h>
+#endif
 
 #include <algorithm>
 #include <array>
@@ -32,6 +36,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <concepts>
 #include <cstring>
 #include <exception>
 #include <functional>
@@ -44,10 +49,12 @@
 #include <utility>
 #include <vector>
 
+#include "tether/core/collectives.hpp"
 #include "tether/core/consistency.hpp"
 #include "tether/core/error.hpp"
 #include "tether/core/request.hpp"
 #include "tether/core/stats.hpp"
+#include "tether/core/view.hpp"
 
 namespace tether::comm {
 
@@ -75,6 +82,16 @@ template <class T>
     static_assert(std::is_arithmetic_v<U>, "tether::comm::mpi: collectives need an arithmetic element type");
     return MPI_BYTE;
   }
+}
+
+/// True when the MPI library accepts CUDA device pointers, asked at run time: Open MPI built with CUDA
+/// support (MPIX_CUDA_AWARE_SUPPORT) whose MPIX_Query_cuda_support() says so. Other MPIs: false.
+[[nodiscard]] inline bool mpi_cuda_aware() noexcept {
+#if defined(MPIX_CUDA_AWARE_SUPPORT) && MPIX_CUDA_AWARE_SUPPORT
+  return MPIX_Query_cuda_support() == 1;
+#else
+  return false;
+#endif
 }
 
 /// The text of an MPI error code.
@@ -187,11 +204,19 @@ class mpi_environment {
   int exceptions_at_start_ = 0;
 };
 
+/// How comm::mpi's collectives treat buffers in device memory (views whose memory space is not mem::host).
+enum class mpi_device_direct {
+  automatic,  ///< device pointers straight to MPI when it is CUDA-aware (asked at run time), else staging
+  never,      ///< always stage through host memory the execution space provides
+  always,     ///< always pass device pointers; a collective throws tether::error if MPI is not CUDA-aware
+};
+
 /// Options of comm::mpi. Every rank must pass the same options (checked at construction).
 struct mpi_options {
   double timeout = 300.0;   ///< seconds a blocking operation may take before it fails; <= 0 waits forever
   int group_size = 0;       ///< ranks per group; 0 = one group per shared-memory node (MPI_COMM_TYPE_SHARED)
   std::size_t max_count = 0;///< elements per MPI call (larger buffers go in chunks); 0 = INT_MAX
+  mpi_device_direct device_direct = mpi_device_direct::automatic;  ///< device buffers: direct or staged
 };
 
 /// One worker per MPI rank. Satisfies tether::communicator; see the file comment.
@@ -221,7 +246,7 @@ class mpi {
     try {
       init_handle();
       const std::array<consistency_item, 1> items{
-          {{options_hash(), "the comm::mpi options (timeout, group_size, max_count)"}}};
+          {{options_hash(), "the comm::mpi options (timeout, group_size, max_count, device_direct)"}}};
       check_consistent(std::span<const consistency_item>(items));
       tether::detail::require(opt_.group_size == 0 || size_ % opt_.group_size == 0, "comm::mpi: the ", size_,
                               " ranks must be a multiple of group_size (", opt_.group_size, ")");
@@ -369,6 +394,76 @@ class mpi {
     return make_request(std::move(op), "MPI_Ibcast");
   }
 
+  /// True when MPI accepts pointers into `Space` directly: always for host memory; for CUDA memory when the
+  /// MPI library is CUDA-aware, asked at run time (Open MPI's MPIX_Query_cuda_support; false for other
+  /// MPIs); never for other memory spaces.
+  template <class Space>
+  [[nodiscard]] bool device_aware(Space = {}) const noexcept {
+    if constexpr (std::same_as<Space, mem::host>) return true;
+    else if constexpr (std::same_as<Space, mem::cuda>) return cuda_aware_;
+    else return false;
+  }
+
+  /// True when the `(view, exec)` collectives pass a pointer into `Space` straight to MPI (device_aware and
+  /// the device_direct option); false when they stage it through host memory. Throws tether::error when
+  /// device_direct is `always` and MPI cannot take `Space`'s pointers.
+  template <class Space>
+  [[nodiscard]] bool device_direct(Space = {}) const {
+    if constexpr (std::same_as<Space, mem::host>) return true;
+    switch (opt_.device_direct) {
+      case mpi_device_direct::never:
+        return false;
+      case mpi_device_direct::always:
+        tether::detail::require(device_aware(Space{}), "rank ", rank_,
+                                ": comm::mpi: device_direct = always, but this MPI library cannot take "
+                                "pointers into the buffer's memory space (not CUDA-aware, or not CUDA memory); "
+                                "use device_direct = automatic or never to stage through host memory");
+        return true;
+      case mpi_device_direct::automatic:
+        break;
+    }
+    return device_aware(Space{});
+  }
+
+  /// In-place sum of a buffer in device memory: the device pointer goes to MPI_Allreduce when
+  /// device_direct(Space) (after `exec.fence()`, so queued kernels have written it), otherwise it is staged
+  /// through host memory as tether::detail::allreduce_sum does. Counters as for host buffers.
+  template <class T, class Space, class Exec>
+    requires(!std::same_as<Space, mem::host> && tether::detail::stages_through_host<Exec, T>)
+  void allreduce_sum(view<T, Space> v, const Exec& exec) {
+    if (device_direct(Space{})) {
+      tether::detail::fence(exec);
+      allreduce_sum(std::span<T>(v.data(), v.size()));
+    } else {
+      tether::detail::staged_allreduce_sum(*this, exec, v);
+    }
+  }
+
+  /// Broadcast of a buffer in device memory: direct or staged, as allreduce_sum(view, exec).
+  template <class T, class Space, class Exec>
+    requires(!std::same_as<Space, mem::host> && tether::detail::stages_through_host<Exec, T>)
+  void broadcast(view<T, Space> v, int root, const Exec& exec) {
+    if (device_direct(Space{})) {
+      tether::detail::fence(exec);
+      broadcast(std::span<T>(v.data(), v.size()), root);
+    } else {
+      tether::detail::staged_broadcast(*this, exec, v, root);
+    }
+  }
+
+  /// Non-blocking sum of buffers in device memory: direct (MPI_Iallreduce on the device pointers, which must
+  /// stay untouched until the request completes) or staged (`send` is copied out now, `recv` written when
+  /// the request is waited on), as allreduce_sum(view, exec).
+  template <class T, class Space, class Exec>
+    requires(!std::same_as<Space, mem::host> && tether::detail::stages_through_host<Exec, T>)
+  [[nodiscard]] request iallreduce_sum(view<const T, Space> send, view<T, Space> recv, const Exec& exec) {
+    if (device_direct(Space{})) {
+      tether::detail::fence(exec);
+      return iallreduce_sum(std::span<const T>(send.data(), send.size()), std::span<T>(recv.data(), recv.size()));
+    }
+    return tether::detail::staged_iallreduce_sum(*this, exec, send, recv);
+  }
+
   /// The (score, rank) min-reduction of an election (MPI_Allreduce of MPI_FLOAT_INT with MPI_MINLOC): the
   /// lowest finite score wins, ties go to the lowest rank, a non-finite score never wins (rank -1 and
   /// score 0 when no score is finite). 8 bytes each way.
@@ -500,6 +595,7 @@ class mpi {
     check(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler");
     check(MPI_Comm_rank(comm_, &rank_), "MPI_Comm_rank");
     check(MPI_Comm_size(comm_, &size_), "MPI_Comm_size");
+    cuda_aware_ = detail::mpi_cuda_aware();
   }
 
   [[nodiscard]] std::uint64_t options_hash() const {
@@ -621,6 +717,7 @@ class mpi {
   std::unique_ptr<mpi> group_;
   comm_counters own_counters_{};
   comm_counters* counters_;
+  bool cuda_aware_ = false;
 };
 
 /// A center variable held by one owner rank in an MPI window (MPI_Win_allocate on the communicator that

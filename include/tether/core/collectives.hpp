@@ -4,8 +4,9 @@
 ///
 /// Host views go to the communicator's `std::span` collectives (the path every communicator has). Views in
 /// another memory space (GPU memory) go to the communicator's `(view, exec)` overloads when it has them (the
-/// thread team does: device-to-device copies and device reductions, no host round trip); otherwise they are
-/// staged through host memory the execution space provides (pinned on CUDA). See docs/exec.md.
+/// thread team does: device-to-device copies and device reductions, no host round trip; comm::mpi does:
+/// device pointers to a CUDA-aware MPI, else the staging below); otherwise they are staged through host
+/// memory the execution space provides (pinned on CUDA), by the staged_* helpers. See docs/exec.md.
 
 #include <concepts>
 #include <cstddef>
@@ -47,6 +48,62 @@ concept stages_through_host = requires(const Exec& e, const T* cs, T* s, std::si
   { e.template allocate_host<T>(n).data() } -> std::convertible_to<T*>;
 };
 
+/// allreduce_sum of a device buffer staged through host memory the execution space provides (pinned on
+/// CUDA): copy out, the communicator's host all-reduce, copy back. Also used by communicators whose device
+/// overloads fall back to staging (comm::mpi without a CUDA-aware MPI).
+template <class Comm, class Exec, class T, class S>
+void staged_allreduce_sum(Comm& comm, const Exec& exec, view<T, S> v) {
+  static_assert(stages_through_host<Exec, T>,
+                "tether: this communicator has no collectives for device memory and the "
+                "execution space cannot stage through host memory (see docs/exec.md)");
+  auto h = exec.template allocate_host<T>(v.size());
+  fence(exec);
+  exec.copy_to_host(v.data(), h.data(), v.size());
+  comm.allreduce_sum(std::span<T>(h.data(), v.size()));
+  exec.copy_from_host(h.data(), v.data(), v.size());
+}
+
+/// broadcast of a device buffer staged through host memory (the root copies out, every other worker copies
+/// back in).
+template <class Comm, class Exec, class T, class S>
+void staged_broadcast(Comm& comm, const Exec& exec, view<T, S> v, int root) {
+  static_assert(stages_through_host<Exec, T>,
+                "tether: this communicator has no collectives for device memory and the "
+                "execution space cannot stage through host memory (see docs/exec.md)");
+  auto h = exec.template allocate_host<T>(v.size());
+  fence(exec);
+  if (comm.rank() == root) exec.copy_to_host(v.data(), h.data(), v.size());
+  comm.broadcast(std::span<T>(h.data(), v.size()), root);
+  if (comm.rank() != root) exec.copy_from_host(h.data(), v.data(), v.size());
+}
+
+/// iallreduce_sum of device buffers staged through host memory: `send` is copied out now, the host buffers
+/// live in the request, and `recv` is written when the request is waited on.
+template <class Comm, class Exec, class T, class S>
+[[nodiscard]] request staged_iallreduce_sum(Comm& comm, const Exec& exec, view<const T, S> send,
+                                            view<T, S> recv) {
+  static_assert(stages_through_host<Exec, T>,
+                "tether: this communicator has no collectives for device memory and the "
+                "execution space cannot stage through host memory (see docs/exec.md)");
+  using host_buffer = decltype(exec.template allocate_host<T>(std::size_t{}));
+  struct staged {
+    host_buffer send, recv;
+    request inner;
+  };
+  const std::size_t n = send.size();
+  auto st = std::make_shared<staged>(
+      staged{exec.template allocate_host<T>(n), exec.template allocate_host<T>(n), {}});
+  fence(exec);
+  exec.copy_to_host(send.data(), st->send.data(), n);
+  st->inner = comm.iallreduce_sum(std::span<const T>(st->send.data(), n), std::span<T>(st->recv.data(), n));
+  return request(
+      [st, exec, dst = recv.data(), n] {
+        st->inner.wait();
+        exec.copy_from_host(st->recv.data(), dst, n);
+      },
+      [st] { return st->inner.test(); });
+}
+
 /// In-place sum over the workers of `comm` of a buffer in the execution space's memory.
 template <class Comm, class Exec, class T, class S>
 void allreduce_sum(Comm& comm, const Exec& exec, view<T, S> v) {
@@ -55,14 +112,7 @@ void allreduce_sum(Comm& comm, const Exec& exec, view<T, S> v) {
   } else if constexpr (requires { comm.allreduce_sum(v, exec); }) {
     comm.allreduce_sum(v, exec);
   } else {
-    static_assert(stages_through_host<Exec, T>,
-                  "tether: this communicator has no collectives for device memory and the "
-                  "execution space cannot stage through host memory (see docs/exec.md)");
-    auto h = exec.template allocate_host<T>(v.size());
-    fence(exec);
-    exec.copy_to_host(v.data(), h.data(), v.size());
-    comm.allreduce_sum(std::span<T>(h.data(), v.size()));
-    exec.copy_from_host(h.data(), v.data(), v.size());
+    staged_allreduce_sum(comm, exec, v);
   }
 }
 
@@ -74,14 +124,7 @@ void broadcast(Comm& comm, const Exec& exec, view<T, S> v, int root) {
   } else if constexpr (requires { comm.broadcast(v, root, exec); }) {
     comm.broadcast(v, root, exec);
   } else {
-    static_assert(stages_through_host<Exec, T>,
-                  "tether: this communicator has no collectives for device memory and the "
-                  "execution space cannot stage through host memory (see docs/exec.md)");
-    auto h = exec.template allocate_host<T>(v.size());
-    fence(exec);
-    if (comm.rank() == root) exec.copy_to_host(v.data(), h.data(), v.size());
-    comm.broadcast(std::span<T>(h.data(), v.size()), root);
-    if (comm.rank() != root) exec.copy_from_host(h.data(), v.data(), v.size());
+    staged_broadcast(comm, exec, v, root);
   }
 }
 
@@ -94,26 +137,7 @@ template <class Comm, class Exec, class T, class S>
   } else if constexpr (requires { comm.iallreduce_sum(send, recv, exec); }) {
     return comm.iallreduce_sum(send, recv, exec);
   } else {
-    static_assert(stages_through_host<Exec, T>,
-                  "tether: this communicator has no collectives for device memory and the "
-                  "execution space cannot stage through host memory (see docs/exec.md)");
-    using host_buffer = decltype(exec.template allocate_host<T>(std::size_t{}));
-    struct staged {
-      host_buffer send, recv;
-      request inner;
-    };
-    const std::size_t n = send.size();
-    auto st = std::make_shared<staged>(
-        staged{exec.template allocate_host<T>(n), exec.template allocate_host<T>(n), {}});
-    fence(exec);
-    exec.copy_to_host(send.data(), st->send.data(), n);
-    st->inner = comm.iallreduce_sum(std::span<const T>(st->send.data(), n), std::span<T>(st->recv.data(), n));
-    return request(
-        [st, exec, dst = recv.data(), n] {
-          st->inner.wait();
-          exec.copy_from_host(st->recv.data(), dst, n);
-        },
-        [st] { return st->inner.test(); });
+    return staged_iallreduce_sum(comm, exec, send, recv);
   }
 }
 
