@@ -16,6 +16,11 @@ if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) {
 } else {
   set terminal png size 960,600
 }
+# Line types 1-8: gnuplot's default colours; 9-12: the first colours again, dashed.
+set linetype 9 lc rgb '#9400d3' dt 2
+set linetype 10 lc rgb '#009e73' dt 2
+set linetype 11 lc rgb '#56b4e9' dt 2
+set linetype 12 lc rgb '#e69f00' dt 2
 file(a) = sprintf('%s/best_%s.dat', dir, a)
 n = words(algos)
 set grid
@@ -30,7 +35,7 @@ set title 'Fashion-MNIST MLP, p = 4: accuracy against epochs (bars: min-max over
 set xlabel 'epoch'
 set xrange [0.5:*]
 set xtics 1
-plot for [i=1:n] file(word(algos, i)) using ($1+0.04*(i-(n+1)/2.0)):2:3:4 every ::1 with yerrorlines lw 2 pt 7 ps 0.7 lc i title word(titles, i)
+plot for [i=1:n] file(word(algos, i)) using ($1+0.04*(i-(n+1)/2.0)):2:3:4 every ::1 with yerrorlines lw 2 pt 7 ps 0.7 lt i title word(titles, i)
 
 set output img.'/'.prefix.'accuracy_vs_bytes.png'
 set title 'Fashion-MNIST MLP, p = 4: accuracy against bytes received per worker'.subtitle noenhanced
@@ -38,11 +43,11 @@ set xlabel 'MB received per worker (log scale)'
 set logscale x
 set xtics autofreq
 set xrange [*:*]
-plot for [i=1:n] file(word(algos, i)) using ($5 > 0 ? $5 : 1/0):2 every ::1 with linespoints lw 2 pt 7 ps 0.7 lc i title word(titles, i)
+plot for [i=1:n] file(word(algos, i)) using ($5 > 0 ? $5 : 1/0):2 every ::1 with linespoints lw 2 pt 7 ps 0.7 lt i title word(titles, i)
 unset logscale x
 
 set output img.'/'.prefix.'accuracy_vs_time.png'
 set title 'Fashion-MNIST MLP, p = 4 threads on 2 shared cores: accuracy against training wall time'.subtitle noenhanced
 set xlabel 'training seconds (evaluations excluded), mean over seeds'
 set xrange [0:*]
-plot for [i=1:n] file(word(algos, i)) using 6:2 every ::1 with linespoints lw 2 pt 7 ps 0.7 lc i title word(titles, i)
+plot for [i=1:n] file(word(algos, i)) using 6:2 every ::1 with linespoints lw 2 pt 7 ps 0.7 lt i title word(titles, i)

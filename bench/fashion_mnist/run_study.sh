@@ -30,7 +30,7 @@ fi
 cmake --build "$BUILD_DIR" --target fmnist_study -j2
 study="$BUILD_DIR/bench/fashion_mnist/fmnist_study"
 
-main_algos="sync-sgd lsgd lsgd+pull=1 lsgd-grouped easgd eamsgd local-sgd overlap-local-sgd"
+main_algos="sync-sgd lsgd lsgd+pull=1 lsgd-grouped easgd eamsgd local-sgd overlap-local-sgd async-lsgd async-easgd async-eamsgd"
 variant_algos="lsgd+pull=1+replicated local-sgd+replicated"
 long_algos="lsgd+pull=1+replicated:0.02,easgd+replicated:0.02,local-sgd+replicated:0.02"
 common=()

@@ -85,7 +85,7 @@ budget, for a learning-rate grid and several seeds; then the time split of an ep
   --period N          tau, the communication period of every algorithm but sync-sgd (default 16)
   --workers N         workers (default 4)
   --batch N           minibatch per worker (default 64)
-  --momentum X        momentum of the local step, heavy-ball (Nesterov for eamsgd) (default 0.9)
+  --momentum X        momentum of the local step, heavy-ball (Nesterov for eamsgd and async-eamsgd) (default 0.9)
   --seeds N           seeds per learning rate (default 3)
   --target X          accuracy for the time-to-target column (default 0.88)
   --limit N           train on the first N training images (quick checks)
@@ -290,7 +290,7 @@ group_summary summarize_group(const std::vector<const run_row*>& rows, double ta
 }
 
 std::string step_label(const settings& s, fmnist::algorithm a) {
-  if (a == fmnist::algorithm::eamsgd) return "Nesterov " + fmt("%g", static_cast<double>(s.momentum));
+  if (a == fmnist::algorithm::eamsgd || a == fmnist::algorithm::async_eamsgd) return "Nesterov " + fmt("%g", static_cast<double>(s.momentum));
   if (s.momentum > 0.0f) return "momentum " + fmt("%g", static_cast<double>(s.momentum));
   return "SGD";
 }
@@ -447,7 +447,8 @@ void run_split(const settings& s, const fmnist::dataset& train, const fmnist::da
   for (const int p : {1, 2, s.workers}) {
     if (p == 2 && s.workers <= 2) continue;
     for (const auto a : {algorithm::lsgd, algorithm::lsgd_grouped, algorithm::easgd, algorithm::local_sgd,
-                         algorithm::overlap_local_sgd, algorithm::sync_sgd}) {
+                         algorithm::overlap_local_sgd, algorithm::sync_sgd, algorithm::async_lsgd,
+                         algorithm::async_easgd}) {
       if (p == 1 && a != algorithm::lsgd && a != algorithm::easgd) continue;  // one worker: only the kernels differ
       if (a == algorithm::lsgd_grouped && (p < 4 || p % 2 != 0)) continue;
       cases.push_back({a, p, s.batch});

@@ -80,7 +80,7 @@ With no options: LSGD on 4 workers, which reaches about 89% test accuracy.
   u += "  --period N          tau: local steps between communication rounds (default " + std::to_string(t.period) +
        "; sync-sgd uses 1)\n";
   u += "  --step S            each worker's local step: sgd, momentum, nesterov or adam (default " +
-       std::string(fmnist::step_name(t.step)) + "; eamsgd: nesterov)\n";
+       std::string(fmnist::step_name(t.step)) + "; eamsgd, async-eamsgd: nesterov)\n";
   u += "  --lr X              base learning rate (default " + num(t.lr) + ")\n";
   u += "  --momentum X        momentum of the momentum and nesterov steps, in [0, 1) (default " + num(t.momentum) +
        ")\n";
@@ -294,10 +294,18 @@ int run(const settings& s) {
   std::printf("  %s on %d worker threads: %zu epochs x %zu steps of %zu images per worker, tau = %u,\n",
               std::string(fmnist::algorithm_name(t.algo)).c_str(), t.workers, t.epochs, steps_per_epoch, t.batch,
               t.algo == fmnist::algorithm::sync_sgd ? 1U : t.period);
-  std::printf("  lr %g (%s), %s %g, seed %llu\n", t.lr,
-              t.schedule == fmnist::lr_schedule::cosine ? "cosine decay" : "constant",
-              t.algo == fmnist::algorithm::eamsgd ? "Nesterov momentum" : "momentum",
-              static_cast<double>(t.momentum), static_cast<unsigned long long>(t.seed));
+  const bool nesterov = t.step == fmnist::local_step::nesterov || t.algo == fmnist::algorithm::eamsgd ||
+                        t.algo == fmnist::algorithm::async_eamsgd;
+  char step_desc[64];
+  if (nesterov || t.step == fmnist::local_step::momentum) {
+    std::snprintf(step_desc, sizeof step_desc, "%s %g", nesterov ? "Nesterov momentum" : "momentum",
+                  static_cast<double>(t.momentum));
+  } else {
+    std::snprintf(step_desc, sizeof step_desc, "%s", t.step == fmnist::local_step::adam ? "Adam" : "plain SGD");
+  }
+  std::printf("  lr %g (%s), %s, seed %llu\n", t.lr,
+              t.schedule == fmnist::lr_schedule::cosine ? "cosine decay" : "constant", step_desc,
+              static_cast<unsigned long long>(t.seed));
   std::fflush(stdout);
 
   const bool tty = ::isatty(::fileno(stdout)) != 0;
@@ -367,7 +375,8 @@ int run(const settings& s) {
               format_duration(last.train_s).c_str(), format_duration(r.eval_s).c_str());
   std::printf("communication: %s received per worker in %llu rounds", fmnist::human_bytes(last.bytes_per_worker).c_str(),
               static_cast<unsigned long long>(last.rounds));
-  if (t.algo == fmnist::algorithm::lsgd || t.algo == fmnist::algorithm::lsgd_grouped) {
+  if (t.algo == fmnist::algorithm::lsgd || t.algo == fmnist::algorithm::lsgd_grouped ||
+      t.algo == fmnist::algorithm::async_lsgd) {
     std::printf(", %llu leader changes", static_cast<unsigned long long>(last.leader_changes));
   }
   std::printf("\n");

@@ -11,8 +11,9 @@
 ///
 /// | algorithms                               | output model                                     |
 /// |------------------------------------------|--------------------------------------------------|
-/// | lsgd, lsgd-grouped                       | the current (global) leader's parameters         |
+/// | lsgd, lsgd-grouped, async-lsgd           | the current (global) leader's parameters         |
 /// | easgd, eamsgd                            | the center variable                              |
+/// | async-easgd, async-eamsgd                | the center as worker 0 read it at its last exchange |
 /// | local-sgd, sync-sgd, overlap-local-sgd   | the average of the workers' parameters           |
 ///
 /// The evaluation reads other workers' buffers directly through shared memory, outside the communicator, so it
@@ -50,6 +51,9 @@ enum class algorithm {
   local_sgd,          ///< local SGD / model averaging every period (tether::algo::local_sgd)
   overlap_local_sgd,  ///< Overlap-Local-SGD, anchor pull with a non-blocking average (tether::algo::overlap_local_sgd)
   sync_sgd,           ///< synchronous SGD: local SGD with period 1 (an all-reduce every step)
+  async_lsgd,         ///< asynchronous LSGD: elections and broadcasts in the background (tether::algo::async_lsgd)
+  async_easgd,        ///< asynchronous EASGD: exchanges with a shared center, no barrier (tether::algo::async_easgd)
+  async_eamsgd,       ///< asynchronous EASGD with Nesterov momentum (tether::algo::async_eamsgd)
 };
 
 /// Name and one-line description of an algorithm, for command lines, logs and tables.
@@ -60,7 +64,7 @@ struct algorithm_entry {
 };
 
 /// Every algorithm of the driver, in the order tables list them.
-inline constexpr std::array<algorithm_entry, 7> algorithms{{
+inline constexpr std::array<algorithm_entry, 10> algorithms{{
     {algorithm::sync_sgd, "sync-sgd", "synchronous SGD: all-reduce of the parameters every step (local SGD, period 1)"},
     {algorithm::lsgd, "lsgd", "Leader SGD: pull toward the worker with the lowest recent loss"},
     {algorithm::lsgd_grouped, "lsgd-grouped", "LSGD with a local leader per group and a global leader"},
@@ -68,6 +72,9 @@ inline constexpr std::array<algorithm_entry, 7> algorithms{{
     {algorithm::eamsgd, "eamsgd", "EASGD with Nesterov momentum in the local step"},
     {algorithm::local_sgd, "local-sgd", "local SGD: average the parameters every period"},
     {algorithm::overlap_local_sgd, "overlap-local-sgd", "Overlap-Local-SGD: anchor pull, average overlapped"},
+    {algorithm::async_lsgd, "async-lsgd", "asynchronous LSGD: elections and broadcasts run in the background"},
+    {algorithm::async_easgd, "async-easgd", "asynchronous EASGD: each worker exchanges with the center, no barrier"},
+    {algorithm::async_eamsgd, "async-eamsgd", "asynchronous EASGD with Nesterov momentum in the local step"},
 }};
 
 /// The command-line name of `a`.
@@ -138,15 +145,15 @@ struct train_options {
   std::uint32_t period = 16;          ///< tau: local steps between communication rounds (sync-sgd: ignored, 1)
   std::uint32_t global_period = 0;    ///< lsgd-grouped: tau_G between global elections; 0 = 4 * period
   double lr = 0.05;                   ///< base learning rate
-  local_step step = local_step::momentum;  ///< the workers' local step (eamsgd: always Nesterov momentum)
+  local_step step = local_step::momentum;  ///< the workers' local step (eamsgd, async-eamsgd: always Nesterov)
   float momentum = 0.9f;              ///< momentum coefficient of the momentum and nesterov steps
   lr_schedule schedule = lr_schedule::cosine;  ///< learning-rate schedule
   std::size_t batch = 64;             ///< minibatch size per worker
   std::uint64_t seed = 1;             ///< seed of the initial point, the shards and their shuffles
   std::size_t progress_every = 0;     ///< steps between progress callbacks (0: about 20 per epoch)
-  float leader_strength = 0.1f;       ///< lsgd, lsgd-grouped: proximal pull p (per step p/period), local and global
-  float leader_jump = 0.0f;           ///< lsgd, lsgd-grouped: jump c toward the leader at each round
-  float easgd_beta = 0.9f;            ///< easgd, eamsgd: moving rate of the center beta = p*alpha
+  float leader_strength = 0.1f;       ///< lsgd, lsgd-grouped, async-lsgd: proximal pull p (per step p/period)
+  float leader_jump = 0.0f;           ///< lsgd, lsgd-grouped, async-lsgd: jump c toward the leader at each round
+  float easgd_beta = 0.9f;            ///< easgd, eamsgd, async-easgd, async-eamsgd: center's moving rate beta = p*alpha
   float anchor_alpha = 0.2f;          ///< overlap-local-sgd: pull toward the anchor at each round
   bool check_gradient = true;         ///< the optimizer's scan of each gradient for NaN/Inf (optimizer_options)
   bool replicate_data = false;        ///< every worker samples the whole training set instead of its own shard
@@ -450,7 +457,9 @@ train_result run_team(const dataset& train, const dataset& test, const train_opt
 template <class Step>
 typename Step::options step_options(const train_options& o) {
   if constexpr (std::is_same_v<Step, tether::step::momentum>) {
-    return {.momentum = o.momentum, .nesterov = o.step == local_step::nesterov || o.algo == algorithm::eamsgd};
+    return {.momentum = o.momentum,
+            .nesterov = o.step == local_step::nesterov || o.algo == algorithm::eamsgd ||
+                        o.algo == algorithm::async_eamsgd};
   } else {
     return {};
   }
@@ -521,6 +530,24 @@ train_result run_with_step(const dataset& train, const dataset& test, const trai
       opts.pull.alpha = o.anchor_alpha;
       return run_team<opt>(train, test, o, opts, output_model::average, cb, 0);
     }
+    case algorithm::async_lsgd: {
+      using opt = tether::algo::async_lsgd<worker, Step>;
+      typename opt::options opts;
+      fill(opts);
+      opts.pull.period = o.period;
+      opts.pull.strength = o.leader_strength;
+      opts.pull.jump = o.leader_jump;
+      return run_team<opt>(train, test, o, opts, output_model::leader, cb, 0);
+    }
+    case algorithm::async_easgd:
+    case algorithm::async_eamsgd: {
+      using opt = tether::algo::async_easgd<worker, Step>;
+      typename opt::options opts;
+      fill(opts);
+      opts.pull.period = o.period;
+      opts.pull.beta = o.easgd_beta;
+      return run_team<opt>(train, test, o, opts, output_model::center, cb, 0);
+    }
   }
   throw tether::error("fmnist::train: unknown algorithm");
 }
@@ -552,7 +579,9 @@ inline void validate(const train_options& o, std::size_t train_count) {
 inline train_result train(const dataset& train, const dataset& test, const train_options& o,
                           const train_callbacks& cb = {}) {
   validate(o, train.count);
-  if (o.algo == algorithm::eamsgd) return detail::run_with_step<tether::step::momentum>(train, test, o, cb);
+  if (o.algo == algorithm::eamsgd || o.algo == algorithm::async_eamsgd) {
+    return detail::run_with_step<tether::step::momentum>(train, test, o, cb);
+  }
   switch (o.step) {
     case local_step::sgd: return detail::run_with_step<tether::step::sgd>(train, test, o, cb);
     case local_step::momentum:
