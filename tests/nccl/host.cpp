@@ -1,0 +1,88 @@
+// comm::nccl without a GPU (plain C++: the header needs no nvcc): option and shape validation throw
+// tether::error before any CUDA or NCCL call; constructing the communicator where no CUDA device is usable
+// throws tether::runtime_error naming the CUDA call and its error, on every worker of a team, without a
+// hang. Where a GPU is present the no-device checks are replaced by a device index out of range.
+#include <tether/comm/nccl.hpp>
+#include <tether/comm/shared_memory.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <cuda_runtime_api.h>
+
+#include <atomic>
+#include <limits>
+#include <string>
+
+namespace {
+
+using tether::comm::nccl;
+using Catch::Matchers::Contains;
+
+/// Visible CUDA devices, 0 when the runtime cannot find any (no driver, no device).
+int visible_devices() {
+  int n = 0;
+  return cudaGetDeviceCount(&n) == cudaSuccess ? n : 0;
+}
+
+}  // namespace
+
+TEST_CASE("comm::nccl is a communicator", "[nccl]") {
+  STATIC_REQUIRE(tether::communicator<nccl>);
+  STATIC_REQUIRE(tether::communicator<tether::team::worker>);
+}
+
+TEST_CASE("comm::nccl: bad options and shapes are tether::error, before any CUDA call", "[nccl]") {
+  const ncclUniqueId id{};
+  REQUIRE_THROWS_WITH(nccl(id, 1, 0, {.timeout = std::numeric_limits<double>::quiet_NaN()}),
+                      Contains("timeout must be a number of seconds"));
+  REQUIRE_THROWS_WITH(nccl(id, 1, 0, {.device = -2}), Contains("device must be >= 0") && Contains("device = -2"));
+  REQUIRE_THROWS_WITH(nccl(id, 1, 0, {.group_size = -1}), Contains("group_size = -1"));
+  REQUIRE_THROWS_WITH(nccl(id, 0, 0), Contains("size must be >= 1, got size = 0"));
+  REQUIRE_THROWS_WITH(nccl(id, 2, 2), Contains("rank must be in [0, 2), got rank = 2"));
+  REQUIRE_THROWS_WITH(nccl(id, 6, 0, {.group_size = 4}), Contains("multiple of group_size (4)"));
+  REQUIRE_THROWS_AS(nccl(id, 2, -1), tether::error);
+  REQUIRE_NOTHROW(nccl::validate({.device = 3, .timeout = 0.0, .group_size = 2}));
+  REQUIRE_THROWS_AS(nccl::validate({.device = -7}), tether::error);
+
+  // From a team: validated on every worker before the device is touched.
+  tether::team team(2);
+  REQUIRE_THROWS_WITH(team.run([](tether::team::worker& w) { nccl c(w, {.group_size = 3}); }),
+                      Contains("multiple of group_size (3)"));
+}
+
+TEST_CASE("comm::nccl: no usable CUDA device is a tether::runtime_error naming the call", "[nccl]") {
+  const int devices = visible_devices();
+  if (devices > 0) {
+    WARN("a CUDA device is visible: the no-device checks do not apply; checking a device index out of range");
+    REQUIRE_THROWS_WITH(nccl(nccl::unique_id(), 1, 0, {.device = 4096}),
+                        Contains("device = 4096 but only") && Contains("CUDA device(s) are visible"));
+    return;
+  }
+  // Alone.
+  try {
+    nccl c(nccl::unique_id(), 1, 0);
+    FAIL("constructed without a CUDA device");
+  } catch (const tether::runtime_error& e) {
+    const std::string what = e.what();
+    CAPTURE(what);
+    CHECK_THAT(what, Contains("comm::nccl") && Contains("cudaGetDeviceCount failed: cuda"));
+  }
+
+  // A team of 3: every worker fails on its own device and none waits for another (the host agreement).
+  tether::team team(3);
+  std::atomic<int> failed{0};
+  std::atomic<int> named{0};
+  team.run([&](tether::team::worker& w) {
+    try {
+      nccl c(w);
+    } catch (const tether::runtime_error& e) {
+      ++failed;
+      if (std::string(e.what()).find("cudaGetDeviceCount failed") != std::string::npos) ++named;
+    }
+  });
+  REQUIRE(failed == 3);
+  REQUIRE(named == 3);
+
+  // The exception reaches the team's caller when it is not caught.
+  REQUIRE_THROWS_AS(team.run([](tether::team::worker& w) { nccl c(w); }), tether::runtime_error);
+}

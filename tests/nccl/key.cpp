@@ -1,0 +1,128 @@
+// comm::nccl's election key (detail/nccl_key.hpp), on the CPU: the minimum key over a set of (score, id)
+// pairs must name what a scalar reference picks: the lowest finite score (-0 equal to +0), ties to the
+// lowest id, non-finite scores never; no winner when no score is finite. The reference is std::min over
+// std::pair<float, int> of the finite pairs. Also: the score map is monotone and invertible.
+#include <tether/comm/detail/nccl_key.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <utility>
+#include <vector>
+
+namespace {
+
+namespace d = tether::comm::detail;
+using lim = std::numeric_limits<float>;
+
+/// The election by a scalar loop: std::min over the finite (score, id) pairs; {0, -1} when none is finite.
+std::pair<float, int> reference(const std::vector<float>& scores, const std::vector<int>& ids) {
+  bool any = false;
+  std::pair<float, int> best{0.0f, -1};
+  for (std::size_t i = 0; i < scores.size(); ++i) {
+    if (!std::isfinite(scores[i])) continue;
+    const std::pair<float, int> cand{scores[i], ids[i]};
+    best = any ? std::min(best, cand) : cand;
+    any = true;
+  }
+  return best;
+}
+
+/// The election by keys: the minimum of election_key over the workers, decoded.
+d::election_decoded by_keys(const std::vector<float>& scores, const std::vector<int>& ids) {
+  std::uint64_t k = std::numeric_limits<std::uint64_t>::max();
+  for (std::size_t i = 0; i < scores.size(); ++i) k = std::min(k, d::election_key(scores[i], ids[i]));
+  return d::election_decode(k);
+}
+
+/// Scores that stress the map: signed zeros, denormals, extremes, infinities, NaNs, small integers (ties).
+const std::vector<float> specials{0.0f,          -0.0f,         lim::denorm_min(), -lim::denorm_min(),
+                                  lim::min(),    -lim::min(),   lim::max(),       lim::lowest(),
+                                  lim::infinity(), -lim::infinity(), lim::quiet_NaN(), -lim::quiet_NaN(),
+                                  1.0f,          -1.0f,         2.0f,             0.5f};
+
+}  // namespace
+
+TEST_CASE("election key: the order of finite scores is kept, non-finite scores sort last", "[nccl][key]") {
+  STATIC_REQUIRE(d::election_order(-1.0f) < d::election_order(0.0f));
+  STATIC_REQUIRE(d::election_order(0.0f) == d::election_order(-0.0f));
+  STATIC_REQUIRE(d::election_order(lim::max()) < d::election_order(lim::infinity()));
+  STATIC_REQUIRE(d::election_order(lim::quiet_NaN()) == d::election_nonfinite_order);
+  STATIC_REQUIRE(d::election_order(-lim::infinity()) == d::election_nonfinite_order);
+
+  std::vector<float> finite;
+  for (float s : specials)
+    if (std::isfinite(s)) finite.push_back(s);
+  std::mt19937 gen(7);
+  std::uniform_int_distribution<std::uint32_t> bits;
+  while (finite.size() < 4000) {
+    const float s = std::bit_cast<float>(bits(gen));
+    if (std::isfinite(s)) finite.push_back(s);
+  }
+  for (float a : finite) {
+    for (std::size_t j = 0; j < 40; ++j) {
+      const float b = finite[(std::bit_cast<std::uint32_t>(a) + j * 97u) % finite.size()];
+      CAPTURE(a, b);
+      REQUIRE((a < b) == (d::election_order(a) < d::election_order(b)));
+      REQUIRE((a == b) == (d::election_order(a) == d::election_order(b)));
+    }
+    // Invertible: the decoded score has the same bits, except that -0 comes back as +0.
+    const float back = d::election_score(d::election_order(a));
+    REQUIRE(std::bit_cast<std::uint32_t>(back) == std::bit_cast<std::uint32_t>(a == 0.0f ? 0.0f : a));
+    REQUIRE(d::election_order(a) < d::election_nonfinite_order);
+  }
+}
+
+TEST_CASE("election key: the minimum key is the reference's (score, id) winner", "[nccl][key]") {
+  std::mt19937 gen(11);
+  std::uniform_int_distribution<std::size_t> pick(0, specials.size() - 1);
+  std::uniform_int_distribution<int> coin(0, 3);
+  std::normal_distribution<float> normal(0.0f, 3.0f);
+  for (int trial = 0; trial < 20000; ++trial) {
+    const std::size_t p = 1 + static_cast<std::size_t>(trial % 9);
+    std::vector<float> scores(p);
+    std::vector<int> ids(p);
+    for (std::size_t i = 0; i < p; ++i) {
+      // Specials, rounded normals (many ties) and plain normals.
+      const int c = coin(gen);
+      scores[i] = c == 0 ? specials[pick(gen)] : c == 1 ? std::round(normal(gen)) : normal(gen);
+      ids[i] = static_cast<int>(i);
+    }
+    std::shuffle(ids.begin(), ids.end(), gen);  // workers need not report in id order
+    if (trial % 5 == 0)
+      for (auto& id : ids) id += 1 << 20;  // large indices (hierarchical elections pass global ranks)
+    const auto want = reference(scores, ids);
+    const auto got = by_keys(scores, ids);
+    CAPTURE(trial, scores, ids);
+    REQUIRE(got.finite == (want.second >= 0));
+    if (!got.finite) {
+      REQUIRE(got.id == -1);
+      continue;
+    }
+    REQUIRE(got.id == want.second);
+    REQUIRE(got.score == want.first);  // == : a -0 winner comes back as +0
+  }
+}
+
+TEST_CASE("election key: no finite score elects nobody; ties go to the lowest id", "[nccl][key]") {
+  const std::vector<float> none{lim::quiet_NaN(), lim::infinity(), -lim::infinity()};
+  const auto e = by_keys(none, {0, 1, 2});
+  REQUIRE_FALSE(e.finite);
+  REQUIRE(e.id == -1);
+
+  const auto tie = by_keys({3.0f, -0.0f, 0.0f, -0.0f}, {0, 3, 1, 2});
+  REQUIRE(tie.finite);
+  REQUIRE(tie.id == 1);
+  REQUIRE(tie.score == 0.0f);
+
+  // A NaN anywhere does not hide a finite score behind it, even the largest finite one.
+  const auto big = by_keys({lim::quiet_NaN(), lim::max()}, {0, 1});
+  REQUIRE(big.id == 1);
+  REQUIRE(big.score == lim::max());
+}
