@@ -9,6 +9,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include <array>
 #include <atomic>
 #include <limits>
 #include <string>
@@ -48,6 +49,27 @@ TEST_CASE("comm::nccl: bad options and shapes are tether::error, before any CUDA
   tether::team team(2);
   REQUIRE_THROWS_WITH(team.run([](tether::team::worker& w) { nccl c(w, {.group_size = 3}); }),
                       Contains("multiple of group_size (3)"));
+
+  // Only worker 0's options are bad: it throws its tether::error, and worker 1 is not left waiting (it throws
+  // too: its own CUDA error without a GPU, otherwise that a worker could not set up).
+  std::array<std::string, 2> what;
+  std::array<bool, 2> bad_input{};
+  team.run([&](tether::team::worker& w) {
+    const auto me = static_cast<std::size_t>(w.rank());
+    try {
+      nccl c(w, {.group_size = w.rank() == 0 ? 3 : 0});
+    } catch (const tether::error& e) {
+      what[me] = e.what();
+      bad_input[me] = true;
+    } catch (const tether::runtime_error& e) {
+      what[me] = e.what();
+    }
+  });
+  CAPTURE(what[0], what[1]);
+  REQUIRE(bad_input[0]);
+  REQUIRE_THAT(what[0], Contains("multiple of group_size (3)"));
+  REQUIRE_FALSE(bad_input[1]);
+  REQUIRE_THAT(what[1], Contains("cudaGetDeviceCount failed") || Contains("1 of 2 workers could not set up"));
 }
 
 TEST_CASE("comm::nccl: no usable CUDA device is a tether::runtime_error naming the call", "[nccl]") {
@@ -56,6 +78,17 @@ TEST_CASE("comm::nccl: no usable CUDA device is a tether::runtime_error naming t
     WARN("a CUDA device is visible: the no-device checks do not apply; checking a device index out of range");
     REQUIRE_THROWS_WITH(nccl(nccl::unique_id(), 1, 0, {.device = 4096}),
                         Contains("device = 4096 but only") && Contains("CUDA device(s) are visible"));
+    // Workers that disagree on the timeout all throw before NCCL starts (both may use device 0 for that).
+    tether::team team(2);
+    std::atomic<int> disagree{0};
+    team.run([&](tether::team::worker& w) {
+      try {
+        nccl c(w, {.device = 0, .timeout = w.rank() == 0 ? 10.0 : 20.0});
+      } catch (const tether::error& e) {
+        if (std::string(e.what()).find("disagree on the comm::nccl options") != std::string::npos) ++disagree;
+      }
+    });
+    REQUIRE(disagree == 2);
     return;
   }
   // Alone.

@@ -87,6 +87,12 @@ concept cuda_stream_space = std::same_as<typename Exec::memory_space, mem::cuda>
 template <class Exec>
 concept cuda_memory_space = std::same_as<typename Exec::memory_space, mem::cuda>;
 
+/// The options every worker of a communicator must share (the device may differ).
+struct nccl_agreed {
+  double timeout;
+  int group_size;
+};
+
 /// Makes `device` current for a scope and restores the previous one.
 class nccl_device_guard {
  public:
@@ -157,23 +163,25 @@ class nccl {
 
   /// Worker `host.rank()` of `host.size()`: a thread of a tether::team, a comm::mpi rank, any tether
   /// communicator. Collective over `host`: rank 0 makes the id and `host` broadcasts it with a fingerprint of
-  /// the options. Every worker opens its device first and all agree (one host all-reduce) before NCCL is
-  /// touched, so a worker without a usable GPU makes every worker throw instead of leaving them waiting.
+  /// the options that must agree (timeout, group_size; devices may differ). Every worker checks its options
+  /// and opens its device first, and all agree (one host all-reduce) before NCCL is touched, so a worker
+  /// with bad options or without a usable GPU makes every worker throw instead of leaving them waiting.
   template <class Host>
     requires(communicator<Host> && !std::same_as<std::remove_cv_t<Host>, nccl>)
   explicit nccl(Host& host, options o = {}) : opt_(o), counters_(&own_counters_) {
     const int rank = host.rank();
-    check_shape(host.size(), rank);
+    rank_ = rank;
     std::exception_ptr local;
     ncclUniqueId id{};
     try {
+      check_shape(host.size(), rank);
       open_device(rank);
       if (rank == 0) id = unique_id();
     } catch (...) {
       local = std::current_exception();
     }
     // Rank 0's id and options fingerprint, then one sum of {failed, disagrees} over the workers.
-    const std::uint64_t mine = options_fingerprint(opt_);
+    const std::uint64_t mine = options_fingerprint(detail::nccl_agreed{opt_.timeout, opt_.group_size});
     std::array<char, sizeof(std::uint64_t) + sizeof(ncclUniqueId)> blob{};
     if (rank == 0) {
       std::memcpy(blob.data(), &mine, sizeof mine);
@@ -190,10 +198,11 @@ class nccl {
       if (flags[0] > 0.0)
         throw runtime_error(tether::detail::concat(
             "tether: comm::nccl: rank ", rank, ": ", flags[0], " of ", host.size(),
-            " workers could not open their GPU (each reports its CUDA error); no NCCL communicator was made"));
+            " workers could not set up (bad options or no usable GPU; each reports its error); no NCCL "
+            "communicator was made"));
       tether::detail::require(flags[1] == 0.0, "rank ", rank,
-                              ": comm::nccl: workers disagree on the comm::nccl options (device rule, timeout, "
-                              "group_size): pass the same options everywhere");
+                              ": comm::nccl: workers disagree on the comm::nccl options timeout and group_size: "
+                              "pass the same values everywhere");
       connect(id);
     } catch (...) {
       release(true);
