@@ -521,6 +521,7 @@ class nccl {
     // The child is polled like the parent: a temporary group object owns it from here.
     group_.reset(new nccl(child, *this, settling{}));
     group_->settle("ncclCommSplit");
+    settle("ncclCommSplit");  // the parent may report the split in progress too
     group_->finish_group(*this);
   }
 
@@ -614,6 +615,7 @@ class nccl {
 
   /// Copies `bytes` from the device to host memory on the stream and waits (after the operation completed).
   void copy_back(void* dst, const void* src, std::size_t bytes) {
+    const detail::nccl_device_guard guard(device_);
     cuda(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_), "cudaMemcpyAsync");
     wait_stream("cudaMemcpyAsync");
   }
