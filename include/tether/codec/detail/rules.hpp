@@ -34,6 +34,16 @@ TETHER_HOST_DEVICE inline unsigned stochastic_level(T u, std::uint32_t r) noexce
   return static_cast<unsigned>(fl) + (unit_uniform<T>(r) < u - fl ? 1u : 0u);
 }
 
+/// floor(u) through a 64-bit integer conversion (std::floor is a library call without SSE4.1). Values of
+/// magnitude 2^52 and more are integers already, and NaN and infinities are returned as they are, so this
+/// equals std::floor up to the sign of a zero result.
+template <class T>
+TETHER_HOST_DEVICE inline T floor_of(T u) noexcept {
+  if (!(u > T(-4503599627370496.0) && u < T(4503599627370496.0))) return u;
+  const T t = static_cast<T>(static_cast<std::int64_t>(u));
+  return t > u ? t - T(1) : t;
+}
+
 /// Levels and values on an affine grid: the shared half of max_abs_rule and min_max_rule.
 template <class T>
 struct affine_rule {
@@ -168,9 +178,9 @@ struct lattice_rule {
   TETHER_HOST_DEVICE static unsigned level(const grid& c, T x, std::uint32_t r) noexcept {
     constexpr T M = static_cast<T>(1u << Bits);
     const T u = x / c.s;
-    const T fl = std::floor(u);
+    const T fl = floor_of(u);
     const T k = fl + (unit_uniform<T>(r) < u - fl ? T(1) : T(0));
-    const T q = k - M * std::floor(k / M);
+    const T q = k - M * floor_of(k / M);
     return q >= T(0) && q < M ? static_cast<unsigned>(q) : 0u;
   }
   /// s * k' with k' = q + M*round((y/s - q)/M): the lattice point of residue q nearest the reference y.
@@ -178,7 +188,7 @@ struct lattice_rule {
   TETHER_HOST_DEVICE static T value(const grid& c, unsigned q, T y) noexcept {
     constexpr T M = static_cast<T>(1u << Bits);
     const T qf = static_cast<T>(q);
-    const T j = std::floor((y / c.s - qf) / M + T(0.5));
+    const T j = floor_of((y / c.s - qf) / M + T(0.5));
     return (qf + M * j) * c.s;
   }
 };
