@@ -127,7 +127,7 @@ TEMPLATE_TEST_CASE("identity: header and raw values", "[codec]", float, double) 
     REQUIRE(id.encode(x, msg) == msg.size());
     auto want = codec_ref::header(1, sizeof(T) == 4 ? 1 : 2, 8 * sizeof(T), 0, n);
     want.resize(20 + n * sizeof(T));
-    std::memcpy(want.data() + 20, x.data(), n * sizeof(T));
+    if (n != 0) std::memcpy(want.data() + 20, x.data(), n * sizeof(T));
     REQUIRE(as_uchar(msg) == want);
     std::vector<T> y(n);
     id.decode(msg, y);
