@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the core, policy, communicator and algorithm tests under AddressSanitizer + UndefinedBehaviorSanitizer
-# (preset asan) and ThreadSanitizer (preset tsan) and runs them. MPI and GPU tests are left to the Release run:
+# Builds the core, policy, communicator, algorithm, codec and NCCL (host side) tests under AddressSanitizer +
+# UndefinedBehaviorSanitizer (preset asan) and ThreadSanitizer (preset tsan) and runs them. MPI and GPU tests are left to the Release run:
 # OpenMPI's own allocations drown ASan's leak report, and the GPU paths need a GPU.
 # Usage: bash scripts/sanitize.sh [asan] [tsan]   (both by default; run scripts/setup.sh first)
 set -euo pipefail
@@ -10,7 +10,7 @@ presets=("$@")
 [ ${#presets[@]} -gt 0 ] || presets=(asan tsan)
 
 for preset in "${presets[@]}"; do
-  areas='core|step|pull|problems|comm|algo|algo_async'
+  areas='core|step|pull|problems|comm|algo|algo_async|codec|nccl'
   # The IDX reader and the MLP under ASan too; not under TSan (OpenBLAS is not instrumented).
   [ "${preset}" = asan ] && areas="${areas}|fashion_mnist"
   echo "sanitize: preset ${preset}, test labels ${areas}"
