@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the core, policy, communicator, algorithm, codec and NCCL (host side) tests under AddressSanitizer +
-# UndefinedBehaviorSanitizer (preset asan) and ThreadSanitizer (preset tsan) and runs them. MPI and GPU tests are left to the Release run:
-# OpenMPI's own allocations drown ASan's leak report, and the GPU paths need a GPU.
+# UndefinedBehaviorSanitizer (preset asan) and ThreadSanitizer (preset tsan) and runs them. MPI and GPU tests
+# are left to the Release run: OpenMPI's own allocations drown ASan's leak report, and the GPU paths need a GPU.
 # Usage: bash scripts/sanitize.sh [asan] [tsan]   (both by default; run scripts/setup.sh first)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
