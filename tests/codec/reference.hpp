@@ -18,11 +18,20 @@ inline std::uint64_t mix(std::uint64_t z) {
   return z ^ (z >> 31);
 }
 
+/// Wellons' lowbias32, as docs/codecs.md#randomness gives it.
+inline std::uint32_t lowbias32(std::uint32_t x) {
+  x = (x ^ (x >> 16)) * 0x7FEB352Du;
+  x = (x ^ (x >> 15)) * 0x846CA68Bu;
+  return x ^ (x >> 16);
+}
+
 /// The uniform of element i for seed: docs/codecs.md#randomness.
 template <class T>
 T uniform(std::uint64_t seed, std::size_t i) {
   const std::uint64_t key = mix(seed ^ 0x6A09E667F3BCC909ull);
-  const auto r = static_cast<std::uint32_t>(mix(key + (std::uint64_t(i) + 1) * 0x9E3779B97F4A7C15ull) >> 32);
+  const auto k0 = static_cast<std::uint32_t>(key & 0xFFFFFFFFu);
+  const auto k1 = static_cast<std::uint32_t>((key >> 32) + (std::uint64_t(i) >> 32) * 0x9E3779B9u);
+  const std::uint32_t r = lowbias32(lowbias32(static_cast<std::uint32_t>(std::uint64_t(i) + k0)) ^ k1);
   if (sizeof(T) == 4) return T(r >> 8) / T(16777216.0);
   return T(r) / T(4294967296.0);
 }
@@ -110,6 +119,8 @@ result<T> encode(mode md, const std::vector<T>& x, unsigned b, std::size_t B, st
     } else if (md == mode::min_max) {
       T mn = x[base], mx = x[base];
       for (std::size_t i = base; i < end; ++i) mn = std::min(mn, x[i]), mx = std::max(mx, x[i]);
+      if (mn == 0) mn = 0;  // the spec: a zero minimum or maximum is +0
+      if (mx == 0) mx = 0;
       const float flo = down(mn);
       const float fw = up(double(mx) - double(flo));
       put_float(scales, flo);
@@ -117,8 +128,11 @@ result<T> encode(mode md, const std::vector<T>& x, unsigned b, std::size_t B, st
       lo = T(flo);
       delta = T(fw) / T(L);
       inv = fw > 0 ? T(L) / T(fw) : T(0);
-    } else {
-      put_float(scales, step);
+    } else {  // NaN when some |x/s| reaches 2^23 (float) / 2^52 (double): nothing left to round there
+      const double limit = sizeof(T) == 4 ? 8388608.0 : 4503599627370496.0;
+      bool ok = true;
+      for (std::size_t i = base; i < end; ++i) ok = ok && std::abs(double(x[i] * (T(1) / T(step)))) < limit;
+      put_float(scales, ok ? step : std::numeric_limits<float>::quiet_NaN());
     }
     for (std::size_t i = base; i < end; ++i) {
       const T rnd = uniform<T>(seed, i);
@@ -133,7 +147,7 @@ result<T> encode(mode md, const std::vector<T>& x, unsigned b, std::size_t B, st
         r.decoded[i] = lo + T(q) * delta;
       } else {
         const T s = T(step);
-        const T u = x[i] / s;
+        const T u = x[i] * (T(1) / s);  // the reciprocal, rounded, as the spec says
         const T f = std::floor(u);
         const long long k = static_cast<long long>(f) + (rnd < u - f ? 1 : 0);
         r.levels.push_back(k);
@@ -141,7 +155,7 @@ result<T> encode(mode md, const std::vector<T>& x, unsigned b, std::size_t B, st
         const long long q = ((k % (long long)M) + (long long)M) % (long long)M;
         w.put(static_cast<unsigned>(q), b);
         // nearest k' = q (mod M) to y/s, found by search
-        const T ys = (*reference)[i] / s;
+        const T ys = (*reference)[i] * (T(1) / s);
         long long best = q + (long long)M * (long long)std::floor((ys - T(q)) / T(M));
         if (std::abs(T(best + (long long)M) - ys) < std::abs(T(best) - ys)) best += (long long)M;
         r.decoded[i] = T(best) * s;

@@ -31,7 +31,7 @@ namespace tether::codec {
 struct lattice_options {
   unsigned bits = 8;                          ///< bits per value, 2..8
   std::size_t block = 256;                    ///< values per (scale) block, 1..2^24
-  float step = 1e-3f;                         ///< the lattice step s, finite and > 0
+  float step = 1e-3f;                         ///< the lattice step s, finite and >= 2^-126
   codec::plan plan = codec::plan::automatic;  ///< how kernels split the work (same bytes either way)
 };
 
@@ -48,8 +48,8 @@ class lattice : public detail::serial_overloads<lattice<T>> {
   /// Validates the options (tether::error naming the option otherwise).
   explicit lattice(options o = {}) : opt_(o) {
     detail::validate_bits_block("codec lattice", o.bits, 2, o.block);
-    tether::detail::require(std::isfinite(o.step) && o.step > 0.0f,
-                            "codec lattice: step must be finite and > 0, got step = ", o.step);
+    tether::detail::require(std::isfinite(o.step) && o.step >= detail::float_min,
+                            "codec lattice: step must be finite and >= 2^-126 (a normal float), got step = ", o.step);
   }
 
   [[nodiscard]] const options& opts() const noexcept { return opt_; }

@@ -90,6 +90,69 @@ TETHER_HOST_DEVICE inline unsigned unpack(const std::byte* p, std::size_t v) noe
   }
 }
 
+/// Values per chunk of the per-block kernels. Levels are computed into (or read from) a small array by a loop
+/// without branches or 64-bit arithmetic, which compilers vectorise, then packed (unpacked) separately. A
+/// multiple of 8, so that every chunk starts on a byte boundary for every bit width.
+inline constexpr std::size_t chunk_values = 512;
+
+/// lv[t] = the level of x[t], the element of index i0 + t, for t in [0, m).
+template <class Rule, unsigned Bits, class Grid>
+TETHER_HOST_DEVICE inline void levels_of(const Grid& c, const typename Rule::value_type* TETHER_RESTRICT x,
+                                         std::size_t i0, std::size_t m, std::uint64_t key,
+                                         unsigned char* TETHER_RESTRICT lv) noexcept {
+  const auto j0 = static_cast<std::uint64_t>(i0);
+  const auto lo0 = static_cast<std::uint32_t>(j0);
+  if (static_cast<std::uint64_t>(lo0) + m <= (std::uint64_t{1} << 32)) {  // one high word: 32-bit counters
+    const auto k0 = static_cast<std::uint32_t>(key);
+    const std::uint32_t k1 = round_key(key, static_cast<std::uint32_t>(j0 >> 32));
+    const auto mm = static_cast<std::uint32_t>(m);
+    for (std::uint32_t t = 0; t < mm; ++t)
+      lv[t] = static_cast<unsigned char>(Rule::template level<Bits>(c, x[t], counter_bits(lo0 + t, k0, k1)));
+  } else {  // the chunk crosses a multiple of 2^32
+    for (std::size_t t = 0; t < m; ++t)
+      lv[t] = static_cast<unsigned char>(Rule::template level<Bits>(c, x[t], random_bits(key, i0 + t)));
+  }
+}
+
+/// Packs levels lv[0, m) (zero up to the next multiple of 8) into ceil(m*Bits/8) bytes.
+template <unsigned Bits>
+TETHER_HOST_DEVICE inline void pack_levels(const unsigned char* TETHER_RESTRICT lv, std::size_t m,
+                                           std::byte* TETHER_RESTRICT out) noexcept {
+  const std::size_t nb = (m * Bits + 7) / 8;
+  if constexpr (8 % Bits == 0) {
+    constexpr std::size_t per = 8 / Bits;
+    for (std::size_t j = 0; j < nb; ++j) {
+      unsigned acc = 0;
+      for (std::size_t t = 0; t < per; ++t) acc |= static_cast<unsigned>(lv[j * per + t]) << (t * Bits);
+      out[j] = std::byte{static_cast<unsigned char>(acc)};
+    }
+  } else {  // 8 values make Bits bytes
+    for (std::size_t g = 0; g * Bits < nb; ++g) {
+      std::uint64_t acc = 0;
+      for (std::size_t t = 0; t < 8; ++t) acc |= static_cast<std::uint64_t>(lv[8 * g + t]) << (t * Bits);
+      const std::size_t end = nb - g * Bits < Bits ? nb - g * Bits : Bits;
+      for (std::size_t b = 0; b < end; ++b) out[g * Bits + b] = std::byte{static_cast<unsigned char>(acc >> (8 * b))};
+    }
+  }
+}
+
+/// Unpacks the levels of values [0, m) of the bytes at p into lv.
+template <unsigned Bits>
+TETHER_HOST_DEVICE inline void unpack_levels(const std::byte* TETHER_RESTRICT p, std::size_t m,
+                                             unsigned char* TETHER_RESTRICT lv) noexcept {
+  if constexpr (Bits == 4) {
+    const std::size_t pairs = m / 2;
+    for (std::size_t j = 0; j < pairs; ++j) {
+      const auto b = static_cast<unsigned>(p[j]);
+      lv[2 * j] = static_cast<unsigned char>(b & 15u);
+      lv[2 * j + 1] = static_cast<unsigned char>(b >> 4);
+    }
+    if (m % 2 != 0) lv[m - 1] = static_cast<unsigned char>(static_cast<unsigned>(p[pairs]) & 15u);
+  } else {
+    for (std::size_t v = 0; v < m; ++v) lv[v] = static_cast<unsigned char>(unpack<Bits>(p, v));
+  }
+}
+
 /// Encoder state shared by the encode kernels.
 template <class Rule>
 struct encode_args {
@@ -113,8 +176,17 @@ struct encode_blocks {
     Rule::store(a.scales + k * Rule::scale_bytes, p);
     const auto c = Rule::template prepare<Bits>(p);
     std::byte* out = a.payload + k * a.m.block_bytes;
-    const std::size_t nb = (nk * Bits + 7) / 8;
-    for (std::size_t jj = 0; jj < nb; ++jj) out[jj] = std::byte{pack_byte<Rule, Bits>(c, a.x, base, nk, jj, a.key)};
+    unsigned char lv[chunk_values];
+    for (std::size_t v0 = 0; v0 < nk; v0 += chunk_values) {
+      const std::size_t m = nk - v0 < chunk_values ? nk - v0 : chunk_values;
+      if constexpr (Bits == 8) {  // the levels are the bytes
+        levels_of<Rule, Bits>(c, a.x + base + v0, base + v0, m, a.key, reinterpret_cast<unsigned char*>(out + v0));
+      } else {
+        levels_of<Rule, Bits>(c, a.x + base + v0, base + v0, m, a.key, lv);
+        for (std::size_t t = m; t % 8 != 0; ++t) lv[t] = 0;
+        pack_levels<Bits>(lv, m, out + v0 / 8 * Bits);
+      }
+    }
   }
 };
 
@@ -165,11 +237,22 @@ struct decode_blocks {
     const auto c = Rule::template prepare<Bits>(Rule::load(a.scales + k * Rule::scale_bytes));
     const std::byte* p = a.payload + k * a.m.block_bytes;
     T* out = a.out + base;
-    if constexpr (Rule::uses_reference) {
-      const T* y = a.reference + base;
-      for (std::size_t v = 0; v < nk; ++v) out[v] = Rule::template value<Bits>(c, unpack<Bits>(p, v), y[v]);
-    } else {
-      for (std::size_t v = 0; v < nk; ++v) out[v] = Rule::template value<Bits>(c, unpack<Bits>(p, v), T(0));
+    const T* y = Rule::uses_reference ? a.reference + base : nullptr;
+    unsigned char buf[chunk_values];
+    for (std::size_t v0 = 0; v0 < nk; v0 += chunk_values) {
+      const std::size_t m = nk - v0 < chunk_values ? nk - v0 : chunk_values;
+      const unsigned char* lv = buf;
+      if constexpr (Bits == 8)
+        lv = reinterpret_cast<const unsigned char*>(p + v0);
+      else
+        unpack_levels<Bits>(p + v0 / 8 * Bits, m, buf);
+      T* o = out + v0;
+      if constexpr (Rule::uses_reference) {
+        const T* r = y + v0;  // may equal o (decoding in place): element t is read before it is written
+        for (std::size_t t = 0; t < m; ++t) o[t] = Rule::template value<Bits>(c, lv[t], r[t]);
+      } else {
+        for (std::size_t t = 0; t < m; ++t) o[t] = Rule::template value<Bits>(c, lv[t], T(0));
+      }
     }
   }
 };
@@ -323,7 +406,7 @@ struct quantizer {
                                " (lo must be finite, range finite and >= 0)"));
           else
             throw error(concat("tether: ", who, ": scale: block ", k, " has scale = ", p.s,
-                               Rule::uses_reference ? " (must be finite and > 0)" : " (must be finite and >= 0)"));
+                               Rule::uses_reference ? " (must be finite and >= 2^-126)" : " (must be finite and >= 0)"));
         }
       }
     }

@@ -12,7 +12,8 @@
 
 namespace tether::codec::detail {
 
-/// SplitMix64's output function (Steele, Lea, Flood 2014): a bijective 64-bit mix.
+/// SplitMix64's output function (Steele, Lea, Flood 2014): a bijective 64-bit mix (used once per message, to
+/// turn the caller's seed into the stream key).
 TETHER_HOST_DEVICE constexpr std::uint64_t mix64(std::uint64_t z) noexcept {
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
@@ -24,16 +25,41 @@ TETHER_HOST_DEVICE constexpr std::uint64_t stream_key(std::uint64_t seed) noexce
   return mix64(seed ^ 0x6A09E667F3BCC909ull);
 }
 
-/// 32 random bits for element i: the high half of SplitMix64's i-th output from state `key`.
+/// A bijective 32-bit integer hash: two multiply-xorshift rounds (C. Wellons' "lowbias32", found by search for
+/// low avalanche bias). Only 32-bit multiplies, so compilers vectorise it on any SIMD width (SSE2 included).
+TETHER_HOST_DEVICE constexpr std::uint32_t hash32(std::uint32_t x) noexcept {
+  x ^= x >> 16;
+  x *= 0x7FEB352Du;
+  x ^= x >> 15;
+  x *= 0x846CA68Bu;
+  x ^= x >> 16;
+  return x;
+}
+
+/// The second-round key of the elements whose index has high word `hi` (every element of a block but at most
+/// one 2^32 boundary shares it).
+TETHER_HOST_DEVICE constexpr std::uint32_t round_key(std::uint64_t key, std::uint32_t hi) noexcept {
+  return static_cast<std::uint32_t>(key >> 32) + hi * 0x9E3779B9u;
+}
+
+/// 32 random bits for the element whose index has low word `lo`: hash32(hash32(lo + k0) ^ k1), k0 the low
+/// word of the stream key, k1 = round_key(key, high word of the index).
+TETHER_HOST_DEVICE constexpr std::uint32_t counter_bits(std::uint32_t lo, std::uint32_t k0, std::uint32_t k1) noexcept {
+  return hash32(hash32(lo + k0) ^ k1);
+}
+
+/// 32 random bits for element i of the stream `key` (docs/codecs.md#randomness).
 TETHER_HOST_DEVICE constexpr std::uint32_t random_bits(std::uint64_t key, std::size_t i) noexcept {
-  return static_cast<std::uint32_t>(mix64(key + (static_cast<std::uint64_t>(i) + 1) * 0x9E3779B97F4A7C15ull) >> 32);
+  const auto j = static_cast<std::uint64_t>(i);
+  return counter_bits(static_cast<std::uint32_t>(j), static_cast<std::uint32_t>(key),
+                      round_key(key, static_cast<std::uint32_t>(j >> 32)));
 }
 
 /// A uniform in [0, 1) from 32 random bits, exact in T: the top 24 bits for float, all 32 for double.
 template <class T>
 TETHER_HOST_DEVICE constexpr T unit_uniform(std::uint32_t r) noexcept {
   if constexpr (sizeof(T) == 4)
-    return static_cast<T>(r >> 8) * T(5.9604644775390625e-8);  // 2^-24
+    return static_cast<T>(static_cast<std::int32_t>(r >> 8)) * T(5.9604644775390625e-8);  // 2^-24 (int: vectorises)
   else
     return static_cast<T>(r) * T(2.3283064365386962890625e-10);  // 2^-32
 }

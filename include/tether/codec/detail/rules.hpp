@@ -7,6 +7,8 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <type_traits>
 
 #include "tether/codec/detail/random.hpp"
 #include "tether/codec/format.hpp"
@@ -15,34 +17,58 @@
 namespace tether::codec::detail {
 
 inline constexpr float float_max = 3.40282346638528859812e+38f;
+inline constexpr float float_min = 1.17549435082228750797e-38f;  ///< the smallest normal float, 2^-126
 
-/// An affine grid lo + q*delta, q in [0, 2^Bits - 1]; inv = 1/delta (0 when delta is 0).
+/// v, hidden from the optimiser (a volatile round trip, once per block): constants the kernels' selects compare
+/// with must be run-time values for those loops to vectorise (see stochastic_level).
+template <class T>
+TETHER_HOST_DEVICE inline T opaque(T v) noexcept {
+  volatile T t = v;
+  return t;
+}
+
+/// An affine grid lo + q*delta, q in [0, top], top = 2^Bits - 1; inv = 1/delta (0 when delta is 0).
 template <class T>
 struct affine_grid {
   T lo;
   T inv;
   T delta;
+  T top;  ///< 2^Bits - 1 as a run-time value (see stochastic_level)
 };
 
-/// Stochastic rounding of u (expected in [0, L]) to an integer level: floor(u) + [r < u - floor(u)], so that
-/// E[level] = u. u is clamped to [0, L] first (NaN to 0), so the conversions are always defined.
-template <class T, unsigned Bits>
-TETHER_HOST_DEVICE inline unsigned stochastic_level(T u, std::uint32_t r) noexcept {
-  constexpr T L = static_cast<T>((1u << Bits) - 1);
-  u = u >= T(0) ? (u <= L ? u : L) : T(0);
-  const T fl = static_cast<T>(static_cast<int>(u));
-  return static_cast<unsigned>(fl) + (unit_uniform<T>(r) < u - fl ? 1u : 0u);
+/// Stochastic rounding of u (expected in [0, top]) to an integer level: floor(u) + [r < u - floor(u)], so that
+/// E[level] = u. u is clamped to [0, top] first (NaN to 0), so the conversion is always defined.
+///
+/// Written so that loops calling it vectorise (GCC 12, SSE2): one select per comparison, no && or nesting, and
+/// `top` a run-time value: with the constant, GCC threads the path u >= top (where the fraction is known to be
+/// 0) into a branch, and under the default -ftrapping-math it will not turn that back into selects.
+template <class T>
+TETHER_HOST_DEVICE inline unsigned stochastic_level(T u, T top, std::uint32_t r) noexcept {
+  const T a = u > T(0) ? u : T(0);  // NaN -> 0
+  const T c = a < top ? a : top;
+  const int i = static_cast<int>(c);
+  const T frac = c - static_cast<T>(i);
+  return static_cast<unsigned>(i + (unit_uniform<T>(r) < frac ? 1 : 0));
 }
 
-/// floor(u) through a 64-bit integer conversion (std::floor is a library call without SSE4.1). Values of
-/// magnitude 2^52 and more are integers already, and NaN and infinities are returned as they are, so this
-/// equals std::floor up to the sign of a zero result.
+/// floor(u) for |u| < exact, without a library call (std::floor is one without SSE4.1) and without branches: u
+/// clamped to [-exact, exact] (NaN to -exact), its integer conversion, minus one where that rounded up. `exact`
+/// is integer_from<T>, passed at run time for the reason given at stochastic_level; the result is always finite
+/// and in [-exact, exact]. The correction is an integer subtraction: a floating-point one after the comparison
+/// is, again, something GCC will not vectorise. float goes through int32 (a SIMD conversion on every x86-64),
+/// double through int64.
 template <class T>
-TETHER_HOST_DEVICE inline T floor_of(T u) noexcept {
-  if (!(u > T(-4503599627370496.0) && u < T(4503599627370496.0))) return u;
-  const T t = static_cast<T>(static_cast<std::int64_t>(u));
-  return t > u ? t - T(1) : t;
+TETHER_HOST_DEVICE inline T floor_of(T u, T exact) noexcept {
+  using I = std::conditional_t<sizeof(T) == 4, std::int32_t, std::int64_t>;
+  const T a = u > -exact ? u : -exact;
+  const T v = a < exact ? a : exact;
+  const I t = static_cast<I>(v);
+  return static_cast<T>(t - (static_cast<T>(t) > v ? 1 : 0));
 }
+
+/// 2^23 for float, 2^52 for double: the magnitude from which every value is an integer.
+template <class T>
+inline constexpr T integer_from = sizeof(T) == 4 ? T(8388608.0) : T(4503599627370496.0);
 
 /// Levels and values on an affine grid: the shared half of max_abs_rule and min_max_rule.
 template <class T>
@@ -53,11 +79,11 @@ struct affine_rule {
   static constexpr const char* name = "stochastic_uniform";
   template <unsigned Bits>
   TETHER_HOST_DEVICE static unsigned level(const affine_grid<T>& c, T x, std::uint32_t r) noexcept {
-    return stochastic_level<T, Bits>((x - c.lo) * c.inv, r);
+    return stochastic_level<T>((x - c.lo) * c.inv, c.top, r);
   }
   template <unsigned Bits>
   TETHER_HOST_DEVICE static T value(const affine_grid<T>& c, unsigned q, T /*reference*/) noexcept {
-    return c.lo + static_cast<T>(q) * c.delta;
+    return c.lo + static_cast<T>(static_cast<int>(q)) * c.delta;
   }
 };
 
@@ -72,15 +98,27 @@ struct max_abs_rule : affine_rule<T> {
   };
 
   /// s = the smallest float >= max |x|; NaN when a value is not finite (the message then fails to decode).
+  ///
+  /// The maximum is taken over the bit patterns of |x| (sign bit cleared), an integer reduction that vectorises
+  /// (a float max reduction does not: it is not associative under NaN). For non-negative floats the order of the
+  /// patterns is the order of the values, and NaN patterns lie above infinity's, so one comparison at the end
+  /// finds both non-finite values and fp64 values beyond the fp32 range.
   TETHER_HOST_DEVICE params compute(const T* x, std::size_t n) const noexcept {
-    T m = T(0);
-    unsigned bad = 0;
+    using U = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+    constexpr U magnitude = ~U(0) >> 1;
+    U m = 0;
     for (std::size_t i = 0; i < n; ++i) {
-      const T a = x[i] < T(0) ? -x[i] : x[i];
-      m = a > m ? a : m;
-      bad |= !(a <= T(float_max)) ? 1u : 0u;
+      U b;
+      std::memcpy(&b, x + i, sizeof b);
+      b &= magnitude;
+      m = b > m ? b : m;
     }
-    return {bad != 0 ? NAN : float_up(m)};
+    constexpr T big = T(float_max);
+    U limit;
+    std::memcpy(&limit, &big, sizeof limit);
+    T a;
+    std::memcpy(&a, &m, sizeof a);
+    return {m > limit ? NAN : float_up(a)};
   }
   TETHER_HOST_DEVICE static void store(std::byte* p, params s) noexcept { store_float(p, s.s); }
   TETHER_HOST_DEVICE static params load(const std::byte* p) noexcept { return {load_float(p)}; }
@@ -90,8 +128,8 @@ struct max_abs_rule : affine_rule<T> {
   TETHER_HOST_DEVICE static affine_grid<T> prepare(params p) noexcept {
     constexpr T L = static_cast<T>((1u << Bits) - 1);
     const T s = static_cast<T>(p.s);
-    if (!(s > T(0))) return {T(0), T(0), T(0)};
-    return {-s, L / (s + s), (s + s) / L};
+    if (!(s > T(0))) return {T(0), T(0), T(0), opaque(L)};
+    return {-s, L / (s + s), (s + s) / L, opaque(L)};
   }
 };
 
@@ -106,17 +144,41 @@ struct min_max_rule : affine_rule<T> {
     float w;
   };
 
+  /// lo and w, or NaN for both when a value is not finite or (fp64) beyond the fp32 range.
+  ///
+  /// As max_abs_rule::compute, integer reductions that vectorise: each value's bits become the signed integer
+  /// +-|bits| (sign-magnitude to two's complement), whose order is the values' order with -0 = +0; the
+  /// minimum and maximum come back as floats with zeros as +0. The largest |bits| finds the non-finite values.
   TETHER_HOST_DEVICE params compute(const T* x, std::size_t n) const noexcept {
-    T mn = x[0];
-    T mx = x[0];
-    unsigned bad = 0;
+    using U = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+    using S = std::make_signed_t<U>;
+    constexpr U magnitude = ~U(0) >> 1;
+    constexpr int top_bit = 8 * sizeof(U) - 1;
+    U worst = 0;
+    S kmin = static_cast<S>(magnitude);
+    S kmax = -static_cast<S>(magnitude);
     for (std::size_t i = 0; i < n; ++i) {
-      const T v = x[i];
-      mn = v < mn ? v : mn;
-      mx = v > mx ? v : mx;
-      bad |= !(v >= T(-float_max) && v <= T(float_max)) ? 1u : 0u;
+      U b;
+      std::memcpy(&b, x + i, sizeof b);
+      const U mag = b & magnitude;
+      worst = mag > worst ? mag : worst;
+      const S sign = -static_cast<S>(b >> top_bit);  // 0 or -1
+      const S k = (static_cast<S>(mag) ^ sign) - sign;
+      kmin = k < kmin ? k : kmin;
+      kmax = k > kmax ? k : kmax;
     }
-    if (bad != 0) return {NAN, NAN};
+    constexpr T big = T(float_max);
+    U limit;
+    std::memcpy(&limit, &big, sizeof limit);
+    if (worst > limit) return {NAN, NAN};
+    const auto value_of = [](S k) {
+      U b = k < 0 ? (static_cast<U>(-k) | (U(1) << top_bit)) : static_cast<U>(k);
+      T v;
+      std::memcpy(&v, &b, sizeof v);
+      return v;
+    };
+    const T mn = value_of(kmin);
+    const T mx = value_of(kmax);
     const float lo = float_down(mn);
     return {lo, float_up(static_cast<double>(mx) - static_cast<double>(lo))};
   }
@@ -133,7 +195,7 @@ struct min_max_rule : affine_rule<T> {
   TETHER_HOST_DEVICE static affine_grid<T> prepare(params p) noexcept {
     constexpr T L = static_cast<T>((1u << Bits) - 1);
     const T w = static_cast<T>(p.w);
-    return {static_cast<T>(p.lo), w > T(0) ? L / w : T(0), w / L};
+    return {static_cast<T>(p.lo), w > T(0) ? L / w : T(0), w / L, opaque(L)};
   }
 };
 
@@ -153,42 +215,50 @@ struct lattice_rule {
   };
   struct grid {
     T s;
+    T inv;    ///< 1/s, rounded: every value is multiplied by it (no division per value)
+    T exact;  ///< integer_from<T>, at run time (see floor_of)
   };
   float step = 1.0f;  ///< the lattice step s
 
+  /// s, or NaN when a value's |x * (1/s)| is not below integer_from<T> (2^23 for float: from there on every
+  /// float is an integer, there is nothing left to round, and floor_of's range ends).
   TETHER_HOST_DEVICE params compute(const T* x, std::size_t n) const noexcept {
-    const T s = static_cast<T>(step);
+    const T inv = T(1) / static_cast<T>(step);
     unsigned bad = 0;
     for (std::size_t i = 0; i < n; ++i) {
-      const T a = (x[i] < T(0) ? -x[i] : x[i]) / s;
-      bad |= !(a <= T(float_max)) ? 1u : 0u;
+      const T a = (x[i] < T(0) ? -x[i] : x[i]) * inv;
+      bad |= !(a < integer_from<T>) ? 1u : 0u;
     }
     return {bad != 0 ? NAN : step};
   }
   TETHER_HOST_DEVICE static void store(std::byte* p, params s) noexcept { store_float(p, s.s); }
   TETHER_HOST_DEVICE static params load(const std::byte* p) noexcept { return {load_float(p)}; }
-  /// Usable when finite and > 0.
-  TETHER_HOST_DEVICE static bool valid(params s) noexcept { return s.s > 0.0f && s.s <= float_max; }
+  /// Usable when finite and a normal float (>= 2^-126, so that 1/s is finite).
+  TETHER_HOST_DEVICE static bool valid(params s) noexcept { return s.s >= float_min && s.s <= float_max; }
   template <unsigned Bits>
   TETHER_HOST_DEVICE static grid prepare(params p) noexcept {
-    return {static_cast<T>(p.s)};
+    const T s = static_cast<T>(p.s);
+    return {s, T(1) / s, opaque(integer_from<T>)};
   }
-  /// k mod 2^Bits, k = floor(x/s) + [r < frac(x/s)].
+  /// k mod 2^Bits, k = floor(u) + [r < u - floor(u)], u = x * (1/s); 0 when k is not finite (a block whose
+  /// scale is NaN: the message does not decode).
   template <unsigned Bits>
   TETHER_HOST_DEVICE static unsigned level(const grid& c, T x, std::uint32_t r) noexcept {
     constexpr T M = static_cast<T>(1u << Bits);
-    const T u = x / c.s;
-    const T fl = floor_of(u);
-    const T k = fl + (unit_uniform<T>(r) < u - fl ? T(1) : T(0));
-    const T q = k - M * floor_of(k / M);
-    return q >= T(0) && q < M ? static_cast<unsigned>(q) : 0u;
+    const T u = x * c.inv;
+    const T fl = floor_of(u, c.exact);
+    const T k = fl + static_cast<T>(unit_uniform<T>(r) < u - fl ? 1 : 0);
+    // k is an integer of magnitude <= 2^23 + 1 (floor_of is clamped, NaN included), so every step is exact and
+    // q is in [0, M).
+    const T q = k - M * floor_of(k * (T(1) / M), c.exact);
+    return static_cast<unsigned>(static_cast<int>(q));
   }
-  /// s * k' with k' = q + M*round((y/s - q)/M): the lattice point of residue q nearest the reference y.
+  /// s * k' with k' = q + M*floor((y*(1/s) - q)/M + 1/2): the lattice point of residue q nearest the reference y.
   template <unsigned Bits>
   TETHER_HOST_DEVICE static T value(const grid& c, unsigned q, T y) noexcept {
     constexpr T M = static_cast<T>(1u << Bits);
-    const T qf = static_cast<T>(q);
-    const T j = floor_of((y / c.s - qf) / M + T(0.5));
+    const T qf = static_cast<T>(static_cast<int>(q));
+    const T j = floor_of((y * c.inv - qf) * (T(1) / M) + T(0.5), c.exact);
     return (qf + M * j) * c.s;
   }
 };
