@@ -1,8 +1,8 @@
 /// \file
 /// bench_codec: encode and decode of every codec on exec::serial and exec::openmp (all cores), fp32 values,
 /// N in {2^16, 2^24}. Bytes counted: encode reads N*4 value bytes and writes the message; decode reads the
-/// message (and, for the lattice, the N*4-byte reference) and writes N*4 value bytes. `pct_of_copy` compares the
-/// achieved bytes/s with a copy of N floats by the same space's parallel_for (kernels::copy, 8 bytes per
+/// message (and, for the lattice, the N*4-byte reference) and writes N*4 value bytes. `pct_of_copy` compares
+/// the achieved bytes/s with a copy of N floats by the same space's parallel_for (kernels::copy, 8 bytes per
 /// element), median of 7 samples measured right before the space's first kernel at that N (`copy_GBps`).
 ///
 ///     OMP_WAIT_POLICY=passive bench_codec --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
@@ -38,7 +38,9 @@ struct buffers {
   typename Exec::template buffer<float> x, y, z;
   typename Exec::template buffer<std::byte> msg;
   explicit buffers(const Exec& e, std::size_t n)
-      : x(e.template allocate<float>(n)), y(e.template allocate<float>(n)), z(e.template allocate<float>(n)),
+      : x(e.template allocate<float>(n)),
+        y(e.template allocate<float>(n)),
+        z(e.template allocate<float>(n)),
         msg(e.template allocate<std::byte>(20 + 8 * n)) {
     float* px = x.data();
     float* py = y.data();
@@ -109,7 +111,8 @@ void bm_decode(benchmark::State& state, std::string space, Exec e, Codec c, std:
       c.decode(e, m, z);
     benchmark::ClobberMemory();
   }
-  counters(state, (with_reference ? 8.0 : 4.0) * static_cast<double>(n) + static_cast<double>(m.size()), copy_bps);
+  counters(state, (with_reference ? 8.0 : 4.0) * static_cast<double>(n) + static_cast<double>(m.size()),
+           copy_bps);
 }
 
 template <class Exec>
@@ -117,17 +120,18 @@ void register_space(const std::string& space, const Exec& e) {
   for (const std::size_t n : sizes) {
     const std::string sfx = "/" + space + "/N:" + std::to_string(n);
     auto reg = [&](const std::string& name, const auto& codec) {
-      benchmark::RegisterBenchmark(("encode/" + name + sfx).c_str(), bm_encode<Exec, std::decay_t<decltype(codec)>>,
-                                   space, e, codec, n)
+      benchmark::RegisterBenchmark(("encode/" + name + sfx).c_str(),
+                                   bm_encode<Exec, std::decay_t<decltype(codec)>>, space, e, codec, n)
           ->UseRealTime();
-      benchmark::RegisterBenchmark(("decode/" + name + sfx).c_str(), bm_decode<Exec, std::decay_t<decltype(codec)>>,
-                                   space, e, codec, n)
+      benchmark::RegisterBenchmark(("decode/" + name + sfx).c_str(),
+                                   bm_decode<Exec, std::decay_t<decltype(codec)>>, space, e, codec, n)
           ->UseRealTime();
     };
     reg("identity", cd::identity<float>{});
     reg("su8", cd::stochastic_uniform<float>({.bits = 8, .block = 256}));
     reg("su4", cd::stochastic_uniform<float>({.bits = 4, .block = 256}));
-    reg("su8_minmax", cd::stochastic_uniform<float>({.bits = 8, .block = 256, .scale = cd::scale_mode::min_max}));
+    reg("su8_minmax",
+        cd::stochastic_uniform<float>({.bits = 8, .block = 256, .scale = cd::scale_mode::min_max}));
     reg("lattice8", cd::lattice<float>({.bits = 8, .block = 256, .step = 1e-4f}));
   }
 }

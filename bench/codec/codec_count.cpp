@@ -22,8 +22,9 @@ namespace cd = tether::codec;
 constexpr std::size_t n = std::size_t{1} << 20;
 
 template <class Codec>
-[[gnu::noinline]] void run_once(const Codec& c, bool encode, const std::vector<float>& x, const std::vector<float>& y,
-                                std::vector<float>& z, std::vector<std::byte>& msg) {
+[[gnu::noinline]] void run_once(const Codec& c, bool encode, const std::vector<float>& x,
+                                const std::vector<float>& y, std::vector<float>& z,
+                                std::vector<std::byte>& msg) {
   if (encode) {
     c.encode(x, msg, 12345);
   } else if constexpr (cd::reference_decoding<Codec, tether::exec::serial>) {
@@ -62,7 +63,8 @@ int main(int argc, char** argv) {
   if (name == "su8") return run(cd::stochastic_uniform<float>({.bits = 8, .block = 256}), encode);
   if (name == "su4") return run(cd::stochastic_uniform<float>({.bits = 4, .block = 256}), encode);
   if (name == "su8_minmax")
-    return run(cd::stochastic_uniform<float>({.bits = 8, .block = 256, .scale = cd::scale_mode::min_max}), encode);
+    return run(cd::stochastic_uniform<float>({.bits = 8, .block = 256, .scale = cd::scale_mode::min_max}),
+               encode);
   if (name == "lattice8") return run(cd::lattice<float>({.bits = 8, .block = 256, .step = 1e-4f}), encode);
   std::fprintf(stderr, "unknown codec %s\n", name.c_str());
   return 2;

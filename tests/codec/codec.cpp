@@ -70,11 +70,11 @@ TEMPLATE_TEST_CASE("stochastic_uniform matches the scalar reference bit for bit"
             const auto x = random_values<T>(n, 1000 + n + b, n % 2 == 0 ? 3.0 : 0.01);
             const std::uint64_t seed = 77 + b;
             const auto ref = codec_ref::encode(md, x, b, B, seed);
-            cd::stochastic_uniform<T> q({.bits = b,
-                                         .block = B,
-                                         .scale = md == codec_ref::mode::max_abs ? cd::scale_mode::max_abs
-                                                                                 : cd::scale_mode::min_max,
-                                         .plan = pl});
+            cd::stochastic_uniform<T> q(
+                {.bits = b,
+                 .block = B,
+                 .scale = md == codec_ref::mode::max_abs ? cd::scale_mode::max_abs : cd::scale_mode::min_max,
+                 .plan = pl});
             REQUIRE(q.encoded_size(n) == ref.msg.size());
             std::vector<std::byte> msg(q.encoded_size(n));
             REQUIRE(q.encode(x, msg, seed) == msg.size());
@@ -158,8 +158,8 @@ TEMPLATE_TEST_CASE("stochastic_uniform error is below one grid step", "[codec]",
           }
           const double L = std::pow(2.0, b) - 1;
           // The scale is rounded up to fp32: at most 2^-23 relative above the exact one.
-          const double delta = (sm == cd::scale_mode::max_abs ? 2.0 * m : double(mx) - double(mn)) / L *
-                               (1.0 + 3e-7);
+          const double delta =
+              (sm == cd::scale_mode::max_abs ? 2.0 * m : double(mx) - double(mn)) / L * (1.0 + 3e-7);
           const double slack = 8.0 * std::numeric_limits<T>::epsilon() * 5.0;
           for (std::size_t i = base; i < end; ++i) {
             CAPTURE(b, int(sm), seed, i);
@@ -173,8 +173,8 @@ TEMPLATE_TEST_CASE("stochastic_uniform error is below one grid step", "[codec]",
 
 TEST_CASE("stochastic_uniform is unbiased over seeds", "[codec]") {
   // K independent roundings of each value: Q(x) takes one of two neighbouring levels a grid step delta apart,
-  // so Var Q(x) <= delta^2/4 and the mean of K draws has standard deviation <= delta/(2 sqrt K). Each of the n
-  // elements must lie within 5 such deviations (false-alarm probability < n * 6e-7), and the average
+  // so Var Q(x) <= delta^2/4 and the mean of K draws has standard deviation <= delta/(2 sqrt K). Each of the
+  // n elements must lie within 5 such deviations (false-alarm probability < n * 6e-7), and the average
   // standardised deviation over the n elements within 5/sqrt(n).
   constexpr std::size_t n = 300;
   constexpr int K = 4000;
@@ -198,7 +198,8 @@ TEST_CASE("stochastic_uniform is unbiased over seeds", "[codec]") {
         const std::size_t end = std::min(n, base + 64);
         double mn = x[base], mx = x[base], m = 0;
         for (std::size_t j = base; j < end; ++j)
-          mn = std::min<double>(mn, x[j]), mx = std::max<double>(mx, x[j]), m = std::max<double>(m, std::abs(x[j]));
+          mn = std::min<double>(mn, x[j]), mx = std::max<double>(mx, x[j]),
+          m = std::max<double>(m, std::abs(x[j]));
         const double delta = (sm == cd::scale_mode::max_abs ? 2 * m : mx - mn) / (std::pow(2.0, b) - 1);
         const double sd = delta / (2.0 * std::sqrt(double(K)));
         const double dev = sum[i] / K - x[i];
@@ -212,7 +213,8 @@ TEST_CASE("stochastic_uniform is unbiased over seeds", "[codec]") {
   }
 }
 
-TEMPLATE_TEST_CASE("lattice: exact within the radius, off by multiples of 2^b s beyond it", "[codec]", float, double) {
+TEMPLATE_TEST_CASE("lattice: exact within the radius, off by multiples of 2^b s beyond it", "[codec]", float,
+                   double) {
   using T = TestType;
   const float s = 0.0625f;
   for (unsigned b = 2; b <= 8; ++b) {
@@ -274,7 +276,8 @@ TEST_CASE("pair averaging conserves the pair's sum up to quantization error", "[
         const double avg = (double(qi[e]) + double(qj[e])) / 2;
         const std::size_t base = e / 50 * 50;
         double si = 0, sj = 0;
-        for (std::size_t t = base; t < base + 50; ++t) si = std::max<double>(si, std::abs(xi[t])), sj = std::max<double>(sj, std::abs(xj[t]));
+        for (std::size_t t = base; t < base + 50; ++t)
+          si = std::max<double>(si, std::abs(xi[t])), sj = std::max<double>(sj, std::abs(xj[t]));
         const double bound = (2 * si + 2 * sj) / 15 * (1 + 1e-6) + 1e-6;
         REQUIRE(std::abs(2 * avg - (double(xi[e]) + xj[e])) <= bound);
         mean[e] += 2 * avg / K;
@@ -282,7 +285,9 @@ TEST_CASE("pair averaging conserves the pair's sum up to quantization error", "[
     }
     // In expectation the pair sum is exact: the mean over K draws within 5 standard deviations,
     // sd <= sqrt(2) * delta / (2 sqrt K) with delta <= 2/15.
-    for (std::size_t e = 0; e < n; ++e) REQUIRE(std::abs(mean[e] - (double(xi[e]) + xj[e])) <= 5 * std::sqrt(2.0) * (2.0 / 15) / (2 * std::sqrt(double(K))));
+    for (std::size_t e = 0; e < n; ++e)
+      REQUIRE(std::abs(mean[e] - (double(xi[e]) + xj[e])) <=
+              5 * std::sqrt(2.0) * (2.0 / 15) / (2 * std::sqrt(double(K))));
   }
   SECTION("lattice: both sides agree on (s k_i + s k_j)/2, within s of the true mean") {
     cd::lattice<float> q({.bits = 6, .block = 64, .step = 0.01f});  // radius 0.31 > 0.05
@@ -308,15 +313,18 @@ TEST_CASE("pair averaging conserves the pair's sum up to quantization error", "[
 TEST_CASE("message sizes: N*b/8 + S*ceil(N/B) + 20 bytes", "[codec]") {
   for (unsigned b = 1; b <= 8; ++b) {
     for (std::size_t B : {std::size_t{1}, std::size_t{3}, std::size_t{8}, std::size_t{256}}) {
-      for (std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{7}, B - 1, B, B + 1, std::size_t{4099}}) {
+      for (std::size_t n :
+           {std::size_t{0}, std::size_t{1}, std::size_t{7}, B - 1, B, B + 1, std::size_t{4099}}) {
         CAPTURE(b, B, n);
         const std::size_t blocks = (n + B - 1) / B;
         // each block's payload is byte-aligned: full blocks ceil(B*b/8), the last ceil(rest*b/8)
         const std::size_t payload = (n / B) * ((B * b + 7) / 8) + ((n % B) * b + 7) / 8;
-        REQUIRE(cd::stochastic_uniform<float>({.bits = b, .block = B}).encoded_size(n) == 20 + 4 * blocks + payload);
+        REQUIRE(cd::stochastic_uniform<float>({.bits = b, .block = B}).encoded_size(n) ==
+                20 + 4 * blocks + payload);
         REQUIRE(cd::stochastic_uniform<double>({.bits = b, .block = B, .scale = cd::scale_mode::min_max})
                     .encoded_size(n) == 20 + 8 * blocks + payload);
-        if (b >= 2) REQUIRE(cd::lattice<float>({.bits = b, .block = B}).encoded_size(n) == 20 + 4 * blocks + payload);
+        if (b >= 2)
+          REQUIRE(cd::lattice<float>({.bits = b, .block = B}).encoded_size(n) == 20 + 4 * blocks + payload);
         if (B % 8 == 0) REQUIRE(payload == (n * b + 7) / 8);
       }
     }
@@ -324,8 +332,10 @@ TEST_CASE("message sizes: N*b/8 + S*ceil(N/B) + 20 bytes", "[codec]") {
   // ALGORITHMS.md section 7: 8-bit, B = 256: 3.94x smaller than fp32; 4-bit: 7.76x.
   const std::size_t N = std::size_t{1} << 24;
   const double fp32 = 4.0 * N;
-  CHECK(fp32 / double(cd::stochastic_uniform<float>({.bits = 8, .block = 256}).encoded_size(N)) == Approx(3.94).margin(0.005));
-  CHECK(fp32 / double(cd::stochastic_uniform<float>({.bits = 4, .block = 256}).encoded_size(N)) == Approx(7.76).margin(0.005));
+  CHECK(fp32 / double(cd::stochastic_uniform<float>({.bits = 8, .block = 256}).encoded_size(N)) ==
+        Approx(3.94).margin(0.005));
+  CHECK(fp32 / double(cd::stochastic_uniform<float>({.bits = 4, .block = 256}).encoded_size(N)) ==
+        Approx(7.76).margin(0.005));
   CHECK(cd::identity<float>{}.encoded_size(N) == 20 + 4 * N);
   CHECK(cd::identity<double>{}.encoded_size(N) == 20 + 8 * N);
 }
@@ -372,7 +382,9 @@ std::string try_decode(const C& c, const std::vector<std::byte>& msg, std::size_
   return "";
 }
 
-void put_f32(std::vector<std::byte>& m, std::size_t at, float f) { std::memcpy(m.data() + at, &f, 4); }
+void put_f32(std::vector<std::byte>& m, std::size_t at, float f) {
+  std::memcpy(m.data() + at, &f, 4);
+}
 
 }  // namespace
 
@@ -407,7 +419,8 @@ TEST_CASE("corrupt messages: tether::error naming the field, output untouched", 
   check([](auto& m) { m.push_back(std::byte{0}); }, {"size", "trailing"});
   check([](auto& m) { m.resize(19); }, {"truncated", "19 bytes", "20-byte header"});
   check([](auto& m) { m.clear(); }, {"truncated", "0 bytes"});
-  check([](auto& m) { m[7] = std::byte{8}; }, {"size", "bits 8", "needs"});  // a consistent header, wrong length
+  check([](auto& m) { m[7] = std::byte{8}; },
+        {"size", "bits 8", "needs"});  // a consistent header, wrong length
   check([](auto& m) { put_f32(m, 20 + 4, NAN); }, {"scale", "block 1", "nan"});
   check([](auto& m) { put_f32(m, 20 + 8, INFINITY); }, {"scale", "block 2", "inf"});
   check([](auto& m) { put_f32(m, 20, -1.0f); }, {"scale", "block 0", "-1"});
@@ -462,8 +475,8 @@ TEST_CASE("corrupt messages: tether::error naming the field, output untouched", 
 }
 
 TEST_CASE("fuzz: random byte flips and truncations never crash", "[codec]") {
-  // Each corrupted message either decodes (payload bits are all valid levels) or throws tether::error with the
-  // output untouched (try_decode checks it). ASan/UBSan builds run this too.
+  // Each corrupted message either decodes (payload bits are all valid levels) or throws tether::error with
+  // the output untouched (try_decode checks it). ASan/UBSan builds run this too.
   constexpr std::size_t n = 300;
   const auto x = random_values<float>(n, 6);
   cd::stochastic_uniform<float> su({.bits = 5, .block = 64, .scale = cd::scale_mode::min_max});
@@ -485,7 +498,9 @@ TEST_CASE("fuzz: random byte flips and truncations never crash", "[codec]") {
         m[g.below(span)] ^= std::byte{static_cast<unsigned char>(1 + g.below(255))};
       }
       if (g.below(4) == 0) m.resize(g.below(m.size() + 1));
-      const std::string e = which == 0 ? try_decode(su, m, n) : which == 1 ? try_decode(la, m, n, x) : try_decode(id, m, n);
+      const std::string e = which == 0   ? try_decode(su, m, n)
+                            : which == 1 ? try_decode(la, m, n, x)
+                                         : try_decode(id, m, n);
       errors += e.empty() ? 0 : 1;
     }
   }
@@ -500,7 +515,8 @@ struct sign_codec {
   using value_type = float;
   [[nodiscard]] std::size_t encoded_size(std::size_t n) const { return 4 + (n + 7) / 8; }
   template <class Exec>
-  std::size_t encode(const Exec&, tether::view<const float> x, tether::view<std::byte> out, std::uint64_t) const {
+  std::size_t encode(const Exec&, tether::view<const float> x, tether::view<std::byte> out,
+                     std::uint64_t) const {
     float m = 0;
     for (std::size_t i = 0; i < x.size(); ++i) m += std::abs(x.data()[i]) / float(x.size());
     std::memcpy(out.data(), &m, 4);
@@ -537,7 +553,8 @@ TEST_CASE("the codec concept: tether's codecs and a user's own", "[codec]") {
   sign_codec c;
   const std::vector<float> x{1.0f, -3.0f, 2.0f};
   std::vector<std::byte> m(c.encoded_size(3));
-  REQUIRE(c.encode(tether::exec::serial{}, tether::view<const float>{x.data(), 3}, tether::as_view(m), 0) == 5);
+  REQUIRE(c.encode(tether::exec::serial{}, tether::view<const float>{x.data(), 3}, tether::as_view(m), 0) ==
+          5);
   std::vector<float> y(3);
   c.decode(tether::exec::serial{}, tether::view<const std::byte>{m.data(), m.size()}, tether::as_view(y));
   REQUIRE(y == std::vector<float>{2.0f, -2.0f, 2.0f});

@@ -7,4 +7,6 @@ struct half_a_codec {
   std::size_t encoded_size(std::size_t n) const { return n; }
 };
 
-int main() { return tether::codec::check_codec<half_a_codec>() ? 0 : 1; }
+int main() {
+  return tether::codec::check_codec<half_a_codec>() ? 0 : 1;
+}

@@ -1,6 +1,7 @@
-// exec::cuda and exec::thrust on CUDA against exec::serial: the same message bytes and decoded values, bit for
-// bit, with messages and values in GPU memory (headers read through copy_to_host). Compiled with -fmad=false,
-// so the decoder's lo + q*delta is not an FMA (the message bytes never depend on it). Runs where a GPU is.
+// exec::cuda and exec::thrust on CUDA against exec::serial: the same message bytes and decoded values, bit
+// for bit, with messages and values in GPU memory (headers read through copy_to_host). Compiled with
+// -fmad=false, so the decoder's lo + q*delta is not an FMA (the message bytes never depend on it). Runs where
+// a GPU is.
 #include <cuda_runtime_api.h>
 
 #include <thrust/copy.h>

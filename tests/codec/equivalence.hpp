@@ -1,8 +1,8 @@
 // Every codec on an execution space against exec::serial: the same message bytes and the same decoded values,
 // bit for bit, for float and double, several bit widths and block sizes, N in {0, 1, 7, B-1, B, B+1, 4099,
 // 70000}, both kernel plans. An adapter moves data between the host and the space's buffers:
-//   buffer<T> make<T>(n); void upload(buffer<T>&, const std::vector<T>&); std::vector<T> download(const buffer<T>&)
-//   auto view(buffer<T>&)   a tether::view in the space's memory
+//   buffer<T> make<T>(n); void upload(buffer<T>&, const std::vector<T>&); std::vector<T> download(const
+//   buffer<T>&) auto view(buffer<T>&)   a tether::view in the space's memory
 #pragma once
 
 #include <catch2/catch.hpp>
@@ -66,8 +66,8 @@ template <class T, class Exec, class Adapter>
 void check_space(const Exec& exec, const Adapter& ad) {
   for (auto pl : {cd::plan::automatic, cd::plan::per_block, cd::plan::per_byte}) {
     for (std::size_t B : {std::size_t{5}, std::size_t{256}}) {
-      for (std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{7}, B - 1, B, B + 1, std::size_t{4099},
-                            std::size_t{70000}}) {
+      for (std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{7}, B - 1, B, B + 1,
+                            std::size_t{4099}, std::size_t{70000}}) {
         for (unsigned b : {1u, 3u, 4u, 8u}) {
           CAPTURE(int(pl), B, n, b);
           check_codec_on(cd::stochastic_uniform<T>({.bits = b, .block = B, .plan = pl}), exec, ad, n, 1 + b);
@@ -75,7 +75,8 @@ void check_space(const Exec& exec, const Adapter& ad) {
                              {.bits = b, .block = B, .scale = cd::scale_mode::min_max, .plan = pl}),
                          exec, ad, n, 2 + b);
           if (b >= 2)
-            check_codec_on(cd::lattice<T>({.bits = b, .block = B, .step = 0.01f, .plan = pl}), exec, ad, n, 3 + b);
+            check_codec_on(cd::lattice<T>({.bits = b, .block = B, .step = 0.01f, .plan = pl}), exec, ad, n,
+                           3 + b);
         }
         check_codec_on(cd::identity<T>{}, exec, ad, n, 4);
       }

@@ -1,6 +1,6 @@
-// A plain scalar reference of the codecs' wire format and arithmetic, written from docs/codecs.md: header bytes
-// by hand, scales per block, levels by the spec's formulas, bits packed by a bit writer. The tests compare the
-// library with it bit for bit.
+// A plain scalar reference of the codecs' wire format and arithmetic, written from docs/codecs.md: header
+// bytes by hand, scales per block, levels by the spec's formulas, bits packed by a bit writer. The tests
+// compare the library with it bit for bit.
 #pragma once
 
 #include <cmath>
@@ -73,8 +73,14 @@ inline void put_float(std::vector<unsigned char>& m, float f) {
 
 inline std::vector<unsigned char> header(unsigned kind, unsigned vt, unsigned bits, std::uint32_t block,
                                          std::uint64_t n) {
-  std::vector<unsigned char> m{'T', 'C', 'O', 'D', 1, static_cast<unsigned char>(kind),
-                               static_cast<unsigned char>(vt), static_cast<unsigned char>(bits)};
+  std::vector<unsigned char> m{'T',
+                               'C',
+                               'O',
+                               'D',
+                               1,
+                               static_cast<unsigned char>(kind),
+                               static_cast<unsigned char>(vt),
+                               static_cast<unsigned char>(bits)};
   put_le(m, block, 4);
   put_le(m, n, 8);
   return m;
@@ -92,8 +98,8 @@ struct result {
 };
 
 template <class T>
-result<T> encode(mode md, const std::vector<T>& x, unsigned b, std::size_t B, std::uint64_t seed, float step = 0,
-                 const std::vector<T>* reference = nullptr) {
+result<T> encode(mode md, const std::vector<T>& x, unsigned b, std::size_t B, std::uint64_t seed,
+                 float step = 0, const std::vector<T>* reference = nullptr) {
   const std::size_t n = x.size();
   const unsigned kind = md == mode::max_abs ? 2 : md == mode::min_max ? 3 : 4;
   result<T> r;

@@ -11,7 +11,7 @@ TEMPLATE_TEST_CASE("codecs on exec::thrust_omp match exec::serial", "[codec][thr
   codec_test::check_space<TestType>(tether::exec::thrust_omp{}, codec_test::host_adapter{});
 }
 
-TEMPLATE_TEST_CASE("codecs on exec::thrust_device (OpenMP system) match exec::serial", "[codec][thrust]", float,
-                   double) {
+TEMPLATE_TEST_CASE("codecs on exec::thrust_device (OpenMP system) match exec::serial", "[codec][thrust]",
+                   float, double) {
   codec_test::check_space<TestType>(tether::exec::thrust_device{}, codec_test::host_adapter{});
 }

@@ -61,7 +61,9 @@ std::uint64_t allreduce_model(std::size_t n, std::size_t s, int rank, int p) {
 }
 
 /// v[i] = value(i): the value of every worker's element i, exact in float.
-float value(int rank, std::size_t i) { return static_cast<float>(rank * 1000) + static_cast<float>(i % 997); }
+float value(int rank, std::size_t i) {
+  return static_cast<float>(rank * 1000) + static_cast<float>(i % 997);
+}
 
 }  // namespace
 
@@ -123,7 +125,8 @@ TEST_CASE("comm::nccl, one worker: collectives, stream order, counters", "[nccl]
   c.barrier();
   c.check_consistent(42, "a value");
 
-  // Counters: a worker alone moves no payload in all-reduces and broadcasts; elections count 8 bytes each way.
+  // Counters: a worker alone moves no payload in all-reduces and broadcasts; elections count 8 bytes each
+  // way.
   REQUIRE(c.counters().bytes_sent == 16);
   REQUIRE(c.counters().bytes_received == 16);
   check(cudaStreamDestroy(s));
@@ -248,21 +251,24 @@ TEST_CASE("comm::nccl, one GPU per thread: collectives against host references; 
     tether::exec::cuda gpu{.stream = s};
     std::vector<float> xh(dim);
     std::vector<float> gh(dim);
-    for (std::size_t i = 0; i < dim; ++i) xh[i] = 3.0f * static_cast<float>(w.rank() + 1) - static_cast<float>(i);
+    for (std::size_t i = 0; i < dim; ++i)
+      xh[i] = 3.0f * static_cast<float>(w.rank() + 1) - static_cast<float>(i);
     auto x = to_device(xh);
     tether::exec::detail::device_buffer<float> g(dim);
     tether::algo::lsgd<nccl, tether::step::sgd, tether::exec::cuda> opt(
         c, dim,
-        {.lr = 0.2, .pull = {.period = 4, .strength = 0.1f, .jump = 0.05f},
-         .schedule = tether::schedule::custom([](std::uint64_t t, double base) { return base / (1.0 + static_cast<double>(t) / 40.0); })},
+        {.lr = 0.2,
+         .pull = {.period = 4, .strength = 0.1f, .jump = 0.05f},
+         .schedule = tether::schedule::custom(
+             [](std::uint64_t t, double base) { return base / (1.0 + static_cast<double>(t) / 40.0); })},
         gpu);
     for (std::uint64_t t = 0; t < 3000; ++t) {
       gpu.fence();
       check(cudaMemcpy(xh.data(), x.data(), dim * sizeof(float), cudaMemcpyDeviceToHost));
       const double loss = problem.evaluate(xh, gh, {.seed = t * 16 + static_cast<std::uint64_t>(w.rank())});
       check(cudaMemcpy(g.data(), gh.data(), dim * sizeof(float), cudaMemcpyHostToDevice));
-      opt.step(tether::as_view<tether::mem::cuda>(x.data(), dim), tether::as_view<tether::mem::cuda>(g.data(), dim),
-               loss);
+      opt.step(tether::as_view<tether::mem::cuda>(x.data(), dim),
+               tether::as_view<tether::mem::cuda>(g.data(), dim), loss);
     }
     gpu.fence();
     final_x[static_cast<std::size_t>(w.rank())] = to_host(x.data(), dim);

@@ -16,8 +16,8 @@
 
 namespace {
 
-using tether::comm::nccl;
 using Catch::Matchers::Contains;
+using tether::comm::nccl;
 
 /// Visible CUDA devices, 0 when the runtime cannot find any (no driver, no device).
 int visible_devices() {
@@ -36,7 +36,8 @@ TEST_CASE("comm::nccl: bad options and shapes are tether::error, before any CUDA
   const ncclUniqueId id{};
   REQUIRE_THROWS_WITH(nccl(id, 1, 0, {.timeout = std::numeric_limits<double>::quiet_NaN()}),
                       Contains("timeout must be a number of seconds"));
-  REQUIRE_THROWS_WITH(nccl(id, 1, 0, {.device = -2}), Contains("device must be >= 0") && Contains("device = -2"));
+  REQUIRE_THROWS_WITH(nccl(id, 1, 0, {.device = -2}),
+                      Contains("device must be >= 0") && Contains("device = -2"));
   REQUIRE_THROWS_WITH(nccl(id, 1, 0, {.group_size = -1}), Contains("group_size = -1"));
   REQUIRE_THROWS_WITH(nccl(id, 0, 0), Contains("size must be >= 1, got size = 0"));
   REQUIRE_THROWS_WITH(nccl(id, 2, 2), Contains("rank must be in [0, 2), got rank = 2"));

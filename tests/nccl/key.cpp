@@ -42,10 +42,22 @@ d::election_decoded by_keys(const std::vector<float>& scores, const std::vector<
 }
 
 /// Scores that stress the map: signed zeros, denormals, extremes, infinities, NaNs, small integers (ties).
-const std::vector<float> specials{0.0f,          -0.0f,         lim::denorm_min(), -lim::denorm_min(),
-                                  lim::min(),    -lim::min(),   lim::max(),       lim::lowest(),
-                                  lim::infinity(), -lim::infinity(), lim::quiet_NaN(), -lim::quiet_NaN(),
-                                  1.0f,          -1.0f,         2.0f,             0.5f};
+const std::vector<float> specials{0.0f,
+                                  -0.0f,
+                                  lim::denorm_min(),
+                                  -lim::denorm_min(),
+                                  lim::min(),
+                                  -lim::min(),
+                                  lim::max(),
+                                  lim::lowest(),
+                                  lim::infinity(),
+                                  -lim::infinity(),
+                                  lim::quiet_NaN(),
+                                  -lim::quiet_NaN(),
+                                  1.0f,
+                                  -1.0f,
+                                  2.0f,
+                                  0.5f};
 
 }  // namespace
 

@@ -1,7 +1,8 @@
 #pragma once
 /// \file
-/// The codecs' wire format (docs/codecs.md#wire-format): a 20-byte header, then the per-block scales, then the
-/// packed payload. Every multi-byte field is little-endian. Reading and checking a header happens on the host.
+/// The codecs' wire format (docs/codecs.md#wire-format): a 20-byte header, then the per-block scales, then
+/// the packed payload. Every multi-byte field is little-endian. Reading and checking a header happens on the
+/// host.
 ///
 ///     offset  size  field
 ///          0     4  magic "TCOD"
@@ -26,8 +27,9 @@
 
 namespace tether::codec {
 
-static_assert(std::endian::native == std::endian::little,
-              "tether codecs write scales and values in the machine's byte order, which must be little-endian");
+static_assert(
+    std::endian::native == std::endian::little,
+    "tether codecs write scales and values in the machine's byte order, which must be little-endian");
 
 /// Codec kinds written into a message header. Users' codecs pick a value in [128, 255].
 enum class kind : std::uint8_t {
@@ -48,8 +50,8 @@ template <class T>
 inline constexpr value_code value_code_of = sizeof(T) == 4 ? value_code::fp32 : value_code::fp64;
 
 inline constexpr std::array<unsigned char, 4> magic{'T', 'C', 'O', 'D'};  ///< the first four bytes
-inline constexpr std::uint8_t format_version = 1;                          ///< the version this code writes
-inline constexpr std::size_t header_size = 20;                             ///< bytes before the scales
+inline constexpr std::uint8_t format_version = 1;                         ///< the version this code writes
+inline constexpr std::size_t header_size = 20;                            ///< bytes before the scales
 inline constexpr std::size_t max_block = std::size_t{1} << 24;            ///< largest block size B
 
 /// A message header, as read from (or to be written to) the first header_size bytes.
@@ -78,10 +80,14 @@ struct header {
 /// A printable name of a kind byte.
 [[nodiscard]] inline std::string kind_name(std::uint8_t k) {
   switch (k) {
-    case static_cast<std::uint8_t>(kind::identity): return "identity (1)";
-    case static_cast<std::uint8_t>(kind::stochastic_uniform_max_abs): return "stochastic_uniform max_abs (2)";
-    case static_cast<std::uint8_t>(kind::stochastic_uniform_min_max): return "stochastic_uniform min_max (3)";
-    case static_cast<std::uint8_t>(kind::lattice): return "lattice (4)";
+    case static_cast<std::uint8_t>(kind::identity):
+      return "identity (1)";
+    case static_cast<std::uint8_t>(kind::stochastic_uniform_max_abs):
+      return "stochastic_uniform max_abs (2)";
+    case static_cast<std::uint8_t>(kind::stochastic_uniform_min_max):
+      return "stochastic_uniform min_max (3)";
+    case static_cast<std::uint8_t>(kind::lattice):
+      return "lattice (4)";
     default:
       return (k >= first_user_kind ? "user codec (" : "unknown kind (") + std::to_string(unsigned{k}) + ")";
   }
@@ -91,7 +97,7 @@ struct header {
 /// the field otherwise). `who` prefixes the message ("codec lattice: decode").
 [[nodiscard]] inline header read_header(std::span<const std::byte> msg, const char* who = "codec: decode") {
   tether::detail::require(msg.size() >= header_size, who, ": message truncated: ", msg.size(),
-                  " bytes, shorter than the ", header_size, "-byte header");
+                          " bytes, shorter than the ", header_size, "-byte header");
   std::array<unsigned char, header_size> b{};
   std::memcpy(b.data(), msg.data(), header_size);
   for (std::size_t i = 0; i < 4; ++i) {
@@ -108,8 +114,8 @@ struct header {
   h.bits = b[7];
   for (std::size_t i = 0; i < 4; ++i) h.block |= static_cast<std::uint32_t>(b[8 + i]) << (8 * i);
   for (std::size_t i = 0; i < 8; ++i) h.count |= static_cast<std::uint64_t>(b[12 + i]) << (8 * i);
-  tether::detail::require(h.version == format_version, who, ": version: message has version ", unsigned{h.version},
-                  ", this build reads version ", unsigned{format_version});
+  tether::detail::require(h.version == format_version, who, ": version: message has version ",
+                          unsigned{h.version}, ", this build reads version ", unsigned{format_version});
   return h;
 }
 
@@ -154,15 +160,17 @@ inline void check_header(const header& h, const expected_header& e) {
   require(h.kind == e.kind, who, ": kind: message is ", kind_name(h.kind), ", this codec decodes ",
           kind_name(e.kind));
   const auto vt_name = [](unsigned v) {
-    return v == 1 ? std::string("fp32 (1)") : v == 2 ? std::string("fp64 (2)") : "unknown (" + std::to_string(v) + ")";
+    return v == 1   ? std::string("fp32 (1)")
+           : v == 2 ? std::string("fp64 (2)")
+                    : "unknown (" + std::to_string(v) + ")";
   };
   require(h.value_type == e.value_type, who, ": value type: message holds ", vt_name(h.value_type),
           ", output is ", vt_name(e.value_type));
   require(h.bits >= e.bits_min && h.bits <= e.bits_max, who, ": bits: message has bits = ", unsigned{h.bits},
           ", valid: ", e.bits_min, "..", e.bits_max);
   if (e.blocks) {
-    require(h.block >= 1 && h.block <= max_block, who, ": block: message has block = ", h.block, ", valid: 1..",
-            max_block);
+    require(h.block >= 1 && h.block <= max_block, who, ": block: message has block = ", h.block,
+            ", valid: 1..", max_block);
   } else {
     require(h.block == 0, who, ": block: message has block = ", h.block, ", this codec has no blocks (0)");
   }

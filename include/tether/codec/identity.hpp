@@ -27,7 +27,9 @@ template <class T>
 struct identity_store {
   const T* x;
   std::byte* payload;
-  TETHER_HOST_DEVICE void operator()(std::size_t i) const { std::memcpy(payload + i * sizeof(T), x + i, sizeof(T)); }
+  TETHER_HOST_DEVICE void operator()(std::size_t i) const {
+    std::memcpy(payload + i * sizeof(T), x + i, sizeof(T));
+  }
 };
 
 /// Payload bytes of value i into out[i].
@@ -35,7 +37,9 @@ template <class T>
 struct identity_load {
   const std::byte* payload;
   T* out;
-  TETHER_HOST_DEVICE void operator()(std::size_t i) const { std::memcpy(out + i, payload + i * sizeof(T), sizeof(T)); }
+  TETHER_HOST_DEVICE void operator()(std::size_t i) const {
+    std::memcpy(out + i, payload + i * sizeof(T), sizeof(T));
+  }
 };
 
 }  // namespace detail
@@ -54,8 +58,8 @@ class identity : public detail::serial_overloads<identity<T>> {
 
   /// Copies x into out[0, encoded_size(n)) after the header; returns the bytes written. The seed is unused.
   template <class Exec, buffer X, buffer O>
-    requires execution_space<Exec>
-  std::size_t encode(const Exec& e, X&& x, O&& out, std::uint64_t /*seed*/ = 0) const {
+  requires execution_space<Exec> std::size_t encode(const Exec& e, X&& x, O&& out, std::uint64_t /*seed*/ = 0)
+  const {
     detail::check_buffer<Exec, X, T, false>();
     detail::check_buffer<Exec, O, std::byte, true>();
     const auto xv = detail::const_view(x);
@@ -77,7 +81,7 @@ class identity : public detail::serial_overloads<identity<T>> {
 
   /// Decodes message `in` into out, after checking its header and size (tether::error, out unchanged).
   template <class Exec, buffer I, buffer O>
-    requires execution_space<Exec>
+  requires execution_space<Exec>
   void decode(const Exec& e, I&& in, O&& out) const {
     detail::check_buffer<Exec, I, std::byte, false>();
     detail::check_buffer<Exec, O, T, true>();
@@ -87,9 +91,9 @@ class identity : public detail::serial_overloads<identity<T>> {
     const auto hb = detail::bytes_to_host<Exec, typename decltype(iv)::memory_space>(
         e, iv.data(), iv.size() < header_size ? iv.size() : header_size);
     const header h = read_header(std::span<const std::byte>(hb.data(), hb.size()), who);
-    detail::check_header(h, {who, static_cast<std::uint8_t>(kind::identity),
-                             static_cast<std::uint8_t>(value_code_of<T>), 8 * sizeof(T), 8 * sizeof(T), false, 0,
-                             iv.size(), ov.size()});
+    detail::check_header(
+        h, {who, static_cast<std::uint8_t>(kind::identity), static_cast<std::uint8_t>(value_code_of<T>),
+            8 * sizeof(T), 8 * sizeof(T), false, 0, iv.size(), ov.size()});
     e.parallel_for(ov.size(), detail::identity_load<T>{iv.data() + header_size, ov.data()});
   }
   using detail::serial_overloads<identity>::decode;

@@ -1,7 +1,7 @@
 #pragma once
 /// \file
-/// codec::lattice: values on the lattice s*Z, sent as their residue mod 2^b; the receiver decodes each value to
-/// the lattice point of that residue nearest its own reference model (docs/codecs.md#lattice).
+/// codec::lattice: values on the lattice s*Z, sent as their residue mod 2^b; the receiver decodes each value
+/// to the lattice point of that residue nearest its own reference model (docs/codecs.md#lattice).
 ///
 /// Exact recovery: with k the encoder's lattice index (x/s rounded stochastically, |k - x/s| < 1), decoding
 /// next to reference y gives s*k exactly when |x - y| <= (2^(b-1) - 1) * s (then |k - y/s| < 2^(b-1)).
@@ -48,8 +48,9 @@ class lattice : public detail::serial_overloads<lattice<T>> {
   /// Validates the options (tether::error naming the option otherwise).
   explicit lattice(options o = {}) : opt_(o) {
     detail::validate_bits_block("codec lattice", o.bits, 2, o.block);
-    tether::detail::require(std::isfinite(o.step) && o.step >= detail::float_min,
-                            "codec lattice: step must be finite and >= 2^-126 (a normal float), got step = ", o.step);
+    tether::detail::require(
+        std::isfinite(o.step) && o.step >= detail::float_min,
+        "codec lattice: step must be finite and >= 2^-126 (a normal float), got step = ", o.step);
   }
 
   [[nodiscard]] const options& opts() const noexcept { return opt_; }
@@ -62,11 +63,12 @@ class lattice : public detail::serial_overloads<lattice<T>> {
   /// Exact bytes of the message of n values: 20 + 4*ceil(n/B) + payload_size(n, b, B).
   [[nodiscard]] std::size_t encoded_size(std::size_t n) const noexcept { return driver().encoded_size(n); }
 
-  /// Encodes x into out[0, encoded_size(n)) with the stochastic rounding of `seed`; returns the bytes written.
-  /// A block holding a value x with x/s not finite gets a NaN scale: the message then fails to decode.
+  /// Encodes x into out[0, encoded_size(n)) with the stochastic rounding of `seed`; returns the bytes
+  /// written. A block holding a value x with x/s not finite gets a NaN scale: the message then fails to
+  /// decode.
   template <class Exec, buffer X, buffer O>
-    requires execution_space<Exec>
-  std::size_t encode(const Exec& e, X&& x, O&& out, std::uint64_t seed) const {
+  requires execution_space<Exec> std::size_t encode(const Exec& e, X&& x, O&& out, std::uint64_t seed)
+  const {
     detail::check_buffer<Exec, X, T, false>();
     detail::check_buffer<Exec, O, std::byte, true>();
     return driver().encode(e, detail::const_view(x), as_view(out), seed);
@@ -76,7 +78,7 @@ class lattice : public detail::serial_overloads<lattice<T>> {
   /// Decodes message `in` into out next to `reference` (the receiver's own values; it may be out itself).
   /// Everything is checked before out is written: tether::error naming the field otherwise, out unchanged.
   template <class Exec, buffer I, buffer O, buffer R>
-    requires execution_space<Exec>
+  requires execution_space<Exec>
   void decode(const Exec& e, I&& in, O&& out, R&& reference) const {
     detail::check_buffer<Exec, I, std::byte, false>();
     detail::check_buffer<Exec, O, T, true>();

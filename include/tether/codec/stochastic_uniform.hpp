@@ -30,9 +30,9 @@ enum class scale_mode : std::uint8_t {
 
 /// Options of codec::stochastic_uniform.
 struct stochastic_uniform_options {
-  unsigned bits = 8;                      ///< bits per value, 1..8
-  std::size_t block = 256;                ///< values per scale, 1..2^24
-  scale_mode scale = scale_mode::max_abs;  ///< how a block's grid is placed
+  unsigned bits = 8;                          ///< bits per value, 1..8
+  std::size_t block = 256;                    ///< values per scale, 1..2^24
+  scale_mode scale = scale_mode::max_abs;     ///< how a block's grid is placed
   codec::plan plan = codec::plan::automatic;  ///< how kernels split the work (same bytes either way)
 };
 
@@ -58,7 +58,8 @@ class stochastic_uniform : public detail::serial_overloads<stochastic_uniform<T>
 
   /// The kind byte of this codec's messages.
   [[nodiscard]] codec::kind message_kind() const noexcept {
-    return opt_.scale == scale_mode::max_abs ? kind::stochastic_uniform_max_abs : kind::stochastic_uniform_min_max;
+    return opt_.scale == scale_mode::max_abs ? kind::stochastic_uniform_max_abs
+                                             : kind::stochastic_uniform_min_max;
   }
 
   /// Exact bytes of the message of n values: 20 + S*ceil(n/B) + payload_size(n, b, B), S = 4 (max_abs) or 8.
@@ -66,23 +67,24 @@ class stochastic_uniform : public detail::serial_overloads<stochastic_uniform<T>
     return opt_.scale == scale_mode::max_abs ? max_abs().encoded_size(n) : min_max().encoded_size(n);
   }
 
-  /// Encodes x into out[0, encoded_size(n)) with the stochastic rounding of `seed`; returns the bytes written.
-  /// A block holding a non-finite value gets a NaN scale: the message then fails to decode.
+  /// Encodes x into out[0, encoded_size(n)) with the stochastic rounding of `seed`; returns the bytes
+  /// written. A block holding a non-finite value gets a NaN scale: the message then fails to decode.
   template <class Exec, buffer X, buffer O>
-    requires execution_space<Exec>
-  std::size_t encode(const Exec& e, X&& x, O&& out, std::uint64_t seed) const {
+  requires execution_space<Exec> std::size_t encode(const Exec& e, X&& x, O&& out, std::uint64_t seed)
+  const {
     detail::check_buffer<Exec, X, T, false>();
     detail::check_buffer<Exec, O, std::byte, true>();
     const auto xv = detail::const_view(x);
     const auto ov = as_view(out);
-    return opt_.scale == scale_mode::max_abs ? max_abs().encode(e, xv, ov, seed) : min_max().encode(e, xv, ov, seed);
+    return opt_.scale == scale_mode::max_abs ? max_abs().encode(e, xv, ov, seed)
+                                             : min_max().encode(e, xv, ov, seed);
   }
   using detail::serial_overloads<stochastic_uniform>::encode;
 
   /// Decodes a whole message `in` into out (out.size() must be the message's count). Everything is checked
   /// before out is written: tether::error naming the field otherwise, and out unchanged.
   template <class Exec, buffer I, buffer O>
-    requires execution_space<Exec>
+  requires execution_space<Exec>
   void decode(const Exec& e, I&& in, O&& out) const {
     detail::check_buffer<Exec, I, std::byte, false>();
     detail::check_buffer<Exec, O, T, true>();

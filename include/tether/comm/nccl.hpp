@@ -7,7 +7,8 @@
 ///     team.run([&](tether::team::worker& w) {
 ///       tether::comm::nccl comm(w);                              // ... each drives GPU w.rank() % gpus
 ///       tether::algo::lsgd<tether::comm::nccl, tether::step::sgd, tether::exec::cuda> opt(comm, n, {});
-///       ... opt.step(tether::as_view<tether::mem::cuda>(x, n), tether::as_view<tether::mem::cuda>(g, n), loss);
+///       ... opt.step(tether::as_view<tether::mem::cuda>(x, n), tether::as_view<tether::mem::cuda>(g, n),
+///       loss);
 ///     });
 ///
 /// The same constructor takes a comm::mpi (one GPU per rank: rank 0 makes the ncclUniqueId, MPI broadcasts
@@ -64,16 +65,24 @@ template <class T>
   static_assert((std::is_integral_v<U> && !std::is_same_v<U, bool> && sizeof(U) != 2) ||
                     std::is_same_v<U, float> || std::is_same_v<U, double>,
                 "tether::comm::nccl: collectives take float, double or 1-, 4- or 8-byte integers");
-  if constexpr (std::is_same_v<U, float>) return ncclFloat32;
-  else if constexpr (std::is_same_v<U, double>) return ncclFloat64;
+  if constexpr (std::is_same_v<U, float>)
+    return ncclFloat32;
+  else if constexpr (std::is_same_v<U, double>)
+    return ncclFloat64;
   else if constexpr (std::is_signed_v<U>) {
-    if constexpr (sizeof(U) == 1) return ncclInt8;
-    else if constexpr (sizeof(U) == 4) return ncclInt32;
-    else return ncclInt64;
+    if constexpr (sizeof(U) == 1)
+      return ncclInt8;
+    else if constexpr (sizeof(U) == 4)
+      return ncclInt32;
+    else
+      return ncclInt64;
   } else {
-    if constexpr (sizeof(U) == 1) return ncclUint8;
-    else if constexpr (sizeof(U) == 4) return ncclUint32;
-    else return ncclUint64;
+    if constexpr (sizeof(U) == 1)
+      return ncclUint8;
+    else if constexpr (sizeof(U) == 4)
+      return ncclUint32;
+    else
+      return ncclUint64;
   }
 }
 
@@ -133,19 +142,19 @@ class nccl {
     ncclUniqueId id{};
     const ncclResult_t r = ncclGetUniqueId(&id);
     if (r != ncclSuccess)
-      throw runtime_error(tether::detail::concat("tether: comm::nccl: ncclGetUniqueId failed: ",
-                                                 ncclGetErrorString(r)));
+      throw runtime_error(
+          tether::detail::concat("tether: comm::nccl: ncclGetUniqueId failed: ", ncclGetErrorString(r)));
     return id;
   }
 
   /// Throws tether::error when an option cannot work (before any CUDA or NCCL call).
   static void validate(const options& o) {
-    tether::detail::require(!std::isnan(o.timeout), "comm::nccl: timeout must be a number of seconds, got timeout = ",
-                            o.timeout);
-    tether::detail::require(o.device >= -1, "comm::nccl: device must be >= 0 (or -1: rank % devices), got device = ",
-                            o.device);
-    tether::detail::require(o.group_size >= 0, "comm::nccl: group_size must be >= 0, got group_size = ",
-                            o.group_size);
+    tether::detail::require(!std::isnan(o.timeout),
+                            "comm::nccl: timeout must be a number of seconds, got timeout = ", o.timeout);
+    tether::detail::require(
+        o.device >= -1, "comm::nccl: device must be >= 0 (or -1: rank % devices), got device = ", o.device);
+    tether::detail::require(o.group_size >= 0,
+                            "comm::nccl: group_size must be >= 0, got group_size = ", o.group_size);
   }
 
   /// Worker `rank` of `size` on the NCCL communicator named by `id` (from unique_id(), distributed by the
@@ -167,8 +176,9 @@ class nccl {
   /// and opens its device first, and all agree (one host all-reduce) before NCCL is touched, so a worker
   /// with bad options or without a usable GPU makes every worker throw instead of leaving them waiting.
   template <class Host>
-    requires(communicator<Host> && !std::same_as<std::remove_cv_t<Host>, nccl>)
-  explicit nccl(Host& host, options o = {}) : opt_(o), counters_(&own_counters_) {
+  requires(communicator<Host> && !std::same_as<std::remove_cv_t<Host>, nccl>) explicit nccl(Host& host,
+                                                                                            options o = {})
+      : opt_(o), counters_(&own_counters_) {
     const int rank = host.rank();
     rank_ = rank;
     std::exception_ptr local;
@@ -200,9 +210,10 @@ class nccl {
             "tether: comm::nccl: rank ", rank, ": ", flags[0], " of ", host.size(),
             " workers could not set up (bad options or no usable GPU; each reports its error); no NCCL "
             "communicator was made"));
-      tether::detail::require(flags[1] == 0.0, "rank ", rank,
-                              ": comm::nccl: workers disagree on the comm::nccl options timeout and group_size: "
-                              "pass the same values everywhere");
+      tether::detail::require(
+          flags[1] == 0.0, "rank ", rank,
+          ": comm::nccl: workers disagree on the comm::nccl options timeout and group_size: "
+          "pass the same values everywhere");
       connect(id);
     } catch (...) {
       release(true);
@@ -262,7 +273,8 @@ class nccl {
       T* d = scratch<T>(data.size());
       const detail::nccl_device_guard guard(device_);
       cuda(cudaMemcpyAsync(d, data.data(), bytes, cudaMemcpyHostToDevice, stream_), "cudaMemcpyAsync");
-      call(ncclAllReduce(d, d, data.size(), detail::nccl_datatype<T>(), ncclSum, comm_, stream_), "ncclAllReduce");
+      call(ncclAllReduce(d, d, data.size(), detail::nccl_datatype<T>(), ncclSum, comm_, stream_),
+           "ncclAllReduce");
       wait_stream("ncclAllReduce");
       copy_back(data.data(), d, bytes);
     }
@@ -274,8 +286,9 @@ class nccl {
   /// Neither buffer may be touched, and this communicator must live, until wait() returns.
   template <class T>
   [[nodiscard]] request iallreduce_sum(std::span<const T> send, std::span<T> recv) {
-    tether::detail::require(send.size() == recv.size(), "iallreduce_sum: send and recv sizes differ: send has ",
-                            send.size(), ", recv has ", recv.size());
+    tether::detail::require(send.size() == recv.size(),
+                            "iallreduce_sum: send and recv sizes differ: send has ", send.size(),
+                            ", recv has ", recv.size());
     const std::uint64_t moved = allreduce_bytes(recv.size(), sizeof(T));
     count(moved, moved);
     if (recv.empty()) return {};
@@ -285,7 +298,8 @@ class nccl {
     cuda(cudaMallocAsync(&op->buffer, send.size_bytes(), stream_), "cudaMallocAsync");
     cuda(cudaMemcpyAsync(op->buffer, send.data(), send.size_bytes(), cudaMemcpyHostToDevice, stream_),
          "cudaMemcpyAsync");
-    call(ncclAllReduce(op->buffer, op->buffer, send.size(), detail::nccl_datatype<T>(), ncclSum, comm_, stream_),
+    call(ncclAllReduce(op->buffer, op->buffer, send.size(), detail::nccl_datatype<T>(), ncclSum, comm_,
+                       stream_),
          "ncclAllReduce");
     op->record();
     return request(
@@ -317,11 +331,12 @@ class nccl {
   /// names its stream; otherwise (a GPU space without a stream member) it fences `exec` first and waits for
   /// NCCL. `v` must live on this worker's device.
   template <class T, class Exec>
-    requires detail::cuda_memory_space<Exec>
+  requires detail::cuda_memory_space<Exec>
   void allreduce_sum(view<T, mem::cuda> v, const Exec& exec) {
     if (!v.empty())
       ordered(exec, "ncclAllReduce", [&] {
-        return ncclAllReduce(v.data(), v.data(), v.size(), detail::nccl_datatype<T>(), ncclSum, comm_, stream_);
+        return ncclAllReduce(v.data(), v.data(), v.size(), detail::nccl_datatype<T>(), ncclSum, comm_,
+                             stream_);
       });
     const std::uint64_t moved = allreduce_bytes(v.size(), sizeof(T));
     count(moved, moved);
@@ -329,7 +344,7 @@ class nccl {
 
   /// Broadcast of GPU memory from `root`, stream-ordered as allreduce_sum(view, exec).
   template <class T, class Exec>
-    requires detail::cuda_memory_space<Exec>
+  requires detail::cuda_memory_space<Exec>
   void broadcast(view<T, mem::cuda> v, int root, const Exec& exec) {
     check_root(root, "broadcast");
     if (!v.empty())
@@ -343,16 +358,19 @@ class nccl {
   /// `exec` so far is done, and the request completes with a CUDA event recorded after it. Neither buffer
   /// may be touched until wait() returns (test() never blocks). In place when both are the same buffer.
   template <class T, class Exec>
-    requires detail::cuda_memory_space<Exec>
-  [[nodiscard]] request iallreduce_sum(view<const T, mem::cuda> send, view<T, mem::cuda> recv, const Exec& exec) {
-    tether::detail::require(send.size() == recv.size(), "iallreduce_sum: send and recv sizes differ: send has ",
-                            send.size(), ", recv has ", recv.size());
+  requires detail::cuda_memory_space<Exec>
+  [[nodiscard]] request iallreduce_sum(view<const T, mem::cuda> send, view<T, mem::cuda> recv,
+                                       const Exec& exec) {
+    tether::detail::require(send.size() == recv.size(),
+                            "iallreduce_sum: send and recv sizes differ: send has ", send.size(),
+                            ", recv has ", recv.size());
     const std::uint64_t moved = allreduce_bytes(recv.size(), sizeof(T));
     count(moved, moved);
     if (recv.empty()) return {};
     const detail::nccl_device_guard guard(device_);
     enter(exec, "ncclAllReduce (iallreduce_sum)");
-    call(ncclAllReduce(send.data(), recv.data(), recv.size(), detail::nccl_datatype<T>(), ncclSum, comm_, stream_),
+    call(ncclAllReduce(send.data(), recv.data(), recv.size(), detail::nccl_datatype<T>(), ncclSum, comm_,
+                       stream_),
          "ncclAllReduce");
     auto op = std::make_shared<pending>(this);
     op->record();
@@ -397,7 +415,8 @@ class nccl {
     const detail::nccl_device_guard guard(device_);
     cuda(cudaMemcpyAsync(d, v.data(), v.size() * sizeof(std::uint64_t), cudaMemcpyHostToDevice, stream_),
          "cudaMemcpyAsync");
-    call(ncclAllReduce(d, d, v.size(), ncclUint64, ncclMin, comm_, stream_), "ncclAllReduce (consistency check)");
+    call(ncclAllReduce(d, d, v.size(), ncclUint64, ncclMin, comm_, stream_),
+         "ncclAllReduce (consistency check)");
     wait_stream("ncclAllReduce (consistency check)");
     copy_back(v.data(), d, v.size() * sizeof(std::uint64_t));
     std::size_t bad = k;
@@ -414,7 +433,8 @@ class nccl {
     std::string listing;
     const int shown = std::min(size_, 8);
     for (int r = 0; r < shown; ++r)
-      listing += tether::detail::concat(r == 0 ? "" : ", ", "rank ", r, " has ", all[static_cast<std::size_t>(r)]);
+      listing +=
+          tether::detail::concat(r == 0 ? "" : ", ", "rank ", r, " has ", all[static_cast<std::size_t>(r)]);
     if (shown < size_) listing += ", ...";
     throw error(tether::detail::concat("tether: rank ", rank_, ": ranks disagree on ", items[bad].what, ": ",
                                        listing));
@@ -470,8 +490,8 @@ class nccl {
   void check_shape(int size, int rank) {
     validate(opt_);
     tether::detail::require(size >= 1, "comm::nccl: size must be >= 1, got size = ", size);
-    tether::detail::require(rank >= 0 && rank < size, "comm::nccl: rank must be in [0, ", size, "), got rank = ",
-                            rank);
+    tether::detail::require(rank >= 0 && rank < size, "comm::nccl: rank must be in [0, ", size,
+                            "), got rank = ", rank);
     tether::detail::require(opt_.group_size == 0 || size % opt_.group_size == 0, "comm::nccl: the ", size,
                             " workers must be a multiple of group_size (", opt_.group_size, ")");
     size_ = size;
@@ -483,10 +503,11 @@ class nccl {
     int count = 0;
     cuda(cudaGetDeviceCount(&count), "cudaGetDeviceCount");
     if (count <= 0)
-      throw runtime_error(tether::detail::concat("tether: comm::nccl: rank ", rank_, ": no CUDA device is visible"));
+      throw runtime_error(
+          tether::detail::concat("tether: comm::nccl: rank ", rank_, ": no CUDA device is visible"));
     device_ = opt_.device >= 0 ? opt_.device : rank % count;
-    tether::detail::require(device_ < count, "rank ", rank_, ": comm::nccl: device = ", device_, " but only ", count,
-                            " CUDA device(s) are visible");
+    tether::detail::require(device_ < count, "rank ", rank_, ": comm::nccl: device = ", device_, " but only ",
+                            count, " CUDA device(s) are visible");
     cuda(cudaSetDevice(device_), "cudaSetDevice");
     make_stream();
   }
@@ -529,7 +550,11 @@ class nccl {
   // A group (split from `parent`) whose communicator may still be in creation (non-blocking split): it
   // shares the parent's device, options and counters; finish_group() completes it once settled.
   nccl(ncclComm_t comm, const nccl& parent, settling)
-      : opt_(parent.opt_), rank_(parent.rank_), comm_(comm), device_(parent.device_), counters_(parent.counters_) {}
+      : opt_(parent.opt_),
+        rank_(parent.rank_),
+        comm_(comm),
+        device_(parent.device_),
+        counters_(parent.counters_) {}
 
   void finish_group(const nccl& parent) {
     call(ncclCommCount(comm_, &size_), "ncclCommCount");
@@ -640,7 +665,8 @@ class nccl {
 
   /// After an NCCL call that may still be in progress (non-blocking communicator): polls its state.
   void settle(const char* what) {
-    poll_until(what, [] { return false; }, true);
+    poll_until(
+        what, [] { return false; }, true);
   }
 
   /// Polls until `done()`, or with `settling` until the communicator's state is ncclSuccess. Each round
@@ -680,17 +706,17 @@ class nccl {
       if (last != nullptr && *last != '\0') detail_text = tether::detail::concat(" (", last, ")");
     }
     abort();
-    throw runtime_error(tether::detail::concat("tether: comm::nccl: rank ", rank_, ": ", what, " failed: ",
-                                               ncclGetErrorString(r), detail_text,
+    throw runtime_error(tether::detail::concat("tether: comm::nccl: rank ", rank_, ": ", what,
+                                               " failed: ", ncclGetErrorString(r), detail_text,
                                                "; the communicator was aborted"));
   }
 
   [[noreturn]] void fail_timeout(const char* what) {
     abort();
-    throw runtime_error(tether::detail::concat("tether: comm::nccl: rank ", rank_, ": ", what,
-                                               " did not complete within ", opt_.timeout,
-                                               " s: a worker may have died (comm::nccl timeout); the communicator "
-                                               "was aborted"));
+    throw runtime_error(tether::detail::concat(
+        "tether: comm::nccl: rank ", rank_, ": ", what, " did not complete within ", opt_.timeout,
+        " s: a worker may have died (comm::nccl timeout); the communicator "
+        "was aborted"));
   }
 
   /// Throws tether::runtime_error naming the CUDA call and its error.
@@ -707,7 +733,8 @@ class nccl {
   }
 
   void check_root(int root, const char* what) const {
-    tether::detail::require(root >= 0 && root < size_, what, ": root must be in [0, ", size_, "), got root = ", root);
+    tether::detail::require(root >= 0 && root < size_, what, ": root must be in [0, ", size_,
+                            "), got root = ", root);
   }
 
   [[nodiscard]] std::uint64_t allreduce_bytes(std::size_t n, std::size_t s) const noexcept {

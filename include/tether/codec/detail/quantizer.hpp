@@ -131,7 +131,8 @@ TETHER_HOST_DEVICE inline void pack_levels(const unsigned char* TETHER_RESTRICT 
       std::uint64_t acc = 0;
       for (std::size_t t = 0; t < 8; ++t) acc |= static_cast<std::uint64_t>(lv[8 * g + t]) << (t * Bits);
       const std::size_t end = nb - g * Bits < Bits ? nb - g * Bits : Bits;
-      for (std::size_t b = 0; b < end; ++b) out[g * Bits + b] = std::byte{static_cast<unsigned char>(acc >> (8 * b))};
+      for (std::size_t b = 0; b < end; ++b)
+        out[g * Bits + b] = std::byte{static_cast<unsigned char>(acc >> (8 * b))};
     }
   }
 }
@@ -180,7 +181,8 @@ struct encode_blocks {
     for (std::size_t v0 = 0; v0 < nk; v0 += chunk_values) {
       const std::size_t m = nk - v0 < chunk_values ? nk - v0 : chunk_values;
       if constexpr (Bits == 8) {  // the levels are the bytes
-        levels_of<Rule, Bits>(c, a.x + base + v0, base + v0, m, a.key, reinterpret_cast<unsigned char*>(out + v0));
+        levels_of<Rule, Bits>(c, a.x + base + v0, base + v0, m, a.key,
+                              reinterpret_cast<unsigned char*>(out + v0));
       } else {
         levels_of<Rule, Bits>(c, a.x + base + v0, base + v0, m, a.key, lv);
         for (std::size_t t = m; t % 8 != 0; ++t) lv[t] = 0;
@@ -291,14 +293,22 @@ struct store_header {
 template <class F>
 decltype(auto) with_bits(unsigned bits, F&& f) {
   switch (bits) {
-    case 1: return f.template operator()<1>();
-    case 2: return f.template operator()<2>();
-    case 3: return f.template operator()<3>();
-    case 4: return f.template operator()<4>();
-    case 5: return f.template operator()<5>();
-    case 6: return f.template operator()<6>();
-    case 7: return f.template operator()<7>();
-    default: return f.template operator()<8>();
+    case 1:
+      return f.template operator()<1>();
+    case 2:
+      return f.template operator()<2>();
+    case 3:
+      return f.template operator()<3>();
+    case 4:
+      return f.template operator()<4>();
+    case 5:
+      return f.template operator()<5>();
+    case 6:
+      return f.template operator()<6>();
+    case 7:
+      return f.template operator()<7>();
+    default:
+      return f.template operator()<8>();
   }
 }
 
@@ -317,9 +327,10 @@ std::vector<std::byte> bytes_to_host(const Exec& e, const std::byte* p, std::siz
   if constexpr (std::is_same_v<Space, mem::host>) {
     std::memcpy(h.data(), p, n);
   } else {
-    static_assert(host_copier<Exec>,
-                  "tether::codec: decoding a message in device memory needs the execution space's "
-                  "copy_to_host (exec::cuda, exec::thrust on CUDA, exec::kokkos have it); see docs/codecs.md");
+    static_assert(
+        host_copier<Exec>,
+        "tether::codec: decoding a message in device memory needs the execution space's "
+        "copy_to_host (exec::cuda, exec::thrust on CUDA, exec::kokkos have it); see docs/codecs.md");
     e.template copy_to_host<std::byte>(p, h.data(), n);
   }
   return h;
@@ -354,7 +365,8 @@ struct quantizer {
 
   template <class Exec, class Space>
   [[nodiscard]] bool blockwise() const noexcept {
-    return plan == codec::plan::per_block || (plan == codec::plan::automatic && std::is_same_v<Space, mem::host>);
+    return plan == codec::plan::per_block ||
+           (plan == codec::plan::automatic && std::is_same_v<Space, mem::host>);
   }
 
   template <class Exec, class XS, class OS>
@@ -371,8 +383,12 @@ struct quantizer {
     write_header<Exec, OS>(e, h, out.data());
     if (x.size() == 0) return need;
     const message_layout m = layout_of(x.size(), bits, block);
-    const encode_args<Rule> a{rule, x.data(), out.data() + header_size,
-                              out.data() + header_size + m.blocks * Rule::scale_bytes, m, stream_key(seed)};
+    const encode_args<Rule> a{rule,
+                              x.data(),
+                              out.data() + header_size,
+                              out.data() + header_size + m.blocks * Rule::scale_bytes,
+                              m,
+                              stream_key(seed)};
     const bool per_block = blockwise<Exec, OS>();
     with_bits(bits, [&]<unsigned B>() {
       if (per_block) {
@@ -405,8 +421,9 @@ struct quantizer {
             throw error(concat("tether: ", who, ": scale: block ", k, " has lo = ", p.lo, ", range = ", p.w,
                                " (lo must be finite, range finite and >= 0)"));
           else
-            throw error(concat("tether: ", who, ": scale: block ", k, " has scale = ", p.s,
-                               Rule::uses_reference ? " (must be finite and >= 2^-126)" : " (must be finite and >= 0)"));
+            throw error(concat(
+                "tether: ", who, ": scale: block ", k, " has scale = ", p.s,
+                Rule::uses_reference ? " (must be finite and >= 2^-126)" : " (must be finite and >= 0)"));
         }
       }
     }

@@ -1,7 +1,7 @@
 #pragma once
 /// \file
-/// Counter-based randomness for stochastic rounding: the uniform of element i is a hash of (seed, i), so every
-/// execution space, thread count and work split draws the same numbers (docs/codecs.md#randomness).
+/// Counter-based randomness for stochastic rounding: the uniform of element i is a hash of (seed, i), so
+/// every execution space, thread count and work split draws the same numbers (docs/codecs.md#randomness).
 
 #include <cmath>
 #include <cstddef>
@@ -25,8 +25,9 @@ TETHER_HOST_DEVICE constexpr std::uint64_t stream_key(std::uint64_t seed) noexce
   return mix64(seed ^ 0x6A09E667F3BCC909ull);
 }
 
-/// A bijective 32-bit integer hash: two multiply-xorshift rounds (C. Wellons' "lowbias32", found by search for
-/// low avalanche bias). Only 32-bit multiplies, so compilers vectorise it on any SIMD width (SSE2 included).
+/// A bijective 32-bit integer hash: two multiply-xorshift rounds (C. Wellons' "lowbias32", found by search
+/// for low avalanche bias). Only 32-bit multiplies, so compilers vectorise it on any SIMD width (SSE2
+/// included).
 TETHER_HOST_DEVICE constexpr std::uint32_t hash32(std::uint32_t x) noexcept {
   x ^= x >> 16;
   x *= 0x7FEB352Du;
@@ -44,7 +45,8 @@ TETHER_HOST_DEVICE constexpr std::uint32_t round_key(std::uint64_t key, std::uin
 
 /// 32 random bits for the element whose index has low word `lo`: hash32(hash32(lo + k0) ^ k1), k0 the low
 /// word of the stream key, k1 = round_key(key, high word of the index).
-TETHER_HOST_DEVICE constexpr std::uint32_t counter_bits(std::uint32_t lo, std::uint32_t k0, std::uint32_t k1) noexcept {
+TETHER_HOST_DEVICE constexpr std::uint32_t counter_bits(std::uint32_t lo, std::uint32_t k0,
+                                                        std::uint32_t k1) noexcept {
   return hash32(hash32(lo + k0) ^ k1);
 }
 
@@ -59,7 +61,8 @@ TETHER_HOST_DEVICE constexpr std::uint32_t random_bits(std::uint64_t key, std::s
 template <class T>
 TETHER_HOST_DEVICE constexpr T unit_uniform(std::uint32_t r) noexcept {
   if constexpr (sizeof(T) == 4)
-    return static_cast<T>(static_cast<std::int32_t>(r >> 8)) * T(5.9604644775390625e-8);  // 2^-24 (int: vectorises)
+    return static_cast<T>(static_cast<std::int32_t>(r >> 8)) *
+           T(5.9604644775390625e-8);  // 2^-24 (int: vectorises)
   else
     return static_cast<T>(r) * T(2.3283064365386962890625e-10);  // 2^-32
 }
@@ -102,6 +105,8 @@ TETHER_HOST_DEVICE inline float load_float(const std::byte* p) noexcept {
 }
 
 /// A float into 4 little-endian bytes (any alignment).
-TETHER_HOST_DEVICE inline void store_float(std::byte* p, float f) noexcept { std::memcpy(p, &f, sizeof f); }
+TETHER_HOST_DEVICE inline void store_float(std::byte* p, float f) noexcept {
+  std::memcpy(p, &f, sizeof f);
+}
 
 }  // namespace tether::codec::detail

@@ -19,8 +19,8 @@ namespace tether::codec::detail {
 inline constexpr float float_max = 3.40282346638528859812e+38f;
 inline constexpr float float_min = 1.17549435082228750797e-38f;  ///< the smallest normal float, 2^-126
 
-/// v, hidden from the optimiser (a volatile round trip, once per block): constants the kernels' selects compare
-/// with must be run-time values for those loops to vectorise (see stochastic_level).
+/// v, hidden from the optimiser (a volatile round trip, once per block): constants the kernels' selects
+/// compare with must be run-time values for those loops to vectorise (see stochastic_level).
 template <class T>
 TETHER_HOST_DEVICE inline T opaque(T v) noexcept {
   volatile T t = v;
@@ -36,12 +36,12 @@ struct affine_grid {
   T top;  ///< 2^Bits - 1 as a run-time value (see stochastic_level)
 };
 
-/// Stochastic rounding of u (expected in [0, top]) to an integer level: floor(u) + [r < u - floor(u)], so that
-/// E[level] = u. u is clamped to [0, top] first (NaN to 0), so the conversion is always defined.
+/// Stochastic rounding of u (expected in [0, top]) to an integer level: floor(u) + [r < u - floor(u)], so
+/// that E[level] = u. u is clamped to [0, top] first (NaN to 0), so the conversion is always defined.
 ///
-/// Written so that loops calling it vectorise (GCC 12, SSE2): one select per comparison, no && or nesting, and
-/// `top` a run-time value: with the constant, GCC threads the path u >= top (where the fraction is known to be
-/// 0) into a branch, and under the default -ftrapping-math it will not turn that back into selects.
+/// Written so that loops calling it vectorise (GCC 12, SSE2): one select per comparison, no && or nesting,
+/// and `top` a run-time value: with the constant, GCC threads the path u >= top (where the fraction is known
+/// to be 0) into a branch, and under the default -ftrapping-math it will not turn that back into selects.
 template <class T>
 TETHER_HOST_DEVICE inline unsigned stochastic_level(T u, T top, std::uint32_t r) noexcept {
   const T a = u > T(0) ? u : T(0);  // NaN -> 0
@@ -51,12 +51,12 @@ TETHER_HOST_DEVICE inline unsigned stochastic_level(T u, T top, std::uint32_t r)
   return static_cast<unsigned>(i + (unit_uniform<T>(r) < frac ? 1 : 0));
 }
 
-/// floor(u) for |u| < exact, without a library call (std::floor is one without SSE4.1) and without branches: u
-/// clamped to [-exact, exact] (NaN to -exact), its integer conversion, minus one where that rounded up. `exact`
-/// is integer_from<T>, passed at run time for the reason given at stochastic_level; the result is always finite
-/// and in [-exact, exact]. The correction is an integer subtraction: a floating-point one after the comparison
-/// is, again, something GCC will not vectorise. float goes through int32 (a SIMD conversion on every x86-64),
-/// double through int64.
+/// floor(u) for |u| < exact, without a library call (std::floor is one without SSE4.1) and without branches:
+/// u clamped to [-exact, exact] (NaN to -exact), its integer conversion, minus one where that rounded up.
+/// `exact` is integer_from<T>, passed at run time for the reason given at stochastic_level; the result is
+/// always finite and in [-exact, exact]. The correction is an integer subtraction: a floating-point one after
+/// the comparison is, again, something GCC will not vectorise. float goes through int32 (a SIMD conversion on
+/// every x86-64), double through int64.
 template <class T>
 TETHER_HOST_DEVICE inline T floor_of(T u, T exact) noexcept {
   using I = std::conditional_t<sizeof(T) == 4, std::int32_t, std::int64_t>;
@@ -99,10 +99,10 @@ struct max_abs_rule : affine_rule<T> {
 
   /// s = the smallest float >= max |x|; NaN when a value is not finite (the message then fails to decode).
   ///
-  /// The maximum is taken over the bit patterns of |x| (sign bit cleared), an integer reduction that vectorises
-  /// (a float max reduction does not: it is not associative under NaN). For non-negative floats the order of the
-  /// patterns is the order of the values, and NaN patterns lie above infinity's, so one comparison at the end
-  /// finds both non-finite values and fp64 values beyond the fp32 range.
+  /// The maximum is taken over the bit patterns of |x| (sign bit cleared), an integer reduction that
+  /// vectorises (a float max reduction does not: it is not associative under NaN). For non-negative floats
+  /// the order of the patterns is the order of the values, and NaN patterns lie above infinity's, so one
+  /// comparison at the end finds both non-finite values and fp64 values beyond the fp32 range.
   TETHER_HOST_DEVICE params compute(const T* x, std::size_t n) const noexcept {
     using U = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
     constexpr U magnitude = ~U(0) >> 1;
@@ -148,7 +148,8 @@ struct min_max_rule : affine_rule<T> {
   ///
   /// As max_abs_rule::compute, integer reductions that vectorise: each value's bits become the signed integer
   /// +-|bits| (sign-magnitude to two's complement), whose order is the values' order with -0 = +0; the
-  /// minimum and maximum come back as floats with zeros as +0. The largest |bits| finds the non-finite values.
+  /// minimum and maximum come back as floats with zeros as +0. The largest |bits| finds the non-finite
+  /// values.
   TETHER_HOST_DEVICE params compute(const T* x, std::size_t n) const noexcept {
     using U = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
     using S = std::make_signed_t<U>;
@@ -186,7 +187,9 @@ struct min_max_rule : affine_rule<T> {
     store_float(p, s.lo);
     store_float(p + 4, s.w);
   }
-  TETHER_HOST_DEVICE static params load(const std::byte* p) noexcept { return {load_float(p), load_float(p + 4)}; }
+  TETHER_HOST_DEVICE static params load(const std::byte* p) noexcept {
+    return {load_float(p), load_float(p + 4)};
+  }
   /// Usable when lo is finite and w is finite and >= 0.
   TETHER_HOST_DEVICE static bool valid(params s) noexcept {
     return s.lo >= -float_max && s.lo <= float_max && s.w >= 0.0f && s.w <= float_max;
@@ -199,9 +202,9 @@ struct min_max_rule : affine_rule<T> {
   }
 };
 
-/// The lattice s*Z: k = stochastic rounding of x/s, sent as k mod 2^b; the receiver takes the k' = q (mod 2^b)
-/// nearest y/s for its reference y. Scale bytes: 4 (s, the same in every block; NaN marks a block holding a
-/// value that is not finite or whose x/s is not).
+/// The lattice s*Z: k = stochastic rounding of x/s, sent as k mod 2^b; the receiver takes the k' = q (mod
+/// 2^b) nearest y/s for its reference y. Scale bytes: 4 (s, the same in every block; NaN marks a block
+/// holding a value that is not finite or whose x/s is not).
 template <class T>
 struct lattice_rule {
   using value_type = T;
@@ -248,12 +251,13 @@ struct lattice_rule {
     const T u = x * c.inv;
     const T fl = floor_of(u, c.exact);
     const T k = fl + static_cast<T>(unit_uniform<T>(r) < u - fl ? 1 : 0);
-    // k is an integer of magnitude <= 2^23 + 1 (floor_of is clamped, NaN included), so every step is exact and
-    // q is in [0, M).
+    // k is an integer of magnitude <= 2^23 + 1 (floor_of is clamped, NaN included), so every step is exact
+    // and q is in [0, M).
     const T q = k - M * floor_of(k * (T(1) / M), c.exact);
     return static_cast<unsigned>(static_cast<int>(q));
   }
-  /// s * k' with k' = q + M*floor((y*(1/s) - q)/M + 1/2): the lattice point of residue q nearest the reference y.
+  /// s * k' with k' = q + M*floor((y*(1/s) - q)/M + 1/2): the lattice point of residue q nearest the
+  /// reference y.
   template <unsigned Bits>
   TETHER_HOST_DEVICE static T value(const grid& c, unsigned q, T y) noexcept {
     constexpr T M = static_cast<T>(1u << Bits);
