@@ -224,13 +224,24 @@ struct thrust {
   [[nodiscard]] detail::pinned_buffer<T> allocate_host(std::size_t n) const requires on_device {
     return detail::pinned_buffer<T>(n);
   }
+  /// Copies on the policy's stream, after the kernels queued there, and waits for them (a plain cudaMemcpy
+  /// would run on the legacy default stream, unordered with a policy on a non-blocking stream).
   template <class T>
   void copy_to_host(const T* src, T* dst, std::size_t n) const requires on_device {
-    detail::copy_bytes(dst, src, n * sizeof(T), cudaMemcpyDeviceToHost);
+    copy_on_stream(dst, src, n * sizeof(T), cudaMemcpyDeviceToHost);
   }
   template <class T>
   void copy_from_host(const T* src, T* dst, std::size_t n) const requires on_device {
-    detail::copy_bytes(dst, src, n * sizeof(T), cudaMemcpyHostToDevice);
+    copy_on_stream(dst, src, n * sizeof(T), cudaMemcpyHostToDevice);
+  }
+
+ private:
+  void copy_on_stream(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind kind) const {
+    if (bytes == 0) return;
+    Policy p = policy;
+    const cudaStream_t s = ::thrust::cuda_cub::stream(p);
+    detail::cuda_check(cudaMemcpyAsync(dst, src, bytes, kind, s), "cudaMemcpyAsync");
+    detail::cuda_check(cudaStreamSynchronize(s), "cudaStreamSynchronize");
   }
 #endif
 };

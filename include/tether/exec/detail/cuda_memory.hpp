@@ -19,11 +19,6 @@ inline void cuda_check(cudaError_t e, const char* what) {
                                                cudaGetErrorString(e)));
 }
 
-/// Synchronous copy of `bytes` bytes (kind: cudaMemcpyDeviceToHost, ...).
-inline void copy_bytes(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind kind) {
-  if (bytes != 0) cuda_check(cudaMemcpy(dst, src, bytes, kind), "cudaMemcpy");
-}
-
 /// Owning, move-only array in GPU global memory (cudaMalloc: 256-byte aligned).
 template <class T>
 class device_buffer {
