@@ -3,8 +3,9 @@
 //   - always (one GPU is enough): a communicator of size 1, every collective on host and device buffers, the
 //     stream ordering of the device collectives with a kernel queued before them, and the byte counters;
 //   - with 2 or more GPUs: a team of min(4, GPUs) threads, one GPU each: all-reduce, broadcast, non-blocking
-//     all-reduce and election against references computed on the host, groups (ncclCommSplit), and LSGD on
-//     a noisy quadratic where every worker reaches the optimum.
+//     all-reduce and election against references computed on the host, groups (ncclCommSplit, sharing the
+//     parent's stream), request::test() polled to completion, device collectives that return with NCCL done,
+//     and LSGD and grouped LSGD (local leaders) on a noisy quadratic where every worker reaches the optimum.
 // The output says which parts ran. No Catch2 assertion runs on a worker thread: results are recorded and
 // checked after team.run().
 #include <tether/algo/lsgd.hpp>
@@ -65,6 +66,46 @@ float value(int rank, std::size_t i) {
   return static_cast<float>(rank * 1000) + static_cast<float>(i % 997);
 }
 
+using quadratic = tether::problems::quadratic<float>;
+
+/// Trains `Opt` (LSGD or grouped LSGD on comm::nccl + exec::cuda) on `problem` with a team of p workers, one
+/// GPU each, and returns every worker's final parameters.
+template <class Opt>
+std::vector<std::vector<float>> train(tether::team& team, int p, int group_size, const quadratic& problem,
+                                      typename Opt::options o) {
+  const std::size_t dim = problem.dimension();
+  std::vector<std::vector<float>> final_x(static_cast<std::size_t>(p));
+  team.run([&](tether::team::worker& w) {
+    nccl c(w, {.timeout = 120.0, .group_size = group_size});
+    cudaStream_t s = nullptr;
+    check(cudaStreamCreate(&s));
+    tether::exec::cuda gpu{.stream = s};
+    std::vector<float> xh(dim);
+    std::vector<float> gh(dim);
+    for (std::size_t i = 0; i < dim; ++i)
+      xh[i] = 3.0f * static_cast<float>(w.rank() + 1) - static_cast<float>(i);
+    auto x = to_device(xh);
+    tether::exec::detail::device_buffer<float> g(dim);
+    Opt opt(c, dim, o, gpu);
+    for (std::uint64_t t = 0; t < 3000; ++t) {
+      gpu.fence();
+      check(cudaMemcpy(xh.data(), x.data(), dim * sizeof(float), cudaMemcpyDeviceToHost));
+      const double loss = problem.evaluate(xh, gh, {.seed = t * 16 + static_cast<std::uint64_t>(w.rank())});
+      check(cudaMemcpy(g.data(), gh.data(), dim * sizeof(float), cudaMemcpyHostToDevice));
+      opt.step(tether::as_view<tether::mem::cuda>(x.data(), dim),
+               tether::as_view<tether::mem::cuda>(g.data(), dim), loss);
+    }
+    gpu.fence();
+    final_x[static_cast<std::size_t>(w.rank())] = to_host(x.data(), dim);
+    check(cudaStreamDestroy(s));
+  });
+  return final_x;
+}
+
+double decay(std::uint64_t t, double base) {
+  return base / (1.0 + static_cast<double>(t) / 40.0);
+}
+
 }  // namespace
 
 TEST_CASE("comm::nccl, one worker: collectives, stream order, counters", "[nccl][gpu]") {
@@ -107,6 +148,9 @@ TEST_CASE("comm::nccl, one worker: collectives, stream order, counters", "[nccl]
   tether::exec::detail::device_buffer<float> y(n);
   check(cudaMemcpyAsync(x.data(), src.data(), n * sizeof(float), cudaMemcpyDeviceToDevice, s));
   c.allreduce_sum(tether::as_view<tether::mem::cuda>(x.data(), n), gpu);
+  // A device collective returns with NCCL done (a bounded host wait), so neither stream has work left.
+  REQUIRE(cudaStreamQuery(c.stream()) == cudaSuccess);
+  REQUIRE(cudaStreamQuery(s) == cudaSuccess);
   c.broadcast(tether::as_view<tether::mem::cuda>(x.data(), n), 0, gpu);
   check(cudaMemcpyAsync(y.data(), x.data(), n * sizeof(float), cudaMemcpyDeviceToDevice, s));
   gpu.fence();
@@ -116,6 +160,14 @@ TEST_CASE("comm::nccl, one worker: collectives, stream order, counters", "[nccl]
                              tether::as_view<tether::mem::cuda>(z.data(), n), gpu);
   rd.wait();
   REQUIRE(to_host(z.data(), n) == h);
+  // test() polled to completion (it polls NCCL's state and the timeout too) reaches the same result.
+  tether::exec::detail::device_buffer<float> z2(n);
+  auto rt = c.iallreduce_sum(tether::view<const float, tether::mem::cuda>{x.data(), n},
+                             tether::as_view<tether::mem::cuda>(z2.data(), n), gpu);
+  while (!rt.test()) {
+  }
+  rt.wait();
+  REQUIRE(to_host(z2.data(), n) == h);
 
   // Elections: a finite score wins alone; a non-finite one elects nobody.
   const auto e = c.min_loc(1.5f);
@@ -147,6 +199,7 @@ TEST_CASE("comm::nccl, one GPU per thread: collectives against host references; 
 
   struct result {
     int rank = -1, size = 0, device = -1, group_size = 0, group_rank = -1;
+    bool shared_stream = false, idle_after_collective = false;
     std::vector<double> host_sum;
     std::vector<float> dev_sum, dev_isum, dev_bcast, group_sum;
     tether::election elected;
@@ -162,6 +215,7 @@ TEST_CASE("comm::nccl, one GPU per thread: collectives against host references; 
     out.device = c.device();
     out.group_size = c.group().size();
     out.group_rank = c.group().rank();
+    out.shared_stream = c.group().stream() == c.stream();
     cudaStream_t s = nullptr;
     check(cudaStreamCreate(&s));
     tether::exec::cuda gpu{.stream = s};
@@ -175,6 +229,7 @@ TEST_CASE("comm::nccl, one GPU per thread: collectives against host references; 
     for (std::size_t i = 0; i < n; ++i) h[i] = value(c.rank(), i);
     auto x = to_device(h);
     c.allreduce_sum(tether::as_view<tether::mem::cuda>(x.data(), n), gpu);
+    out.idle_after_collective = cudaStreamQuery(c.stream()) == cudaSuccess;
     gpu.fence();
     out.dev_sum = to_host(x.data(), n);
 
@@ -182,6 +237,8 @@ TEST_CASE("comm::nccl, one GPU per thread: collectives against host references; 
     tether::exec::detail::device_buffer<float> recv(n);
     auto r = c.iallreduce_sum(tether::view<const float, tether::mem::cuda>{send.data(), n},
                               tether::as_view<tether::mem::cuda>(recv.data(), n), gpu);
+    while (!r.test()) {
+    }
     r.wait();
     out.dev_isum = to_host(recv.data(), n);
 
@@ -211,6 +268,8 @@ TEST_CASE("comm::nccl, one GPU per thread: collectives against host references; 
     REQUIRE(o.device == rank);
     REQUIRE(o.group_size == group_size);
     REQUIRE(o.group_rank == rank % group_size);
+    REQUIRE(o.shared_stream);
+    REQUIRE(o.idle_after_collective);
     const int g0 = rank / group_size * group_size;
     for (std::size_t i = 0; i < n; ++i) {
       double hs = 0.0;
@@ -239,45 +298,33 @@ TEST_CASE("comm::nccl, one GPU per thread: collectives against host references; 
     REQUIRE(o.received == reduces + brecv + 8);
   }
 
-  // LSGD on a noisy quadratic, parameters on each worker's GPU: every worker reaches the optimum.
-  using quadratic = tether::problems::quadratic<float>;
+  // LSGD, and grouped LSGD (local leaders in groups of group_size, the group's broadcasts and the parent's
+  // elections on one stream), on a noisy quadratic, parameters on each worker's GPU: every worker reaches the
+  // optimum.
   constexpr std::size_t dim = 8;
   const quadratic problem(dim, {.a_min = 1.0, .a_max = 4.0, .noise = 0.5, .seed = 5});
-  std::vector<std::vector<float>> final_x(static_cast<std::size_t>(p));
-  team.run([&](tether::team::worker& w) {
-    nccl c(w, {.timeout = 120.0});
-    cudaStream_t s = nullptr;
-    check(cudaStreamCreate(&s));
-    tether::exec::cuda gpu{.stream = s};
-    std::vector<float> xh(dim);
-    std::vector<float> gh(dim);
-    for (std::size_t i = 0; i < dim; ++i)
-      xh[i] = 3.0f * static_cast<float>(w.rank() + 1) - static_cast<float>(i);
-    auto x = to_device(xh);
-    tether::exec::detail::device_buffer<float> g(dim);
-    tether::algo::lsgd<nccl, tether::step::sgd, tether::exec::cuda> opt(
-        c, dim,
-        {.lr = 0.2,
-         .pull = {.period = 4, .strength = 0.1f, .jump = 0.05f},
-         .schedule = tether::schedule::custom(
-             [](std::uint64_t t, double base) { return base / (1.0 + static_cast<double>(t) / 40.0); })},
-        gpu);
-    for (std::uint64_t t = 0; t < 3000; ++t) {
-      gpu.fence();
-      check(cudaMemcpy(xh.data(), x.data(), dim * sizeof(float), cudaMemcpyDeviceToHost));
-      const double loss = problem.evaluate(xh, gh, {.seed = t * 16 + static_cast<std::uint64_t>(w.rank())});
-      check(cudaMemcpy(g.data(), gh.data(), dim * sizeof(float), cudaMemcpyHostToDevice));
-      opt.step(tether::as_view<tether::mem::cuda>(x.data(), dim),
-               tether::as_view<tether::mem::cuda>(g.data(), dim), loss);
-    }
-    gpu.fence();
-    final_x[static_cast<std::size_t>(w.rank())] = to_host(x.data(), dim);
-    check(cudaStreamDestroy(s));
-  });
+  using lsgd = tether::algo::lsgd<nccl, tether::step::sgd, tether::exec::cuda>;
+  using grouped = tether::algo::lsgd_grouped<nccl, tether::step::sgd, tether::exec::cuda>;
+  const auto flat = train<lsgd>(team, p, 0, problem,
+                                {.lr = 0.2,
+                                 .pull = {.period = 4, .strength = 0.1f, .jump = 0.05f},
+                                 .schedule = tether::schedule::custom(decay)});
+  const auto local = train<grouped>(team, p, group_size, problem,
+                                    {.lr = 0.2,
+                                     .pull = {.period = 4,
+                                              .strength = 0.1f,
+                                              .global_period = 8,
+                                              .global_strength = 0.1f,
+                                              .jump = 0.05f,
+                                              .global_jump = 0.05f},
+                                     .schedule = tether::schedule::custom(decay)});
+  std::printf("comm::nccl GPU test: LSGD and grouped LSGD (group_size %d) on %d GPUs\n", group_size, p);
   const auto optimum = problem.optimum();
   for (int rank = 0; rank < p; ++rank) {
     CAPTURE(rank);
-    for (std::size_t i = 0; i < dim; ++i)
-      REQUIRE(final_x[static_cast<std::size_t>(rank)][i] == Approx(optimum[i]).margin(0.05));
+    for (std::size_t i = 0; i < dim; ++i) {
+      REQUIRE(flat[static_cast<std::size_t>(rank)][i] == Approx(optimum[i]).margin(0.05));
+      REQUIRE(local[static_cast<std::size_t>(rank)][i] == Approx(optimum[i]).margin(0.05));
+    }
   }
 }

@@ -1,7 +1,9 @@
 // comm::nccl without a GPU (plain C++: the header needs no nvcc): option and shape validation throw
 // tether::error before any CUDA or NCCL call; constructing the communicator where no CUDA device is usable
 // throws tether::runtime_error naming the CUDA call and its error, on every worker of a team, without a
-// hang. Where a GPU is present the no-device checks are replaced by a device index out of range.
+// hang. Where a GPU is present the no-device checks are replaced by a device index out of range. Also the
+// decision of one poll of a host wait or request::test() (NCCL error, timeout, settled) and the device
+// guard's errors.
 #include <tether/comm/nccl.hpp>
 #include <tether/comm/shared_memory.hpp>
 
@@ -12,6 +14,7 @@
 #include <array>
 #include <atomic>
 #include <limits>
+#include <new>
 #include <string>
 
 namespace {
@@ -119,4 +122,38 @@ TEST_CASE("comm::nccl: no usable CUDA device is a tether::runtime_error naming t
 
   // The exception reaches the team's caller when it is not caught.
   REQUIRE_THROWS_AS(team.run([](tether::team::worker& w) { nccl c(w); }), tether::runtime_error);
+}
+
+TEST_CASE("comm::nccl: one poll of a host wait or request::test() (error, timeout, settled)", "[nccl]") {
+  using tether::comm::detail::nccl_poll;
+  using tether::comm::detail::nccl_poll_step;
+  // Still running: keep waiting until the timeout; never with timeout <= 0.
+  STATIC_REQUIRE(nccl_poll_step(ncclInProgress, false, 0.5, 1.0) == nccl_poll::wait);
+  STATIC_REQUIRE(nccl_poll_step(ncclSuccess, false, 0.5, 1.0) == nccl_poll::wait);
+  STATIC_REQUIRE(nccl_poll_step(ncclSuccess, false, 1.5, 1.0) == nccl_poll::timed_out);
+  STATIC_REQUIRE(nccl_poll_step(ncclInProgress, false, 1e9, 0.0) == nccl_poll::wait);
+  STATIC_REQUIRE(nccl_poll_step(ncclInProgress, false, 1e9, -1.0) == nccl_poll::wait);
+  // An asynchronous NCCL error fails at once, before the timeout, and wins over it.
+  STATIC_REQUIRE(nccl_poll_step(ncclRemoteError, false, 0.0, 1.0) == nccl_poll::error);
+  STATIC_REQUIRE(nccl_poll_step(ncclSystemError, false, 5.0, 1.0) == nccl_poll::error);
+  STATIC_REQUIRE(nccl_poll_step(ncclUnhandledCudaError, true, 0.0, 0.0) == nccl_poll::error);
+  // Settling a non-blocking call: done when the state is ncclSuccess, still bounded while in progress.
+  STATIC_REQUIRE(nccl_poll_step(ncclSuccess, true, 5.0, 1.0) == nccl_poll::settled);
+  STATIC_REQUIRE(nccl_poll_step(ncclInProgress, true, 0.5, 1.0) == nccl_poll::wait);
+  STATIC_REQUIRE(nccl_poll_step(ncclInProgress, true, 1.5, 1.0) == nccl_poll::timed_out);
+}
+
+TEST_CASE("comm::nccl: a failed cudaGetDevice/cudaSetDevice in the device guard is a runtime_error",
+          "[nccl]") {
+  using tether::comm::detail::nccl_device_guard;
+  REQUIRE_NOTHROW(nccl_device_guard(-1, 0));  // nothing to do
+  if (visible_devices() == 0) {
+    REQUIRE_THROWS_WITH(nccl_device_guard(0, 3), Contains("rank 3: cudaGetDevice failed: cuda"));
+  } else {
+    REQUIRE_NOTHROW(nccl_device_guard(0, 3));
+    REQUIRE_THROWS_WITH(nccl_device_guard(4096, 3), Contains("rank 3: cudaSetDevice failed: cuda"));
+  }
+  // The cleanup form never throws.
+  REQUIRE_NOTHROW(nccl_device_guard(4096, std::nothrow));
+  STATIC_REQUIRE(noexcept(nccl_device_guard(0, std::nothrow)));
 }

@@ -14,12 +14,15 @@
 /// The same constructor takes a comm::mpi (one GPU per rank: rank 0 makes the ncclUniqueId, MPI broadcasts
 /// it), or any tether communicator; nccl(id, size, rank) takes an id the caller distributed itself.
 ///
-/// Device collectives (`(view<T, mem::cuda>, exec)` overloads) are stream-ordered: NCCL runs on the
-/// communicator's own stream, which first waits for the work queued on the execution space's stream, and
-/// the execution space's stream then waits for NCCL; the host does not wait. Host collectives
-/// (`std::span`) go through a device scratch buffer and return when done. Every host wait polls the CUDA
-/// event of the operation and ncclCommGetAsyncError: an NCCL error, or `timeout` seconds without
-/// completion (a peer died), aborts the communicator (ncclCommAbort) and throws tether::runtime_error.
+/// Device collectives (`(view<T, mem::cuda>, exec)` overloads) run NCCL on the communicator's own stream
+/// after the work queued on the execution space's stream so far, and return when NCCL is done: the host
+/// waits, bounded by the timeout, so the execution space's stream never waits on NCCL and a dead peer
+/// surfaces as an exception, not as a hang in the caller's cudaStreamSynchronize. iallreduce_sum returns at
+/// once; its request's wait() and test() are bounded the same way. Host collectives (`std::span`) go through
+/// a device scratch buffer and return when done. Every host wait polls the CUDA event of the operation and
+/// ncclCommGetAsyncError: an NCCL error, or `timeout` seconds without completion (a peer died), aborts the
+/// communicator (ncclCommAbort) and throws tether::runtime_error. A group (group()) shares the parent's
+/// stream, so all NCCL work of a worker is serialized in the order it was called.
 ///
 /// Byte counters follow comm::mpi's model (payload bytes per worker): all-reduce 2*(n - n_r)*s each way,
 /// n_r this worker's share of a reduce-scatter; broadcast (p-1)*n*s sent by the root, n*s received by the
@@ -39,6 +42,7 @@
 #include <exception>
 #include <limits>
 #include <memory>
+#include <new>
 #include <span>
 #include <string>
 #include <thread>
@@ -102,11 +106,35 @@ struct nccl_agreed {
   int group_size;
 };
 
-/// Makes `device` current for a scope and restores the previous one.
+/// What a host wait does after one poll of NCCL's asynchronous state (see nccl::poll_until and
+/// request::test()): keep waiting, stop because the communicator settled, fail on an NCCL error, or fail
+/// because `elapsed` seconds exceeded a positive `timeout` (a peer may have died). An error wins over a
+/// timeout; `settling` waits for the communicator's state itself (after a non-blocking NCCL call).
+enum class nccl_poll { wait, settled, error, timed_out };
+
+[[nodiscard]] constexpr nccl_poll nccl_poll_step(ncclResult_t state, bool settling, double elapsed,
+                                                 double timeout) noexcept {
+  if (state != ncclSuccess && state != ncclInProgress) return nccl_poll::error;
+  if (settling && state == ncclSuccess) return nccl_poll::settled;
+  if (timeout > 0 && elapsed > timeout) return nccl_poll::timed_out;
+  return nccl_poll::wait;
+}
+
+/// Makes `device` current for a scope and restores the previous one. The throwing constructor reports a
+/// failed cudaGetDevice/cudaSetDevice as tether::runtime_error (naming `rank`); the std::nothrow one, for
+/// destructors and cleanup, ignores them (the cleanup then runs on whatever device is current).
 class nccl_device_guard {
  public:
   /// A negative `device` does nothing.
-  explicit nccl_device_guard(int device) noexcept {
+  nccl_device_guard(int device, int rank) {
+    if (device < 0) return;
+    int current = -1;
+    check(cudaGetDevice(&current), "cudaGetDevice", rank);
+    if (current == device) return;
+    check(cudaSetDevice(device), "cudaSetDevice", rank);
+    previous_ = current;
+  }
+  nccl_device_guard(int device, std::nothrow_t) noexcept {
     if (device < 0 || cudaGetDevice(&previous_) != cudaSuccess || previous_ == device) {
       previous_ = -1;
       return;
@@ -120,6 +148,11 @@ class nccl_device_guard {
   }
 
  private:
+  static void check(cudaError_t e, const char* what, int rank) {
+    if (e != cudaSuccess)
+      throw runtime_error(tether::detail::concat("tether: comm::nccl: rank ", rank, ": ", what, " failed: ",
+                                                 cudaGetErrorName(e), ": ", cudaGetErrorString(e)));
+  }
   int previous_ = -1;
 };
 
@@ -259,7 +292,7 @@ class nccl {
   /// Every worker waits here (an all-reduce of one int; not counted).
   void barrier() {
     auto* d = scratch<int>(1);
-    const detail::nccl_device_guard guard(device_);
+    const detail::nccl_device_guard guard(device_, rank_);
     cuda(cudaMemsetAsync(d, 0, sizeof(int), stream_), "cudaMemsetAsync");
     call(ncclAllReduce(d, d, 1, ncclInt32, ncclSum, comm_, stream_), "ncclAllReduce (barrier)");
     wait_stream("ncclAllReduce (barrier)");
@@ -271,7 +304,7 @@ class nccl {
     const std::size_t bytes = data.size_bytes();
     if (!data.empty()) {
       T* d = scratch<T>(data.size());
-      const detail::nccl_device_guard guard(device_);
+      const detail::nccl_device_guard guard(device_, rank_);
       cuda(cudaMemcpyAsync(d, data.data(), bytes, cudaMemcpyHostToDevice, stream_), "cudaMemcpyAsync");
       call(ncclAllReduce(d, d, data.size(), detail::nccl_datatype<T>(), ncclSum, comm_, stream_),
            "ncclAllReduce");
@@ -293,7 +326,7 @@ class nccl {
     count(moved, moved);
     if (recv.empty()) return {};
     require_usable("iallreduce_sum");
-    const detail::nccl_device_guard guard(device_);
+    const detail::nccl_device_guard guard(device_, rank_);
     auto op = std::make_shared<pending>(this);
     cuda(cudaMallocAsync(&op->buffer, send.size_bytes(), stream_), "cudaMallocAsync");
     cuda(cudaMemcpyAsync(op->buffer, send.data(), send.size_bytes(), cudaMemcpyHostToDevice, stream_),
@@ -304,7 +337,7 @@ class nccl {
     op->record();
     return request(
         [op, dst = static_cast<void*>(recv.data()), bytes = recv.size_bytes()] {
-          op->self->wait_event(op->event, "ncclAllReduce (iallreduce_sum)");
+          op->self->wait_event(op->event, op->what);
           op->self->copy_back(dst, op->buffer, bytes);
         },
         [op] { return op->done(); });
@@ -317,7 +350,7 @@ class nccl {
     if (!data.empty()) {
       const std::size_t bytes = data.size_bytes();
       T* d = scratch<T>(data.size());
-      const detail::nccl_device_guard guard(device_);
+      const detail::nccl_device_guard guard(device_, rank_);
       if (rank_ == root)
         cuda(cudaMemcpyAsync(d, data.data(), bytes, cudaMemcpyHostToDevice, stream_), "cudaMemcpyAsync");
       call(ncclBroadcast(d, d, bytes, ncclUint8, root, comm_, stream_), "ncclBroadcast");
@@ -327,9 +360,9 @@ class nccl {
     count_broadcast(data.size_bytes(), root);
   }
 
-  /// In-place sum of GPU memory, stream-ordered (see the file comment): returns without waiting when `exec`
-  /// names its stream; otherwise (a GPU space without a stream member) it fences `exec` first and waits for
-  /// NCCL. `v` must live on this worker's device.
+  /// In-place sum of GPU memory (see the file comment): starts after the work queued on `exec` (its stream
+  /// when it names one, otherwise exec.fence()) and returns when NCCL is done (a bounded host wait). `v`
+  /// must live on this worker's device.
   template <class T, class Exec>
   requires detail::cuda_memory_space<Exec>
   void allreduce_sum(view<T, mem::cuda> v, const Exec& exec) {
@@ -342,7 +375,7 @@ class nccl {
     count(moved, moved);
   }
 
-  /// Broadcast of GPU memory from `root`, stream-ordered as allreduce_sum(view, exec).
+  /// Broadcast of GPU memory from `root`, ordered and waited for as allreduce_sum(view, exec).
   template <class T, class Exec>
   requires detail::cuda_memory_space<Exec>
   void broadcast(view<T, mem::cuda> v, int root, const Exec& exec) {
@@ -356,7 +389,8 @@ class nccl {
 
   /// Non-blocking sum of GPU memory: NCCL starts on the communicator's stream once the work queued on
   /// `exec` so far is done, and the request completes with a CUDA event recorded after it. Neither buffer
-  /// may be touched until wait() returns (test() never blocks). In place when both are the same buffer.
+  /// may be touched until wait() returns. test() never blocks, but like wait() it aborts and throws on an
+  /// NCCL error or once the timeout has passed since the call. In place when both are the same buffer.
   template <class T, class Exec>
   requires detail::cuda_memory_space<Exec>
   [[nodiscard]] request iallreduce_sum(view<const T, mem::cuda> send, view<T, mem::cuda> recv,
@@ -367,15 +401,14 @@ class nccl {
     const std::uint64_t moved = allreduce_bytes(recv.size(), sizeof(T));
     count(moved, moved);
     if (recv.empty()) return {};
-    const detail::nccl_device_guard guard(device_);
+    const detail::nccl_device_guard guard(device_, rank_);
     enter(exec, "ncclAllReduce (iallreduce_sum)");
     call(ncclAllReduce(send.data(), recv.data(), recv.size(), detail::nccl_datatype<T>(), ncclSum, comm_,
                        stream_),
          "ncclAllReduce");
     auto op = std::make_shared<pending>(this);
     op->record();
-    return request([op] { op->self->wait_event(op->event, "ncclAllReduce (iallreduce_sum)"); },
-                   [op] { return op->done(); });
+    return request([op] { op->self->wait_event(op->event, op->what); }, [op] { return op->done(); });
   }
 
   /// The (score, rank) min-reduction of an election: one ncclAllReduce (ncclMin) of an 8-byte key (see
@@ -389,7 +422,7 @@ class nccl {
     std::uint64_t key = detail::election_key(score, index);
     auto* d = scratch<std::uint64_t>(1);
     {
-      const detail::nccl_device_guard guard(device_);
+      const detail::nccl_device_guard guard(device_, rank_);
       cuda(cudaMemcpyAsync(d, &key, sizeof key, cudaMemcpyHostToDevice, stream_), "cudaMemcpyAsync");
       call(ncclAllReduce(d, d, 1, ncclUint64, ncclMin, comm_, stream_), "ncclAllReduce (election)");
       wait_stream("ncclAllReduce (election)");
@@ -412,7 +445,7 @@ class nccl {
       v[2 * i + 1] = ~items[i].value;
     }
     auto* d = scratch<std::uint64_t>(std::max<std::size_t>(2 * k, static_cast<std::size_t>(size_) + 1));
-    const detail::nccl_device_guard guard(device_);
+    const detail::nccl_device_guard guard(device_, rank_);
     cuda(cudaMemcpyAsync(d, v.data(), v.size() * sizeof(std::uint64_t), cudaMemcpyHostToDevice, stream_),
          "cudaMemcpyAsync");
     call(ncclAllReduce(d, d, v.size(), ncclUint64, ncclMin, comm_, stream_),
@@ -447,7 +480,7 @@ class nccl {
 
   /// Waits for everything queued on the communicator's stream (the timeout and error polling apply).
   void synchronize() {
-    const detail::nccl_device_guard guard(device_);
+    const detail::nccl_device_guard guard(device_, rank_);
     wait_stream("comm::nccl synchronize");
   }
 
@@ -467,7 +500,7 @@ class nccl {
     pending(const pending&) = delete;
     pending& operator=(const pending&) = delete;
     ~pending() {
-      const detail::nccl_device_guard guard(self->device_);
+      const detail::nccl_device_guard guard(self->device_, std::nothrow);
       if (buffer != nullptr) static_cast<void>(cudaFreeAsync(buffer, self->stream_));
       if (event != nullptr) static_cast<void>(cudaEventDestroy(event));
     }
@@ -475,13 +508,21 @@ class nccl {
       self->cuda(cudaEventCreateWithFlags(&event, cudaEventDisableTiming), "cudaEventCreateWithFlags");
       self->cuda(cudaEventRecord(event, self->stream_), "cudaEventRecord");
     }
+    /// request::test(): true once the event completed; otherwise one poll of NCCL's asynchronous state, so
+    /// that an NCCL error or the timeout (counted from the start of the operation) aborts and throws here as
+    /// in wait(), and `while (!r.test())` cannot spin forever on a dead peer.
     [[nodiscard]] bool done() const {
+      self->require_usable(what);
+      const detail::nccl_device_guard guard(self->device_, self->rank_);
       const cudaError_t e = cudaEventQuery(event);
-      if (e == cudaErrorNotReady) return false;
-      self->cuda(e, "cudaEventQuery");
-      return true;
+      if (e == cudaSuccess) return true;
+      if (e != cudaErrorNotReady) self->cuda(e, what);
+      static_cast<void>(self->progress(what, false, seconds_since(start)));
+      return false;
     }
     nccl* self;
+    const char* what = "ncclAllReduce (iallreduce_sum)";
+    clock::time_point start = clock::now();
     cudaEvent_t event = nullptr;
     void* buffer = nullptr;
   };
@@ -514,13 +555,17 @@ class nccl {
 
   void make_stream() {
     cuda(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
+    make_events();
+  }
+
+  void make_events() {
     cuda(cudaEventCreateWithFlags(&ready_, cudaEventDisableTiming), "cudaEventCreateWithFlags");
     cuda(cudaEventCreateWithFlags(&done_, cudaEventDisableTiming), "cudaEventCreateWithFlags");
   }
 
   /// ncclCommInitRankConfig (non-blocking, so that the timeout applies to it too), then the group split.
   void connect(const ncclUniqueId& id) {
-    const detail::nccl_device_guard guard(device_);
+    const detail::nccl_device_guard guard(device_, rank_);
     ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
     config.blocking = 0;
     ncclComm_t comm = nullptr;
@@ -561,14 +606,19 @@ class nccl {
     call(ncclCommUserRank(comm_, &rank_), "ncclCommUserRank");
     group_id_ = parent.group_id_;
     group_count_ = parent.group_count_;
-    make_stream();
+    // The parent's stream, not one of its own: NCCL kernels of the two communicators must not run
+    // concurrently (NCCL's "Using multiple NCCL communicators concurrently"), and one stream serializes them
+    // in the order they were called. The group has its own events; release() leaves the stream to the parent.
+    stream_ = parent.stream_;
+    owns_stream_ = false;
+    make_events();
   }
 
   /// Frees everything; aborts the communicator when `abort_comm` (or when finalizing fails).
   void release(bool abort_comm) noexcept {
     if (group_) group_->release(abort_comm);
     group_.reset();
-    const detail::nccl_device_guard guard(device_);
+    const detail::nccl_device_guard guard(device_, std::nothrow);
     if (comm_ != nullptr) {
       bool clean = !abort_comm;
       if (clean) {
@@ -588,7 +638,7 @@ class nccl {
     if (ready_ != nullptr) static_cast<void>(cudaEventDestroy(ready_));
     if (done_ != nullptr) static_cast<void>(cudaEventDestroy(done_));
     if (scratch_ != nullptr) static_cast<void>(cudaFree(scratch_));
-    if (stream_ != nullptr) static_cast<void>(cudaStreamDestroy(stream_));
+    if (stream_ != nullptr && owns_stream_) static_cast<void>(cudaStreamDestroy(stream_));
     ready_ = done_ = nullptr;
     scratch_ = nullptr;
     stream_ = nullptr;
@@ -601,7 +651,7 @@ class nccl {
     require_usable("a collective");
     const std::size_t bytes = std::max<std::size_t>(n * sizeof(T), 64);
     if (bytes > scratch_bytes_) {
-      const detail::nccl_device_guard guard(device_);
+      const detail::nccl_device_guard guard(device_, rank_);
       if (scratch_ != nullptr) cuda(cudaFree(scratch_), "cudaFree");
       scratch_ = nullptr;
       scratch_bytes_ = 0;
@@ -623,24 +673,21 @@ class nccl {
     }
   }
 
-  /// A blocking device collective: `start()` queues it on the communicator's stream between enter() and
-  /// the ordering of `exec`'s later work after it (no host wait), or a host wait when `exec` names no stream.
+  /// A blocking device collective: `start()` queues it on the communicator's stream after enter(), then the
+  /// host waits for it, bounded by the timeout (wait_stream). So `exec`'s stream never waits on NCCL: a
+  /// dead peer surfaces here, as an abort and a tether::runtime_error, and never as an unbounded
+  /// cudaStreamSynchronize (exec.fence()) of the caller's stream.
   template <class Exec, class Start>
   void ordered(const Exec& exec, const char* what, Start&& start) {
-    const detail::nccl_device_guard guard(device_);
+    const detail::nccl_device_guard guard(device_, rank_);
     enter(exec, what);
     call(start(), what);
-    if constexpr (detail::cuda_stream_space<Exec>) {
-      cuda(cudaEventRecord(done_, stream_), "cudaEventRecord");
-      cuda(cudaStreamWaitEvent(static_cast<cudaStream_t>(exec.stream), done_, 0), "cudaStreamWaitEvent");
-    } else {
-      wait_stream(what);
-    }
+    wait_stream(what);
   }
 
   /// Copies `bytes` from the device to host memory on the stream and waits (after the operation completed).
   void copy_back(void* dst, const void* src, std::size_t bytes) {
-    const detail::nccl_device_guard guard(device_);
+    const detail::nccl_device_guard guard(device_, rank_);
     cuda(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_), "cudaMemcpyAsync");
     wait_stream("cudaMemcpyAsync");
   }
@@ -655,7 +702,7 @@ class nccl {
   /// error or after `timeout` seconds.
   void wait_event(cudaEvent_t event, const char* what) {
     require_usable(what);
-    const detail::nccl_device_guard guard(device_);
+    const detail::nccl_device_guard guard(device_, rank_);
     poll_until(what, [&] {
       const cudaError_t e = cudaEventQuery(event);
       if (e != cudaErrorNotReady) cuda(e, what);
@@ -677,16 +724,33 @@ class nccl {
     const auto start = clock::now();
     for (std::uint64_t spins = 0;; ++spins) {
       if (done()) return;
-      ncclResult_t state = ncclSuccess;
-      const ncclResult_t r = ncclCommGetAsyncError(comm_, &state);
-      if (r != ncclSuccess) fail(r, "ncclCommGetAsyncError");
-      if (settling && state == ncclSuccess) return;
-      if (state != ncclSuccess && state != ncclInProgress) fail(state, what);
+      // The clock is read every 256 rounds only; in between a timeout cannot fire.
+      if (progress(what, settling, (spins & 255u) == 255u ? seconds_since(start) : 0.0)) return;
       if (spins >= 1024) std::this_thread::yield();
-      if (opt_.timeout > 0 && (spins & 255u) == 255u &&
-          std::chrono::duration<double>(clock::now() - start).count() > opt_.timeout)
-        fail_timeout(what);
     }
+  }
+
+  /// One poll of NCCL's asynchronous state after `elapsed` seconds of waiting: true when settled (with
+  /// `settling`); aborts and throws on an NCCL error or past the timeout (detail::nccl_poll_step).
+  bool progress(const char* what, bool settling, double elapsed) {
+    ncclResult_t state = ncclSuccess;
+    const ncclResult_t r = ncclCommGetAsyncError(comm_, &state);
+    if (r != ncclSuccess) fail(r, "ncclCommGetAsyncError");
+    switch (detail::nccl_poll_step(state, settling, elapsed, opt_.timeout)) {
+      case detail::nccl_poll::settled:
+        return true;
+      case detail::nccl_poll::error:
+        fail(state, what);
+      case detail::nccl_poll::timed_out:
+        fail_timeout(what);
+      case detail::nccl_poll::wait:
+        break;
+    }
+    return false;
+  }
+
+  [[nodiscard]] static double seconds_since(clock::time_point start) {
+    return std::chrono::duration<double>(clock::now() - start).count();
   }
 
   /// Checks an NCCL call: in progress is settled, an error aborts and throws.
@@ -760,6 +824,7 @@ class nccl {
   ncclComm_t comm_ = nullptr;
   int device_ = -1;
   cudaStream_t stream_ = nullptr;
+  bool owns_stream_ = true;      // false in a group: it borrows the parent's stream
   cudaEvent_t ready_ = nullptr;  // recorded on the execution space's stream: where NCCL may start
   cudaEvent_t done_ = nullptr;   // recorded on the communicator's stream: where the last operation ended
   void* scratch_ = nullptr;
