@@ -1,7 +1,7 @@
 // comm::nccl built from comm::mpi (rank 0 makes the NCCL id, MPI broadcasts it). Without a usable GPU every
 // rank throws tether::runtime_error naming the CUDA call, and none is left waiting (the ranks still meet in a
 // barrier afterwards). With one GPU per rank: host all-reduce, broadcast and election against references
-// computed here, and the byte counters of comm::mpi's model.
+// computed here (the byte counters are checked in gpu.cu, not here).
 #include <tether/comm/mpi.hpp>
 #include <tether/comm/nccl.hpp>
 
