@@ -7,7 +7,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "reference.hpp"
@@ -67,7 +69,8 @@ TEMPLATE_TEST_CASE("stochastic_uniform matches the scalar reference bit for bit"
         for (std::size_t n : sizes<T>(B)) {
           for (auto pl : {cd::plan::per_block, cd::plan::per_byte}) {
             CAPTURE(int(md), b, B, n, int(pl));
-            const auto x = random_values<T>(n, 1000 + n + b, n % 2 == 0 ? 3.0 : 0.01);
+            // 1e-37: fp32 scales below 2^-118, raised to it (docs/codecs.md)
+            const auto x = random_values<T>(n, 1000 + n + b, n % 2 == 0 ? 3.0 : b % 3 == 0 ? 1e-37 : 0.01);
             const std::uint64_t seed = 77 + b;
             const auto ref = codec_ref::encode(md, x, b, B, seed);
             cd::stochastic_uniform<T> q(
@@ -509,6 +512,202 @@ TEST_CASE("fuzz: random byte flips and truncations never crash", "[codec]") {
 
 namespace {
 
+/// The scale bytes of block k of a message, as floats (1 for max_abs and the lattice, 2 for min_max).
+float scale_at(const std::vector<std::byte>& m, std::size_t k, std::size_t per = 1, std::size_t j = 0) {
+  float f;
+  std::memcpy(&f, m.data() + 20 + 4 * (k * per + j), 4);
+  return f;
+}
+
+/// Grid step of a block of x[base, end) by docs/codecs.md, in double: max_abs 2s/L with s = max |x|, min_max
+/// (max - min)/L; for fp32 values a nonzero s or range below 2^-118 counts as 2^-118.
+template <class T>
+double grid_step(const std::vector<T>& x, std::size_t base, std::size_t end, cd::scale_mode sm, unsigned b) {
+  double mn = double(x[base]), mx = mn, m = 0;
+  for (std::size_t i = base; i < end; ++i)
+    mn = std::min<double>(mn, x[i]), mx = std::max<double>(mx, x[i]), m = std::max<double>(m, std::abs(x[i]));
+  double w = sm == cd::scale_mode::max_abs ? 2 * m : mx - mn;
+  const double floor = sm == cd::scale_mode::max_abs ? 2 * 0x1p-118 : 0x1p-118;
+  if (sizeof(T) == 4 && w != 0 && w < floor) w = floor;
+  return w / (std::pow(2.0, b) - 1);
+}
+
+/// The rounding of the decode's lo + q*delta: a few ulps of the block's magnitude m (for fp32 at least
+/// 2^-118, the smallest grid).
+template <class T>
+double decode_slack(double m) {
+  return 8.0 * std::numeric_limits<T>::epsilon() * std::max(m, sizeof(T) == 4 ? 0x1p-118 : 0.0);
+}
+
+}  // namespace
+
+TEST_CASE("fp32 blocks of tiny values: bounded and unbiased (scales raised to 2^-118)", "[codec]") {
+  // Below 2^-118, L/(2s) or L/w would overflow fp32 and every value would round to the top level.
+  const std::vector<float> blocks[] = {{1e-37f, 0.0f, -5e-38f, 3e-38f, -1e-37f, 2e-39f, 0.0f, 7e-38f},
+                                       {-1e-38f, 0.0f, 1e-38f, 5e-39f, 1e-45f, -3e-39f, 0.0f, 8e-39f}};
+  constexpr int K = 2000;
+  for (const auto& x : blocks) {
+    for (auto sm : {cd::scale_mode::max_abs, cd::scale_mode::min_max}) {
+      for (unsigned b : {1u, 4u, 8u}) {
+        cd::stochastic_uniform<float> q({.bits = b, .block = 8, .scale = sm});
+        std::vector<std::byte> msg(q.encoded_size(x.size()));
+        std::vector<float> y(x.size());
+        std::vector<double> sum(x.size(), 0.0);
+        const double delta = grid_step(x, 0, x.size(), sm, b);
+        for (int k = 0; k < K; ++k) {
+          q.encode(x, msg, tether::derive_seed(7, static_cast<std::uint64_t>(k)));
+          q.decode(msg, y);
+          for (std::size_t i = 0; i < x.size(); ++i) {
+            CAPTURE(b, int(sm), k, i, x[i], y[i], delta);
+            REQUIRE(std::abs(double(y[i]) - double(x[i])) <= delta * (1 + 1e-6) + decode_slack<float>(1e-37));
+            sum[i] += y[i];
+          }
+        }
+        // the stored scale: 2^-118 (max_abs s; min_max w)
+        CHECK(double(scale_at(msg, 0, sm == cd::scale_mode::max_abs ? 1 : 2,
+                              sm == cd::scale_mode::max_abs ? 0 : 1)) == 0x1p-118);
+        for (std::size_t i = 0; i < x.size(); ++i) {
+          const double sd = delta / (2.0 * std::sqrt(double(K)));
+          CAPTURE(b, int(sm), i, x[i], sum[i] / K, sd);
+          REQUIRE(std::abs(sum[i] / K - double(x[i])) <= 5 * sd);
+        }
+      }
+    }
+  }
+  // An all-zero block keeps scale 0 and decodes exactly.
+  cd::stochastic_uniform<float> q({.bits = 8, .block = 4});
+  const std::vector<float> z(4, 0.0f);
+  std::vector<std::byte> msg(q.encoded_size(4));
+  q.encode(z, msg, 3);
+  std::vector<float> y(4, 1.0f);
+  q.decode(msg, y);
+  REQUIRE(y == z);
+  REQUIRE(scale_at(msg, 0) == 0.0f);
+}
+
+TEMPLATE_TEST_CASE("blocks near the top of the fp32 range: finite and bounded, or rejected", "[codec]", float,
+                   double) {
+  // fp32 values decode in fp32: a grid reaching beyond 2^128 * (1 - 2^-20) (max_abs: s beyond half that) is
+  // not encodable and its block gets a NaN scale; every other block decodes to finite values within one step.
+  using T = TestType;
+  constexpr bool fp32 = sizeof(T) == 4;
+  const double top = 0x1p128 * (1.0 - 0x1p-20);
+  const double fmax = double(std::numeric_limits<float>::max());
+  tether::rng g(31);
+  std::size_t rejected = 0, decoded = 0;
+  for (auto sm : {cd::scale_mode::max_abs, cd::scale_mode::min_max}) {
+    for (unsigned b : {1u, 3u, 8u}) {
+      constexpr std::size_t B = 16, blocks = 200;
+      std::vector<T> x(B * blocks);
+      for (std::size_t k = 0; k < blocks; ++k) {
+        // block k: values in [lo_k, hi_k] close to the top (every 4th block spans both signs)
+        const double hi = (sm == cd::scale_mode::max_abs ? fmax / 2 : fmax) * (1.0 - 0x1p-18 * double(k % 8));
+        const double lo = k % 4 == 3 ? -hi * 0.6 : hi * (0.9 + 0.0005 * double(k % 20));
+        for (std::size_t i = 0; i < B; ++i) x[k * B + i] = static_cast<T>(lo + (hi - lo) * g.uniform());
+        if (k % 5 == 0) x[k * B] = static_cast<T>(hi);
+      }
+      cd::stochastic_uniform<T> q({.bits = b, .block = B, .scale = sm});
+      std::vector<std::byte> msg(q.encoded_size(B));
+      std::vector<T> y(B);
+      for (std::size_t k = 0; k < blocks; ++k) {
+        const std::vector<T> xb(x.begin() + std::ptrdiff_t(k * B), x.begin() + std::ptrdiff_t(k * B + B));
+        double mn = double(xb[0]), mx = mn, m = 0;
+        for (T v : xb)
+          mn = std::min<double>(mn, v), mx = std::max<double>(mx, v), m = std::max<double>(m, std::abs(v));
+        // encodable by the rule above (fp64 values: any finite fp32 range)
+        const bool fits = sm == cd::scale_mode::max_abs
+                              ? (!fp32 || m <= top / 2)
+                              : (mx - mn <= (fp32 ? top : fmax) && (!fp32 || mx <= top));
+        for (std::uint64_t seed = 0; seed < 3; ++seed) {
+          CAPTURE(int(sm), b, k, seed, mn, mx);
+          q.encode(xb, msg, seed);
+          const std::string e = try_decode(q, msg, B);
+          if (!fits) {
+            REQUIRE(e.find("scale: block 0") != std::string::npos);
+            ++rejected;
+            continue;
+          }
+          REQUIRE(e.empty());
+          q.decode(msg, y);
+          const double delta = grid_step(xb, 0, B, sm, b);
+          for (std::size_t i = 0; i < B; ++i) {
+            CAPTURE(i, double(xb[i]), double(y[i]), delta);
+            REQUIRE(std::isfinite(y[i]));
+            REQUIRE(std::abs(double(y[i]) - double(xb[i])) <= delta * (1 + 1e-6) + decode_slack<T>(m));
+          }
+          ++decoded;
+        }
+      }
+    }
+  }
+  CHECK(decoded > 0);
+  CHECK(rejected > 0);
+}
+
+TEST_CASE("fp32 values beyond the encodable range: a NaN scale at encode, rejected at decode", "[codec]") {
+  // The reviewer's cases: max_abs s > 2^127 (2s overflows fp32), a min_max range beyond the fp32 range.
+  cd::stochastic_uniform<float> ma({.bits = 8, .block = 4});
+  const std::vector<float> x{3e38f, 1.0f, -2e38f, 0.0f};
+  std::vector<std::byte> m(ma.encoded_size(4));
+  ma.encode(x, m, 1);
+  REQUIRE(std::isnan(scale_at(m, 0)));
+  CHECK(try_decode(ma, m, 4).find("scale: block 0") != std::string::npos);
+  cd::stochastic_uniform<float> mm({.bits = 8, .block = 2, .scale = cd::scale_mode::min_max});
+  const std::vector<float> wide{-2e38f, 2e38f};
+  std::vector<std::byte> m2(mm.encoded_size(2));
+  mm.encode(wide, m2, 1);
+  REQUIRE(std::isnan(scale_at(m2, 0, 2, 0)));
+  REQUIRE(std::isnan(scale_at(m2, 0, 2, 1)));
+  CHECK(try_decode(mm, m2, 2).find("scale: block 0") != std::string::npos);
+  // The same for fp64 values, whose range is beyond the fp32 range of the stored scale.
+  cd::stochastic_uniform<double> mmd({.bits = 8, .block = 2, .scale = cd::scale_mode::min_max});
+  std::vector<std::byte> m3(mmd.encoded_size(2));
+  mmd.encode(std::vector<double>{-2e38, 2e38}, m3, 1);
+  REQUIRE(std::isnan(scale_at(m3, 0, 2, 1)));
+  CHECK(try_decode(mmd, m3, 2).find("scale: block 0") != std::string::npos);
+  // fp64 values up to the fp32 range encode (decoded in fp64: no overflow).
+  cd::stochastic_uniform<double> mad({.bits = 8, .block = 4});
+  std::vector<std::byte> m4(mad.encoded_size(4));
+  mad.encode(std::vector<double>{3e38, 1.0, -2e38, 0.0}, m4, 1);
+  REQUIRE(try_decode(mad, m4, 4).empty());
+}
+
+TEST_CASE("hostile fp32 scales outside the encoder's range are rejected", "[codec]") {
+  // A message whose scale is finite but would decode to infinity or NaN (too large) or would make 1/delta
+  // overflow (too small) is rejected naming the block, output untouched.
+  const auto x = random_values<float>(40, 8);
+  cd::stochastic_uniform<float> ma({.bits = 4, .block = 10});
+  std::vector<std::byte> good(ma.encoded_size(40));
+  ma.encode(x, good, 2);
+  for (float bad : {3e38f, 0x1.fffffp+126f, 1e-37f, 1e-40f}) {
+    auto m = good;
+    put_f32(m, 20 + 4 * 2, bad);
+    const std::string e = try_decode(ma, m, 40);
+    CAPTURE(bad, e);
+    CHECK(e.find("scale: block 2") != std::string::npos);
+    CHECK(e.find("2^-118") != std::string::npos);
+  }
+  cd::stochastic_uniform<float> mm({.bits = 4, .block = 10, .scale = cd::scale_mode::min_max});
+  good.resize(mm.encoded_size(40));
+  mm.encode(x, good, 2);
+  const std::pair<float, float> bad_pairs[] = {
+      {3.2e38f, 3e37f}, {-1.0f, 0x1.fffffep+127f}, {1.0f, 1e-37f}, {-1.0f, 1e-40f}};
+  for (auto [lo, w] : bad_pairs) {
+    auto m = good;
+    put_f32(m, 20 + 8 * 3, lo);
+    put_f32(m, 20 + 8 * 3 + 4, w);
+    const std::string e = try_decode(mm, m, 40);
+    CAPTURE(lo, w, e);
+    CHECK(e.find("scale: block 3") != std::string::npos);
+  }
+  // Zero scales (a block of zeros, a constant block) stay valid.
+  auto m = good;
+  put_f32(m, 20 + 8 * 3 + 4, 0.0f);
+  CHECK(try_decode(mm, m, 40).empty());
+}
+
+namespace {
+
 /// A user's codec, written only against the public concept: signs (1 bit per value) and one fp32 mean
 /// magnitude per message.
 struct sign_codec {
@@ -538,6 +737,12 @@ struct not_a_codec {
   using value_type = float;
 };
 
+/// c.decode(args...) resolves (the overloads without an execution space).
+template <class C, class... A>
+concept serial_decodable = requires(const C& c, A&... a) {
+  c.decode(a...);
+};
+
 }  // namespace
 
 TEST_CASE("the codec concept: tether's codecs and a user's own", "[codec]") {
@@ -547,6 +752,16 @@ TEST_CASE("the codec concept: tether's codecs and a user's own", "[codec]") {
   STATIC_REQUIRE(cd::self_decoding<cd::stochastic_uniform<float>, tether::exec::serial>);
   STATIC_REQUIRE(cd::reference_decoding<cd::lattice<float>, tether::exec::serial>);
   STATIC_REQUIRE_FALSE(cd::self_decoding<cd::lattice<float>, tether::exec::serial>);
+  // The forms without an execution space: only the one the codec has (a requires-check of the other is false,
+  // not a hard error in the body).
+  using fv = std::vector<float>;
+  using bv = std::vector<std::byte>;
+  STATIC_REQUIRE(serial_decodable<cd::stochastic_uniform<float>, bv, fv>);
+  STATIC_REQUIRE_FALSE(serial_decodable<cd::stochastic_uniform<float>, bv, fv, fv>);
+  STATIC_REQUIRE(serial_decodable<cd::lattice<float>, bv, fv, fv>);
+  STATIC_REQUIRE_FALSE(serial_decodable<cd::lattice<float>, bv, fv>);
+  STATIC_REQUIRE(serial_decodable<cd::identity<float>, bv, fv>);
+  STATIC_REQUIRE_FALSE(serial_decodable<cd::identity<float>, bv, fv, fv>);
   STATIC_REQUIRE(cd::message_codec<sign_codec>);
   STATIC_REQUIRE(cd::check_codec<sign_codec>());
   STATIC_REQUIRE_FALSE(cd::message_codec<not_a_codec>);

@@ -88,6 +88,16 @@ inline std::vector<unsigned char> header(unsigned kind, unsigned vt, unsigned bi
 
 enum class mode { max_abs, min_max, lattice };
 
+/// docs/codecs.md, fp32 values: a nonzero scale (max_abs s, min_max w) below 2^-118 is raised to 2^-118; a
+/// grid wider or higher than 2^128 * (1 - 2^-20) (max_abs: s above half that) gets a NaN scale.
+constexpr double floor_fp32 = 0x1p-118;
+constexpr double top_fp32 = 0x1p128 * (1.0 - 0x1p-20);
+
+template <class T>
+float raised(float v) {
+  return sizeof(T) == 4 && v != 0.0f && double(v) < floor_fp32 ? float(floor_fp32) : v;
+}
+
 /// A quantizing codec's message, and the values its decoder returns (lattice: next to the reference).
 template <class T>
 struct result {
@@ -115,7 +125,8 @@ result<T> encode(mode md, const std::vector<T>& x, unsigned b, std::size_t B, st
     if (md == mode::max_abs) {
       T m = 0;
       for (std::size_t i = base; i < end; ++i) m = std::max(m, std::abs(x[i]));
-      const float s = up(m);
+      float s = raised<T>(up(m));
+      if (sizeof(T) == 4 && 2.0 * double(s) > top_fp32) s = std::numeric_limits<float>::quiet_NaN();
       put_float(scales, s);
       if (s > 0) {
         lo = -T(s);
@@ -127,8 +138,11 @@ result<T> encode(mode md, const std::vector<T>& x, unsigned b, std::size_t B, st
       for (std::size_t i = base; i < end; ++i) mn = std::min(mn, x[i]), mx = std::max(mx, x[i]);
       if (mn == 0) mn = 0;  // the spec: a zero minimum or maximum is +0
       if (mx == 0) mx = 0;
-      const float flo = down(mn);
-      const float fw = up(double(mx) - double(flo));
+      float flo = down(mn);
+      float fw = raised<T>(up(double(mx) - double(flo)));
+      const double top = sizeof(T) == 4 ? top_fp32 : double(std::numeric_limits<float>::max());
+      if (double(fw) > top || (sizeof(T) == 4 && double(flo) + double(fw) > top))
+        flo = fw = std::numeric_limits<float>::quiet_NaN();
       put_float(scales, flo);
       put_float(scales, fw);
       lo = T(flo);

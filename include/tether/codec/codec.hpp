@@ -103,9 +103,13 @@ struct serial_overloads {
   std::size_t encode(X&& x, O&& out, std::uint64_t seed = 0) const {
     return static_cast<const D&>(*this).encode(exec::serial{}, x, out, seed);
   }
-  /// decode on exec::serial (with the reference for codecs that need one).
+  /// decode on exec::serial (with the reference for codecs that need one): only the form D has, so that a
+  /// requires-check of the other form is false, as for the forms with an execution space.
   template <buffer I, buffer O, buffer... R>
-  requires(sizeof...(R) <= 1) void decode(I&& in, O&& out, R&&... reference) const {
+  requires(sizeof...(R) <= 1) && requires(const D& d, I& in, O& out, R&... reference) {
+    d.decode(exec::serial{}, in, out, reference...);
+  }
+  void decode(I&& in, O&& out, R&&... reference) const {
     static_cast<const D&>(*this).decode(exec::serial{}, in, out, reference...);
   }
 };

@@ -419,11 +419,10 @@ struct quantizer {
         if (!Rule::valid(p)) {
           if constexpr (Rule::scale_bytes == 8)
             throw error(concat("tether: ", who, ": scale: block ", k, " has lo = ", p.lo, ", range = ", p.w,
-                               " (lo must be finite, range finite and >= 0)"));
+                               " (", Rule::requirement, ")"));
           else
-            throw error(concat(
-                "tether: ", who, ": scale: block ", k, " has scale = ", p.s,
-                Rule::uses_reference ? " (must be finite and >= 2^-126)" : " (must be finite and >= 0)"));
+            throw error(concat("tether: ", who, ": scale: block ", k, " has scale = ", p.s, " (",
+                               Rule::requirement, ")"));
         }
       }
     }

@@ -19,6 +19,34 @@ namespace tether::codec::detail {
 inline constexpr float float_max = 3.40282346638528859812e+38f;
 inline constexpr float float_min = 1.17549435082228750797e-38f;  ///< the smallest normal float, 2^-126
 
+/// The smallest nonzero scale of an fp32 grid (max_abs s, min_max w): 2^-118. Smaller ones are raised to it,
+/// so that L/(2s) and L/w stay finite (at most 2^126) and delta = w/L stays a normal float for L <= 255.
+inline constexpr float scale_floor = 0x1p-118f;
+
+/// The largest grid top lo + w of an fp32 grid, and its largest width: 2^128 * (1 - 2^-20). Below it,
+/// lo + q*(w/L) cannot round past FLT_MAX (the products carry a relative 2^-23 at most), so no fp32 value
+/// decodes to infinity.
+inline constexpr float grid_limit = 0x1.ffffep+127f;
+
+/// The bounds of the stored scales of a grid for values of type T. fp32 values are decoded in fp32, so their
+/// grids are kept inside [-grid_limit, grid_limit] with nonzero widths >= scale_floor; fp64 values are
+/// decoded in fp64, where any finite fp32 scale is safe.
+template <class T>
+struct scale_bounds {
+  static constexpr bool fp32 = sizeof(T) == 4;
+  static constexpr float floor = fp32 ? scale_floor : 0.0f;          ///< smallest nonzero width (or s)
+  static constexpr float width = fp32 ? grid_limit : float_max;      ///< largest width w
+  static constexpr float half = fp32 ? 0x1.ffffep+126f : float_max;  ///< largest max_abs s
+
+  /// A nonzero scale below the floor, raised to it (0 stays 0: such a block decodes exactly).
+  TETHER_HOST_DEVICE static float raise(float v) noexcept { return v != 0.0f && v < floor ? floor : v; }
+  /// min_max: lo finite, w = 0 or in [floor, width], and (fp32) lo + w <= grid_limit.
+  TETHER_HOST_DEVICE static bool fits(float lo, float w) noexcept {
+    const bool top = !fp32 || static_cast<double>(lo) + static_cast<double>(w) <= static_cast<double>(width);
+    return lo >= -float_max && lo <= float_max && (w == 0.0f || (w >= floor && w <= width)) && top;
+  }
+};
+
 /// v, hidden from the optimiser (a volatile round trip, once per block): constants the kernels' selects
 /// compare with must be run-time values for those loops to vectorise (see stochastic_level).
 template <class T>
@@ -97,7 +125,9 @@ struct max_abs_rule : affine_rule<T> {
     float s;
   };
 
-  /// s = the smallest float >= max |x|; NaN when a value is not finite (the message then fails to decode).
+  /// s = the smallest float >= max |x|, raised to scale_bounds::floor when smaller and nonzero; NaN when a
+  /// value is not finite or (fp32) |x| > scale_bounds::half, where 2s would leave the fp32 range (the message
+  /// then fails to decode).
   ///
   /// The maximum is taken over the bit patterns of |x| (sign bit cleared), an integer reduction that
   /// vectorises (a float max reduction does not: it is not associative under NaN). For non-negative floats
@@ -113,17 +143,24 @@ struct max_abs_rule : affine_rule<T> {
       b &= magnitude;
       m = b > m ? b : m;
     }
-    constexpr T big = T(float_max);
+    constexpr T big = T(scale_bounds<T>::half);
     U limit;
     std::memcpy(&limit, &big, sizeof limit);
     T a;
     std::memcpy(&a, &m, sizeof a);
-    return {m > limit ? NAN : float_up(a)};
+    return {m > limit ? NAN : scale_bounds<T>::raise(float_up(a))};
   }
   TETHER_HOST_DEVICE static void store(std::byte* p, params s) noexcept { store_float(p, s.s); }
   TETHER_HOST_DEVICE static params load(const std::byte* p) noexcept { return {load_float(p)}; }
-  /// A scale read from a message is usable when finite and >= 0.
-  TETHER_HOST_DEVICE static bool valid(params s) noexcept { return s.s >= 0.0f && s.s <= float_max; }
+  /// A scale read from a message is usable when 0 or in [scale_bounds::floor, scale_bounds::half] (what
+  /// compute writes; for fp64 values: finite and >= 0).
+  TETHER_HOST_DEVICE static bool valid(params s) noexcept {
+    return s.s == 0.0f || (s.s >= scale_bounds<T>::floor && s.s <= scale_bounds<T>::half);
+  }
+  /// What valid() requires, for error messages.
+  static constexpr const char* requirement = scale_bounds<T>::fp32
+                                                 ? "must be 0 or in [2^-118, 2^127*(1-2^-20)] for fp32 values"
+                                                 : "must be finite and >= 0";
   template <unsigned Bits>
   TETHER_HOST_DEVICE static affine_grid<T> prepare(params p) noexcept {
     constexpr T L = static_cast<T>((1u << Bits) - 1);
@@ -144,7 +181,9 @@ struct min_max_rule : affine_rule<T> {
     float w;
   };
 
-  /// lo and w, or NaN for both when a value is not finite or (fp64) beyond the fp32 range.
+  /// lo and w (w raised to scale_bounds::floor when smaller and nonzero), or NaN for both when a value is not
+  /// finite, (fp64) beyond the fp32 range, or the grid does not fit (scale_bounds::fits: a range beyond the
+  /// fp32 range, or for fp32 values lo + w above grid_limit).
   ///
   /// As max_abs_rule::compute, integer reductions that vectorise: each value's bits become the signed integer
   /// +-|bits| (sign-magnitude to two's complement), whose order is the values' order with -0 = +0; the
@@ -181,7 +220,9 @@ struct min_max_rule : affine_rule<T> {
     const T mn = value_of(kmin);
     const T mx = value_of(kmax);
     const float lo = float_down(mn);
-    return {lo, float_up(static_cast<double>(mx) - static_cast<double>(lo))};
+    const float w = scale_bounds<T>::raise(float_up(static_cast<double>(mx) - static_cast<double>(lo)));
+    if (!scale_bounds<T>::fits(lo, w)) return {NAN, NAN};
+    return {lo, w};
   }
   TETHER_HOST_DEVICE static void store(std::byte* p, params s) noexcept {
     store_float(p, s.lo);
@@ -190,10 +231,14 @@ struct min_max_rule : affine_rule<T> {
   TETHER_HOST_DEVICE static params load(const std::byte* p) noexcept {
     return {load_float(p), load_float(p + 4)};
   }
-  /// Usable when lo is finite and w is finite and >= 0.
-  TETHER_HOST_DEVICE static bool valid(params s) noexcept {
-    return s.lo >= -float_max && s.lo <= float_max && s.w >= 0.0f && s.w <= float_max;
-  }
+  /// Usable when the grid fits (scale_bounds::fits: what compute writes).
+  TETHER_HOST_DEVICE static bool valid(params s) noexcept { return scale_bounds<T>::fits(s.lo, s.w); }
+  /// What valid() requires, for error messages.
+  static constexpr const char* requirement =
+      scale_bounds<T>::fp32
+          ? "lo must be finite, range 0 or in [2^-118, 2^128*(1-2^-20)] and lo + range <= 2^128*(1-2^-20) "
+            "for fp32 values"
+          : "lo must be finite, range finite and >= 0";
   template <unsigned Bits>
   TETHER_HOST_DEVICE static affine_grid<T> prepare(params p) noexcept {
     constexpr T L = static_cast<T>((1u << Bits) - 1);
@@ -238,6 +283,8 @@ struct lattice_rule {
   TETHER_HOST_DEVICE static params load(const std::byte* p) noexcept { return {load_float(p)}; }
   /// Usable when finite and a normal float (>= 2^-126, so that 1/s is finite).
   TETHER_HOST_DEVICE static bool valid(params s) noexcept { return s.s >= float_min && s.s <= float_max; }
+  /// What valid() requires, for error messages.
+  static constexpr const char* requirement = "must be finite and >= 2^-126";
   template <unsigned Bits>
   TETHER_HOST_DEVICE static grid prepare(params p) noexcept {
     const T s = static_cast<T>(p.s);
