@@ -644,14 +644,16 @@ class nccl {
     stream_ = nullptr;
   }
 
-  /// The device scratch buffer, grown to at least `n` elements of T (previous work on the stream is done:
-  /// every host collective waits before it returns).
+  /// The device scratch buffer, grown to at least `n` elements of T (after a bounded wait for the stream).
   template <class T>
   T* scratch(std::size_t n) {
     require_usable("a collective");
     const std::size_t bytes = std::max<std::size_t>(n * sizeof(T), 64);
     if (bytes > scratch_bytes_) {
       const detail::nccl_device_guard guard(device_, rank_);
+      // cudaFree synchronizes the device: first wait, bounded, for the communicator's stream (and its
+      // group's, the same stream), so that only the caller's own kernels can delay it, never a dead peer.
+      if (scratch_ != nullptr) wait_stream("comm::nccl scratch regrowth");
       if (scratch_ != nullptr) cuda(cudaFree(scratch_), "cudaFree");
       scratch_ = nullptr;
       scratch_bytes_ = 0;
