@@ -1,6 +1,7 @@
 // Every codec on an execution space against exec::serial: the same message bytes and the same decoded values,
-// bit for bit, for float and double, several bit widths and block sizes, N in {0, 1, 7, B-1, B, B+1, 4099,
-// 70000}, both kernel plans. An adapter moves data between the host and the space's buffers:
+// bit for bit, for float and double, every bit width and two block sizes, N in {0, 1, 7, B-1, B, B+1, 4099,
+// 70000} (70000 for 1, 3, 4 and 8 bits), every kernel plan. An adapter moves data between the host and the
+// space's buffers:
 //   buffer<T> make<T>(n); void upload(buffer<T>&, const std::vector<T>&); std::vector<T> download(const
 //   buffer<T>&) auto view(buffer<T>&)   a tether::view in the space's memory
 #pragma once
@@ -68,7 +69,9 @@ void check_space(const Exec& exec, const Adapter& ad) {
     for (std::size_t B : {std::size_t{5}, std::size_t{256}}) {
       for (std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{7}, B - 1, B, B + 1,
                             std::size_t{4099}, std::size_t{70000}}) {
-        for (unsigned b : {1u, 3u, 4u, 8u}) {
+        for (unsigned b = 1; b <= 8; ++b) {
+          // every width (odd ones take the straddling packing path); the largest N only for 1, 3, 4, 8
+          if (n == 70000 && b != 1 && b != 3 && b != 4 && b != 8) continue;
           CAPTURE(int(pl), B, n, b);
           check_codec_on(cd::stochastic_uniform<T>({.bits = b, .block = B, .plan = pl}), exec, ad, n, 1 + b);
           check_codec_on(cd::stochastic_uniform<T>(
