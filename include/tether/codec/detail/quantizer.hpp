@@ -5,10 +5,12 @@
 /// Kernels are functors run through an execution space's parallel_for (docs/codecs.md#kernels):
 ///   encode_blocks   one work item per block: the block's scale, then its payload bytes (host spaces)
 ///   encode_scales   one work item per block: the scale only               } device spaces: coalesced
-///   encode_bytes    one work item per payload byte, reading its block's scale } writes, no long loops
+///   encode_bytes    one work item per payload byte, reading its block's scale } payload writes
 ///   decode_blocks   one work item per block (host spaces)
 ///   decode_values   one work item per element (device spaces)
-/// Both plans call the same per-byte and per-value functions, so they write the same bytes.
+/// Both plans call the same per-byte and per-value functions, so they write the same bytes. Known GPU
+/// limitation (docs/codecs.md#kernels-and-execution-spaces): encode_scales loops over a whole block in one
+/// work item (strided, uncoalesced reads), and every per-byte/per-element item re-derives its block's grid.
 
 #include <cstddef>
 #include <cstdint>

@@ -48,11 +48,17 @@ struct scale_bounds {
 };
 
 /// v, hidden from the optimiser (a volatile round trip, once per block): constants the kernels' selects
-/// compare with must be run-time values for those loops to vectorise (see stochastic_level).
+/// compare with must be run-time values for those loops to vectorise (see stochastic_level). Host code only:
+/// GPU code has nothing to vectorise, and the round trip would cost a stack frame in every per-byte and
+/// per-element work item (the value is the same either way).
 template <class T>
 TETHER_HOST_DEVICE inline T opaque(T v) noexcept {
+#if defined(__CUDA_ARCH__)
+  return v;
+#else
   volatile T t = v;
   return t;
+#endif
 }
 
 /// An affine grid lo + q*delta, q in [0, top], top = 2^Bits - 1; inv = 1/delta (0 when delta is 0).
