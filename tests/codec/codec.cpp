@@ -708,6 +708,92 @@ TEST_CASE("hostile fp32 scales outside the encoder's range are rejected", "[code
   CHECK(try_decode(mm, m, 40).empty());
 }
 
+TEMPLATE_TEST_CASE("lattice: huge steps never decode to infinity (fp32 steps above 2^96 rejected)", "[codec]",
+                   float, double) {
+  // The reviewer's case: with s = 2^127, x = FLT_MAX = (2 - 2^-23) * 2^127 rounds to k = 2 (with probability
+  // 1 - 2^-23), whose lattice point 2 * 2^127 = 2^128 is beyond FLT_MAX; and x = 0 (k = 0) decoded next to
+  // y = FLT_MAX with 2 bits gives k' = 256, 256 * 2^120 = 2^128 for s = 2^120. In fp32 both are infinity.
+  using T = TestType;
+  constexpr bool fp32 = sizeof(T) == 4;
+  const float flt_max = std::numeric_limits<float>::max();
+  static_assert(2.0 * 0x1p127 > double(std::numeric_limits<float>::max()));
+  static_assert(256.0 * 0x1p120 > double(std::numeric_limits<float>::max()));
+  for (unsigned b : {2u, 8u}) {
+    for (float s : {0x1p97f, 0x1p120f, 0x1p127f, flt_max}) {
+      CAPTURE(b, s);
+      if constexpr (fp32) {
+        // fp32: such a step is refused at construction ...
+        require_error([&] { cd::lattice<T>({.bits = b, .block = 4, .step = s}); }, {"step", "2^96"});
+        // ... and a message carrying it (made by hand from a valid one) is refused at decode.
+        cd::lattice<T> q({.bits = b, .block = 4, .step = 1.0f});
+        const std::vector<T> x{1, 2, 3, 4, 5, 6};
+        std::vector<std::byte> m(q.encoded_size(x.size()));
+        q.encode(x, m, 1);
+        put_f32(m, 20 + 4 * 1, s);
+        const std::string e = try_decode(q, m, x.size(), x);
+        CAPTURE(e);
+        CHECK(e.find("scale: block 1") != std::string::npos);
+        CHECK(e.find("2^96") != std::string::npos);
+      } else {
+        // fp64 decodes in fp64: |k' s| <= 2^61 FLT_MAX is finite. Values x = k s (k integer, exact in
+        // double): k is x/s exactly, and decoding next to y = x gives x bit for bit.
+        cd::lattice<T> q({.bits = b, .block = 4, .step = s});
+        const double sd = s;
+        const std::vector<T> x{0.0, sd, -sd, 2 * sd, -3 * sd, 1000 * sd, -(0x1p51 - 1) * sd};
+        std::vector<std::byte> m(q.encoded_size(x.size()));
+        q.encode(x, m, 1);
+        std::vector<T> y(x.size());
+        q.decode(m, y, x);
+        REQUIRE(y == x);
+        // References as far as fp64 goes: finite lattice points.
+        for (double far : {1e300, -1e300, std::numeric_limits<double>::max()}) {
+          const std::vector<T> r(x.size(), far);
+          q.decode(m, y, r);
+          for (T v : y) REQUIRE(std::isfinite(v));
+        }
+      }
+    }
+  }
+  if constexpr (fp32) {
+    // The largest fp32 step, 2^96: x = k * 2^96 for integers |k| < 2^23 (exact), decoded next to y = x gives
+    // x; next to y = x + (radius + 2s) (|y/s| < 2^24) a point of residue k mod 2^b other than k; next to
+    // references at the fp32 limit a finite value.
+    const float s = 0x1p96f;
+    for (unsigned b : {2u, 5u, 8u}) {
+      for (cd::plan pl : {cd::plan::per_block, cd::plan::per_byte}) {
+        CAPTURE(b, pl);
+        cd::lattice<T> q({.bits = b, .block = 3, .step = s, .plan = pl});
+        const std::vector<double> k{0, 1, -1, 12345, 0x1p22, -(0x1p23 - 1), 0x1p23 - 1};
+        std::vector<T> x;
+        for (double kk : k) x.push_back(static_cast<T>(kk * double(s)));
+        std::vector<std::byte> m(q.encoded_size(x.size()));
+        q.encode(x, m, 7);
+        std::vector<T> y(x.size());
+        q.decode(m, y, x);
+        REQUIRE(y == x);
+        const double M = std::pow(2.0, b);
+        std::vector<T> off(x.size());
+        for (std::size_t i = 0; i < x.size(); ++i)
+          off[i] = static_cast<T>((k[i] + (k[i] > 0 ? -1 : 1) * (M / 2 + 1)) * double(s));
+        q.decode(m, y, off);
+        for (std::size_t i = 0; i < x.size(); ++i) {
+          CAPTURE(i);
+          REQUIRE(std::isfinite(y[i]));
+          const double j = (double(y[i]) / double(s) - k[i]) / M;
+          REQUIRE(j == std::round(j));
+          REQUIRE(j != 0.0);
+        }
+        for (float far : {flt_max, -flt_max, 0x1p127f, -0x1p127f}) {
+          CAPTURE(far);
+          const std::vector<T> r(x.size(), far);
+          q.decode(m, y, r);
+          for (T v : y) REQUIRE(std::isfinite(v));
+        }
+      }
+    }
+  }
+}
+
 namespace {
 
 /// A user's codec, written only against the public concept: signs (1 bit per value) and one fp32 mean

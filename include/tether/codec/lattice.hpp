@@ -29,9 +29,9 @@ namespace tether::codec {
 
 /// Options of codec::lattice.
 struct lattice_options {
-  unsigned bits = 8;                          ///< bits per value, 2..8
-  std::size_t block = 256;                    ///< values per (scale) block, 1..2^24
-  float step = 1e-3f;                         ///< the lattice step s, finite and >= 2^-126
+  unsigned bits = 8;        ///< bits per value, 2..8
+  std::size_t block = 256;  ///< values per (scale) block, 1..2^24
+  float step = 1e-3f;       ///< the lattice step s, >= 2^-126 and finite; fp32 values: <= 2^96
   codec::plan plan = codec::plan::automatic;  ///< how kernels split the work (same bytes either way)
 };
 
@@ -48,9 +48,12 @@ class lattice : public detail::serial_overloads<lattice<T>> {
   /// Validates the options (tether::error naming the option otherwise).
   explicit lattice(options o = {}) : opt_(o) {
     detail::validate_bits_block("codec lattice", o.bits, 2, o.block);
+    // Above step_max (fp32: 2^96) lattice points near the fp32 limit would decode to infinity (rules.hpp).
     tether::detail::require(
-        std::isfinite(o.step) && o.step >= detail::float_min,
-        "codec lattice: step must be finite and >= 2^-126 (a normal float), got step = ", o.step);
+        std::isfinite(o.step) && o.step >= detail::float_min && o.step <= detail::lattice_rule<T>::step_max,
+        "codec lattice: step must be finite and >= 2^-126 (a normal float)",
+        sizeof(T) == 4 ? " and <= 2^96 for fp32 values (larger steps' lattice points can overflow)" : "",
+        ", got step = ", o.step);
   }
 
   [[nodiscard]] const options& opts() const noexcept { return opt_; }

@@ -274,8 +274,9 @@ struct lattice_rule {
   };
   float step = 1.0f;  ///< the lattice step s
 
-  /// s, or NaN when a value's |x * (1/s)| is not below integer_from<T> (2^23 for float: from there on every
-  /// float is an integer, there is nothing left to round, and floor_of's range ends).
+  /// s (validated by codec::lattice: in [2^-126, step_max]), or NaN when a value's |x * (1/s)| is not below
+  /// integer_from<T> (2^23 for float: from there on every float is an integer, there is nothing left to
+  /// round, and floor_of's range ends).
   TETHER_HOST_DEVICE params compute(const T* x, std::size_t n) const noexcept {
     const T inv = T(1) / static_cast<T>(step);
     unsigned bad = 0;
@@ -287,10 +288,17 @@ struct lattice_rule {
   }
   TETHER_HOST_DEVICE static void store(std::byte* p, params s) noexcept { store_float(p, s.s); }
   TETHER_HOST_DEVICE static params load(const std::byte* p) noexcept { return {load_float(p)}; }
-  /// Usable when finite and a normal float (>= 2^-126, so that 1/s is finite).
-  TETHER_HOST_DEVICE static bool valid(params s) noexcept { return s.s >= float_min && s.s <= float_max; }
+  /// The largest step: 2^96 for fp32 values, FLT_MAX for fp64. fp32 decoding clamps j to |j| <= 2^23
+  /// (floor_of), so every decoded k' = q + 2^b*j has |k'| <= 2^31 + 2^8 after rounding, and |k' s| <= 2^127 +
+  /// 2^104 stays finite for any reference; the encoder's |k| <= 2^23 + 1 likewise. Above 2^96 (up to 2^97) a
+  /// reference near FLT_MAX, or a value whose k rounds up, could give a lattice point beyond FLT_MAX:
+  /// infinity, silently. In fp64, |k' s| <= 2^61 * FLT_MAX is finite.
+  static constexpr float step_max = sizeof(T) == 4 ? 0x1p96f : float_max;
+  /// Usable when a normal float (>= 2^-126, so that 1/s is finite) and <= step_max.
+  TETHER_HOST_DEVICE static bool valid(params s) noexcept { return s.s >= float_min && s.s <= step_max; }
   /// What valid() requires, for error messages.
-  static constexpr const char* requirement = "must be finite and >= 2^-126";
+  static constexpr const char* requirement =
+      sizeof(T) == 4 ? "must be >= 2^-126 and <= 2^96 for fp32 values" : "must be finite and >= 2^-126";
   template <unsigned Bits>
   TETHER_HOST_DEVICE static grid prepare(params p) noexcept {
     const T s = static_cast<T>(p.s);
