@@ -531,13 +531,7 @@ class mpi {
       return r == nullptr ? MPI_Allgather(&mine, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T, comm_)
                           : MPI_Iallgather(&mine, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T, comm_, r);
     });
-    std::string listing;
-    const int shown = std::min(size_, 8);
-    for (int r = 0; r < shown; ++r)
-      listing += tether::detail::concat(r == 0 ? "" : ", ", "rank ", r, " has ", all[static_cast<std::size_t>(r)]);
-    if (shown < size_) listing += ", ...";
-    throw error(tether::detail::concat("tether: rank ", rank_, ": ranks disagree on ", items[bad].what, ": ",
-                                       listing));
+    tether::detail::throw_inconsistent(rank_, items[bad].what, all);
   }
   /// check_consistent for one value.
   void check_consistent(std::uint64_t value, const char* what) {
@@ -694,18 +688,10 @@ class mpi {
   }
 
   [[nodiscard]] std::uint64_t allreduce_bytes(std::size_t n, std::size_t s) const noexcept {
-    // Reduce-scatter then all-gather: all but this rank's share in, and as much out, in each phase.
-    const auto p = static_cast<std::size_t>(size_);
-    const auto r = static_cast<std::size_t>(rank_);
-    const std::size_t share = n * (r + 1) / p - n * r / p;
-    return 2 * static_cast<std::uint64_t>(n - share) * s;
+    return tether::detail::allreduce_payload_bytes(n, s, rank_, size_);
   }
-
   void count_broadcast(std::uint64_t bytes, int root) noexcept {
-    if (rank_ == root)
-      count(bytes * static_cast<std::uint64_t>(size_ - 1), 0);
-    else
-      count(0, bytes);
+    tether::detail::count_broadcast(*counters_, bytes, rank_, root, size_);
   }
 
   MPI_Comm comm_ = MPI_COMM_NULL;

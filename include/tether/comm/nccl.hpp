@@ -463,14 +463,7 @@ class nccl {
     wait_stream("ncclAllGather (consistency check)");
     std::vector<std::uint64_t> all(static_cast<std::size_t>(size_));
     copy_back(all.data(), d + 1, all.size() * sizeof(std::uint64_t));
-    std::string listing;
-    const int shown = std::min(size_, 8);
-    for (int r = 0; r < shown; ++r)
-      listing +=
-          tether::detail::concat(r == 0 ? "" : ", ", "rank ", r, " has ", all[static_cast<std::size_t>(r)]);
-    if (shown < size_) listing += ", ...";
-    throw error(tether::detail::concat("tether: rank ", rank_, ": ranks disagree on ", items[bad].what, ": ",
-                                       listing));
+    tether::detail::throw_inconsistent(rank_, items[bad].what, all);
   }
   /// check_consistent for one value.
   void check_consistent(std::uint64_t value, const char* what) {
@@ -803,19 +796,12 @@ class nccl {
                             "), got root = ", root);
   }
 
+  /// NCCL's ring all-reduce is a reduce-scatter then an all-gather: comm::mpi's model.
   [[nodiscard]] std::uint64_t allreduce_bytes(std::size_t n, std::size_t s) const noexcept {
-    // Reduce-scatter then all-gather (NCCL's ring): all but this worker's share in, and as much out.
-    const auto p = static_cast<std::size_t>(size_);
-    const auto r = static_cast<std::size_t>(rank_);
-    const std::size_t share = n * (r + 1) / p - n * r / p;
-    return 2 * static_cast<std::uint64_t>(n - share) * s;
+    return tether::detail::allreduce_payload_bytes(n, s, rank_, size_);
   }
-
   void count_broadcast(std::uint64_t bytes, int root) noexcept {
-    if (rank_ == root)
-      count(bytes * static_cast<std::uint64_t>(size_ - 1), 0);
-    else
-      count(0, bytes);
+    tether::detail::count_broadcast(*counters_, bytes, rank_, root, size_);
   }
 
   options opt_;

@@ -5,10 +5,15 @@
 /// comm::hierarchical) provides `check_consistent(std::span<const consistency_item>)`; the optimizer calls it
 /// once at construction, so ranks that disagree fail with a clear tether::error instead of a hang in MPI.
 
+#include <algorithm>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <span>
+#include <string>
 #include <type_traits>
+
+#include "tether/core/error.hpp"
 
 namespace tether {
 
@@ -17,6 +22,20 @@ struct consistency_item {
   std::uint64_t value = 0;
   const char* what = "";
 };
+
+namespace detail {
+
+/// The error of a failed consistency check on rank `rank`: what the ranks disagree on and the values of the
+/// first eight (`all[r]` is rank r's value).
+[[noreturn]] inline void throw_inconsistent(int rank, const char* what, std::span<const std::uint64_t> all) {
+  std::string listing;
+  const std::size_t shown = std::min<std::size_t>(all.size(), 8);
+  for (std::size_t r = 0; r < shown; ++r) listing += concat(r == 0 ? "" : ", ", "rank ", r, " has ", all[r]);
+  if (shown < all.size()) listing += ", ...";
+  throw error(concat("tether: rank ", rank, ": ranks disagree on ", what, ": ", listing));
+}
+
+}  // namespace detail
 
 namespace detail::fingerprint_impl {
 

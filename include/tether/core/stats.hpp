@@ -2,6 +2,7 @@
 /// \file
 /// Per-worker counters: what each worker did, moved and skipped.
 
+#include <cstddef>
 #include <cstdint>
 
 namespace tether {
@@ -12,6 +13,31 @@ struct comm_counters {
   std::uint64_t bytes_received = 0;
   std::uint64_t collectives = 0;
 };
+
+/// The byte model of the collectives of communicators between processes (comm::mpi, comm::nccl), per worker.
+namespace detail {
+
+/// Payload bytes one worker moves in each direction in an all-reduce of n values of s bytes done as a
+/// reduce-scatter then an all-gather: everything but its own share, twice.
+[[nodiscard]] inline std::uint64_t allreduce_payload_bytes(std::size_t n, std::size_t s, int rank,
+                                                           int size) noexcept {
+  const auto p = static_cast<std::size_t>(size);
+  const auto r = static_cast<std::size_t>(rank);
+  const std::size_t share = n * (r + 1) / p - n * r / p;
+  return 2 * static_cast<std::uint64_t>(n - share) * s;
+}
+
+/// Counts a broadcast of `bytes` on a worker's counters: the root sends them to the size - 1 others, every
+/// other worker receives them once.
+inline void count_broadcast(comm_counters& c, std::uint64_t bytes, int rank, int root, int size) noexcept {
+  if (rank == root)
+    c.bytes_sent += bytes * static_cast<std::uint64_t>(size - 1);
+  else
+    c.bytes_received += bytes;
+  ++c.collectives;
+}
+
+}  // namespace detail
 
 /// A worker's counters, kept by its optimizer and handed to the round callback.
 struct worker_stats {
