@@ -18,6 +18,10 @@ mkdir -p "$out"
 build=build/gpu
 jobs=$(nproc)
 deps="$PWD/.gpu_deps/usr"
+# Google Benchmark's shared library from .gpu_deps, for the test and benchmark executables.
+if [[ -d "$deps" ]]; then
+  export LD_LIBRARY_PATH="$deps/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
 
 do_build() {
   {
@@ -28,10 +32,7 @@ do_build() {
     c++ --version | head -1
   } >"$out/environment.txt" 2>&1
   local prefix=()
-  if [[ -d "$deps" ]]; then
-    prefix=(-DCMAKE_PREFIX_PATH="$deps")
-    export LD_LIBRARY_PATH="$deps/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-  fi
+  [[ -d "$deps" ]] && prefix=(-DCMAKE_PREFIX_PATH="$deps")
   # The Fashion-MNIST parts need zlib and OpenBLAS, which the GPU machine may not have: they run in CI.
   # Warnings are errors in CI (g++ 12); another compiler's new warnings must not stop the GPU run.
   cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release "${prefix[@]}" \
@@ -41,7 +42,6 @@ do_build() {
 }
 
 do_test() {
-  [[ -d "$deps" ]] && export LD_LIBRARY_PATH="$deps/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   local rc=0
   ctest --test-dir "$build" -L gpu --output-on-failure 2>&1 | tee "$out/ctest_gpu.txt" || rc=1
   ctest --test-dir "$build" -j"$jobs" --output-on-failure 2>&1 | tail -60 | tee "$out/ctest_all.txt" || rc=1
@@ -49,7 +49,6 @@ do_test() {
 }
 
 do_bench() {
-  [[ -d "$deps" ]] && export LD_LIBRARY_PATH="$deps/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   "$build/bench/exec/bench_exec_gpu" --benchmark_repetitions=5 --benchmark_report_aggregates_only=true \
     --benchmark_out="$out/gpu.json" --benchmark_out_format=json 2>&1 | tee "$out/bench_exec_gpu.txt"
   python3 bench/exec/torch_compare.py --n 67108864 --tether "$out/gpu.json" 2>&1 | tee "$out/torch_compare.txt"
