@@ -5,6 +5,7 @@
 // the result must be bit-exact; with FMA contraction (nvcc's default) results differ by rounding only. Also:
 // the vectorised fused kernel on misaligned buffers (scalar head and tail around float4 accesses).
 #include "cuda_equivalence.cuh"
+#include "reduce.hpp"
 
 #include <type_traits>
 
@@ -67,4 +68,24 @@ TEST_CASE("exec::cuda fused step on buffers at every alignment", "[exec][cuda][g
       REQUIRE(got == x);
     }
   }
+}
+
+namespace {
+/// Device buffers for the reduce harness: thrust::device_vector, read through raw pointers.
+struct device_reduce_adapter {
+  template <class T>
+  thrust::device_vector<T> make(const std::vector<T>& v) const {
+    return thrust::device_vector<T>(v.begin(), v.end());
+  }
+  template <class T>
+  const T* ptr(const thrust::device_vector<T>& v) const {
+    return v.empty() ? nullptr : thrust::raw_pointer_cast(v.data());
+  }
+};
+}  // namespace
+
+TEST_CASE("exec::cuda reduce matches a scalar loop", "[exec][cuda][gpu]") {
+  if (!exec_test::have_gpu()) return;
+  exec_test::check_reduce(tether::exec::cuda{}, device_reduce_adapter{});
+  exec_test::check_reduce(tether::exec::cuda{.block = 96}, device_reduce_adapter{});
 }

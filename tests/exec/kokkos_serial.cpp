@@ -3,6 +3,7 @@
 // Bit-exact: Kokkos::parallel_for calls the same functor on every element.
 #define CATCH_CONFIG_EXTERNAL_INTERFACES
 #include "equivalence.hpp"
+#include "reduce.hpp"
 
 #include <cstddef>
 #include <type_traits>
@@ -80,4 +81,8 @@ TEST_CASE("exec::kokkos kernels cover every index once and find a predicate", "[
     REQUIRE_FALSE(space.any(n, [](std::size_t) { return false; }));
     if (n > 0) REQUIRE(space.any(n, [n](std::size_t i) { return i + 1 == n; }));
   }
+}
+
+TEST_CASE("exec::kokkos<Serial> reduce matches a scalar loop", "[exec][kokkos]") {
+  exec_test::check_reduce(tether::exec::kokkos<Kokkos::Serial>{}, exec_test::host_reduce_adapter{});
 }

@@ -3,6 +3,7 @@
 // thrust::device_vector where this translation unit's device system is OpenMP (THRUST_DEVICE_SYSTEM=OMP,
 // set by CMake). Bit-exact: thrust::for_each calls the same functor on every element.
 #include "equivalence.hpp"
+#include "reduce.hpp"
 
 #include <cstddef>
 #include <type_traits>
@@ -88,4 +89,10 @@ TEST_CASE("exec::thrust kernels cover every index once and find a predicate", "[
     REQUIRE_FALSE(space.any(n, [](std::size_t) { return false; }));
     if (n > 0) REQUIRE(space.any(n, [n](std::size_t i) { return i + 1 == n; }));
   }
+}
+
+TEST_CASE("exec::thrust reduce on the host systems matches a scalar loop", "[exec][thrust]") {
+  exec_test::check_reduce(tether::exec::thrust_cpp{}, exec_test::host_reduce_adapter{});
+  exec_test::check_reduce(tether::exec::thrust_omp{}, exec_test::host_reduce_adapter{});
+  exec_test::check_reduce(tether::exec::thrust_device{}, exec_test::host_reduce_adapter{});
 }

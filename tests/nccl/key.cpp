@@ -1,8 +1,8 @@
-// comm::nccl's election key (detail/nccl_key.hpp), on the CPU: the minimum key over a set of (score, id)
+// comm::nccl's election key (comm/nccl/key.hpp), on the CPU: the minimum key over a set of (score, id)
 // pairs must name what a scalar reference picks: the lowest finite score (-0 equal to +0), ties to the
 // lowest id, non-finite scores never; no winner when no score is finite. The reference is std::min over
 // std::pair<float, int> of the finite pairs. Also: the score map is monotone and invertible.
-#include <tether/comm/detail/nccl_key.hpp>
+#include <tether/comm/nccl/key.hpp>
 
 #include <catch2/catch.hpp>
 

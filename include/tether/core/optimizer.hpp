@@ -101,7 +101,14 @@ class optimizer {
   using exec_type = Exec;
   using memory_space = typename Exec::memory_space;
   using env_type = step_env<Comm, Exec>;
-  static_assert(pull_policy_for<Pull, T, env_type, memory_space>,
+  /// The pull as this optimizer holds it: Pull, or its per-run state for Comm, Exec and T (Pull::bind).
+  using bound_pull_type = bound_pull_t<Pull, Comm, Exec, T>;
+  static_assert(pull_policy<bound_pull_type, T> &&
+                    std::same_as<typename bound_pull_type::options, typename Pull::options> &&
+                    bound_pull_type::buffers == Pull::buffers,
+                "tether::optimizer: Pull::bind<Comm, Exec, T> must be a pull policy with Pull's options and "
+                "buffers (see docs/concepts.md#pull-state-bound-to-its-environment)");
+  static_assert(pull_policy_for<bound_pull_type, T, env_type, memory_space>,
                 "tether::optimizer: Pull's start/before/after hooks do not accept this communicator and "
                 "execution space (see docs/concepts.md#pull-policy)");
 
@@ -179,7 +186,7 @@ class optimizer {
       pull_.start(env, xs, bufs);
       started_ = true;
     }
-    typename Pull::template context<T> pc{};
+    typename bound_pull_type::template context<T> pc{};
     const bool force = pull_.before(env, xs, bufs, pc);
     const auto t1 = clock::now();
 
@@ -227,7 +234,7 @@ class optimizer {
   [[nodiscard]] const options& opts() const noexcept { return opt_; }
   /// The step policy (with its options) and the pull policy (with its round state: leader, score...).
   [[nodiscard]] const Step& step_policy() const noexcept { return step_; }
-  [[nodiscard]] const Pull& pull_policy() const noexcept { return pull_; }
+  [[nodiscard]] const bound_pull_type& pull_policy() const noexcept { return pull_; }
   /// Step state buffer k (velocity, Adagrad sums, Adam moments), in the execution space's memory.
   [[nodiscard]] view<T, memory_space> state(std::size_t k) {
     detail::require(k < Step::state_size, "optimizer::state: k = ", k, " but the step has ", Step::state_size,
@@ -256,8 +263,9 @@ class optimizer {
   }
 
   template <bool WithStep, bool WithForce>
-  void run(T* x, const T* g, typename Step::template context<T> sc, typename Pull::template context<T> pc) {
-    fused_update<Step, Pull, T, WithStep, WithForce> k{x, g, {}, {}, sc, pc};
+  void run(T* x, const T* g, typename Step::template context<T> sc,
+           typename bound_pull_type::template context<T> pc) {
+    fused_update<Step, bound_pull_type, T, WithStep, WithForce> k{x, g, {}, {}, sc, pc};
     for (std::size_t j = 0; j != Step::state_size; ++j) k.s[j] = state_[j].data();
     for (std::size_t j = 0; j != Pull::buffers; ++j) k.b[j] = targets_[j].data();
     exec_.parallel_for(n_, k);
@@ -273,7 +281,7 @@ class optimizer {
   worker_stats stats_{};
   std::uint64_t applied_ = 0;
   bool started_ = false;
-  Pull pull_{};  // last: destroyed first, so communication in flight completes before its buffers go
+  bound_pull_type pull_{};  // last: destroyed first, so communication in flight completes before its buffers go
 };
 
 }  // namespace tether

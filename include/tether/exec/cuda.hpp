@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "tether/core/config.hpp"
 #include "tether/core/kernels.hpp"
@@ -74,6 +75,25 @@ __global__ void any_kernel(F pred, std::size_t n, int* flag) {
   for (std::size_t i = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
     hit |= pred(i) ? 1 : 0;
   if (__syncthreads_or(hit) != 0 && threadIdx.x == 0) atomicExch(flag, 1);
+}
+
+/// part[blockIdx.x] = the sum of f(i) over the block's grid-stride indices: each thread adds its indices in
+/// order, then the block adds its threads' sums pairwise in shared memory (a fixed order for a given launch).
+template <class R, class F>
+__global__ void reduce_kernel(F f, std::size_t n, R* part) {
+  extern __shared__ unsigned char reduce_shared[];
+  R* sh = reinterpret_cast<R*>(reduce_shared);
+  const std::size_t stride = static_cast<std::size_t>(blockDim.x) * gridDim.x;
+  R acc{};
+  for (std::size_t i = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+    acc += f(i);
+  sh[threadIdx.x] = acc;
+  __syncthreads();
+  for (unsigned s = 1; s < blockDim.x; s *= 2) {
+    if (threadIdx.x % (2 * s) == 0 && threadIdx.x + s < blockDim.x) sh[threadIdx.x] += sh[threadIdx.x + s];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) part[blockIdx.x] = sh[0];
 }
 
 /// Per-thread registers of the vectorised fused kernel: W lanes of each buffer (one slot when a buffer count
@@ -227,6 +247,27 @@ struct cuda {
     detail::cuda_check(cudaFreeAsync(flag, stream), "cudaFreeAsync");
     fence();
     return h != 0;
+  }
+
+  /// init + the sum of f(i) over [0, n): one launch leaves a sum per block in device memory, the host adds
+  /// them in block order (the same bits on every run of a given launch shape). `R` is an arithmetic type or
+  /// tether::sums.
+  template <class R, class F>
+  [[nodiscard]] R reduce(std::size_t n, R init, const F& f) const {
+    if (n == 0) return init;
+    const unsigned grid = detail::grid_for(n, block);
+    R* part = nullptr;
+    detail::cuda_check(cudaMallocAsync(reinterpret_cast<void**>(&part), grid * sizeof(R), stream),
+                       "cudaMallocAsync");
+    detail::reduce_kernel<R, F><<<grid, block, static_cast<std::size_t>(block) * sizeof(R), stream>>>(f, n, part);
+    detail::check_launch();
+    std::vector<R> host(grid);
+    detail::cuda_check(cudaMemcpyAsync(host.data(), part, grid * sizeof(R), cudaMemcpyDeviceToHost, stream),
+                       "cudaMemcpyAsync");
+    detail::cuda_check(cudaFreeAsync(part, stream), "cudaFreeAsync");
+    fence();
+    for (const R& r : host) init += r;
+    return init;
   }
 
   /// Waits for every kernel queued on the stream.

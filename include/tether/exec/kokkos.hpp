@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <type_traits>
 
 #include <Kokkos_Core.hpp>
@@ -58,6 +59,23 @@ template <class F>
 struct kokkos_kernel {
   F f;
   KOKKOS_INLINE_FUNCTION void operator()(const std::int64_t i) const { f(static_cast<std::size_t>(i)); }
+};
+
+/// Block b of a reduction: part[b] = the sum of f(i) over its indices, added in order. Partial sums by
+/// parallel_for rather than Kokkos::parallel_reduce, for the reason given at kokkos_any.
+template <class R, class F>
+struct kokkos_block_reduce {
+  static constexpr std::size_t block = 4096;
+  F f;
+  std::size_t n;
+  R* part;
+  KOKKOS_INLINE_FUNCTION void operator()(const std::int64_t b) const {
+    const std::size_t lo = static_cast<std::size_t>(b) * block;
+    const std::size_t hi = lo + block < n ? lo + block : n;
+    R acc{};
+    for (std::size_t i = lo; i < hi; ++i) acc += f(i);
+    part[b] = acc;
+  }
 };
 
 /// Sets *flag when the predicate holds. No reduction scratch: Kokkos::Serial's reductions share one
@@ -127,6 +145,22 @@ struct kokkos {
       space.fence();
       return h != 0;
     }
+  }
+
+  /// init + the sum of f(i) over [0, n): blocks of 4096 indices each added in order on the space, then the
+  /// blocks' sums added in block order on the host (the same bits on every run). `R` is an arithmetic type or
+  /// tether::sums.
+  template <class R, class F>
+  [[nodiscard]] R reduce(std::size_t n, R init, const F& f) const {
+    if (n == 0) return init;
+    using blocked = detail::kokkos_block_reduce<R, F>;
+    const std::size_t blocks = (n + blocked::block - 1) / blocked::block;
+    Kokkos::View<R*, kokkos_memory_space> part(Kokkos::view_alloc(std::string("tether::reduce")), blocks);
+    Kokkos::parallel_for("tether::reduce", policy(blocks), blocked{f, n, part.data()});
+    auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), part);
+    space.fence();
+    for (std::size_t b = 0; b < blocks; ++b) init += host(b);
+    return init;
   }
 
   /// Waits for the kernels queued on the execution space instance.

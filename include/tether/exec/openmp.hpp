@@ -116,6 +116,32 @@ struct openmp {
     return r != 0;
   }
 
+  /// init + the sum of f(i) over [0, n). Each thread adds its static block in index order; the blocks' sums
+  /// are then added in thread order, so a given thread count always gives the same bits. `R` is an arithmetic
+  /// type or tether::sums.
+  template <class R, class F>
+  [[nodiscard]] R reduce(std::size_t n, R init, const F& f) const {
+    const int nt = team_size();
+    if (nt <= 1 || n < min_parallel) {
+      for (std::size_t i = 0; i < n; ++i) init += f(i);
+      return init;
+    }
+    std::vector<R> part(static_cast<std::size_t>(nt), R{});
+#pragma omp parallel num_threads(nt)
+    {
+      const F k = f;
+      const auto t = static_cast<std::size_t>(omp_get_thread_num());
+      const auto used = static_cast<std::size_t>(omp_get_num_threads());
+      const std::size_t lo = n * t / used;
+      const std::size_t hi = n * (t + 1) / used;
+      R acc{};
+      for (std::size_t i = lo; i < hi; ++i) acc += k(i);
+      part[t] = acc;
+    }
+    for (const R& r : part) init += r;
+    return init;
+  }
+
   /// Threads a kernel runs on.
   [[nodiscard]] int team_size() const noexcept {
     return threads > 0 ? threads : omp_get_max_threads();

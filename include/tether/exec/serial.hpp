@@ -62,6 +62,13 @@ struct serial {
     for (std::size_t i = 0; i < n; ++i) r |= static_cast<unsigned>(static_cast<bool>(pred(i)));
     return r != 0;
   }
+
+  /// init + f(0) + f(1) + ... + f(n-1), added in index order. `R` is an arithmetic type or tether::sums.
+  template <class R, class F>
+  [[nodiscard]] R reduce(std::size_t n, R init, const F& f) const {
+    for (std::size_t i = 0; i < n; ++i) init += f(i);
+    return init;
+  }
 };
 
 }  // namespace exec

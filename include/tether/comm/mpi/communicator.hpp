@@ -1,0 +1,541 @@
+#pragma once
+/// \file
+/// comm::mpi: one worker per MPI rank (see comm/mpi.hpp for the whole picture): options, groups, the
+/// blocking and non-blocking collectives on host and device memory, elections, consistency checks.
+
+#include <mpi.h>
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <chrono>
+#include <climits>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <concepts>
+#include <cstring>
+#include <exception>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <span>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "tether/comm/mpi/support.hpp"
+#include "tether/core/collectives.hpp"
+#include "tether/core/consistency.hpp"
+#include "tether/core/error.hpp"
+#include "tether/core/request.hpp"
+#include "tether/core/stats.hpp"
+#include "tether/core/view.hpp"
+
+namespace tether::comm {
+
+/// How comm::mpi's collectives treat buffers in device memory (views whose memory space is not mem::host).
+enum class mpi_device_direct {
+  automatic,  ///< device pointers straight to MPI when it is CUDA-aware (asked at run time), else staging
+  never,      ///< always stage through host memory the execution space provides
+  always,     ///< always pass device pointers; a collective throws tether::error if MPI is not CUDA-aware
+};
+
+/// Options of comm::mpi. Every rank must pass the same options (checked at construction).
+struct mpi_options {
+  double timeout = 300.0;   ///< seconds a blocking operation may take before it fails; <= 0 waits forever
+  int group_size = 0;       ///< ranks per group; 0 = one group per shared-memory node (MPI_COMM_TYPE_SHARED)
+  std::size_t max_count = 0;///< elements per MPI call (larger buffers go in chunks); 0 = INT_MAX
+  mpi_device_direct device_direct = mpi_device_direct::automatic;  ///< device buffers: direct or staged
+};
+
+/// One worker per MPI rank. Satisfies tether::communicator; see the file comment.
+class mpi {
+ public:
+  using options = mpi_options;
+
+  template <class T>
+  class center;
+
+  /// Wraps (a duplicate of) `comm`. Collective over `comm`: duplicates it, checks that every rank gave the
+  /// same options, and splits the groups.
+  explicit mpi(MPI_Comm comm = MPI_COMM_WORLD, options o = {}) : opt_(o), counters_(&own_counters_) {
+    int initialized = 0;
+    MPI_Initialized(&initialized);
+    if (initialized == 0)
+      throw runtime_error("tether: comm::mpi: MPI is not initialized (call MPI_Init_thread or create a "
+                          "tether::comm::mpi_environment first)");
+    tether::detail::require(std::isfinite(o.timeout) || o.timeout > 0,
+                            "comm::mpi: timeout must be a number of seconds, got timeout = ", o.timeout);
+    tether::detail::require(o.group_size >= 0, "comm::mpi: group_size must be >= 0, got group_size = ",
+                            o.group_size);
+    const int rc = MPI_Comm_dup(comm, &comm_);
+    if (rc != MPI_SUCCESS)
+      throw runtime_error(tether::detail::concat("tether: comm::mpi: MPI_Comm_dup failed: ",
+                                                 detail::mpi_error_text(rc)));
+    try {
+      init_handle();
+      const std::array<consistency_item, 1> items{
+          {{options_hash(), "the comm::mpi options (timeout, group_size, max_count, device_direct)"}}};
+      check_consistent(std::span<const consistency_item>(items));
+      tether::detail::require(opt_.group_size == 0 || size_ % opt_.group_size == 0, "comm::mpi: the ", size_,
+                              " ranks must be a multiple of group_size (", opt_.group_size, ")");
+      make_groups();
+    } catch (...) {
+      MPI_Comm_free(&comm_);
+      throw;
+    }
+  }
+
+  mpi(const mpi&) = delete;
+  mpi& operator=(const mpi&) = delete;
+  mpi(mpi&&) = delete;
+  mpi& operator=(mpi&&) = delete;
+
+  ~mpi() {
+    group_.reset();
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (finalized == 0 && comm_ != MPI_COMM_NULL) MPI_Comm_free(&comm_);
+  }
+
+  [[nodiscard]] int rank() const noexcept { return rank_; }
+  [[nodiscard]] int size() const noexcept { return size_; }
+
+  /// This rank's group: the ranks of its node (or of `group_size` consecutive ranks). The communicator
+  /// itself when the group is every rank.
+  [[nodiscard]] mpi& group() noexcept { return group_ ? *group_ : *this; }
+  /// Index of this rank's group (groups are numbered by their lowest rank) and the number of groups.
+  [[nodiscard]] int group_id() const noexcept { return group_id_; }
+  [[nodiscard]] int group_count() const noexcept { return group_count_; }
+
+  /// Payload bytes moved by this rank (its group's collectives included).
+  [[nodiscard]] const comm_counters& counters() const noexcept { return *counters_; }
+  /// Adds traffic done directly on native() (one-sided protocols built on this communicator).
+  void count(std::uint64_t sent, std::uint64_t received) noexcept {
+    counters_->bytes_sent += sent;
+    counters_->bytes_received += received;
+    ++counters_->collectives;
+  }
+
+  /// The duplicated communicator (MPI_ERRORS_RETURN). Owned by this object.
+  [[nodiscard]] MPI_Comm native() const noexcept { return comm_; }
+  [[nodiscard]] const options& opts() const noexcept { return opt_; }
+  /// Largest element count of one MPI call.
+  [[nodiscard]] std::size_t max_count() const noexcept {
+    return opt_.max_count == 0 ? static_cast<std::size_t>(INT_MAX) : opt_.max_count;
+  }
+
+  /// A new communicator over the same ranks with the same options (collective), whose traffic counts on
+  /// this communicator's counters (it must not outlive this one). For protocols whose non-blocking traffic
+  /// must not interleave with this communicator's collectives (asynchronous LSGD and EASGD).
+  [[nodiscard]] std::unique_ptr<mpi> duplicate() const {
+    auto d = std::make_unique<mpi>(comm_, opt_);
+    d->counters_ = counters_;
+    if (d->group_) d->group_->counters_ = counters_;
+    return d;
+  }
+
+  void barrier() {
+    if (!polling()) {
+      check(MPI_Barrier(comm_), "MPI_Barrier");
+      return;
+    }
+    MPI_Request r = MPI_REQUEST_NULL;
+    check(MPI_Ibarrier(comm_, &r), "MPI_Ibarrier");
+    wait_all(std::span<MPI_Request>(&r, 1), "MPI_Barrier");
+  }
+
+  /// In-place sum over the ranks (MPI_Allreduce with MPI_IN_PLACE; no copy of the buffer).
+  template <class T>
+  void allreduce_sum(std::span<T> data) {
+    static_assert(std::is_arithmetic_v<T>, "allreduce_sum needs an arithmetic element type");
+    const MPI_Datatype dt = detail::mpi_datatype<T>();
+    if (!polling()) {
+      detail::for_each_chunk(data.size(), max_count(), [&](std::size_t lo, int len) {
+        check(MPI_Allreduce(MPI_IN_PLACE, data.data() + lo, len, dt, MPI_SUM, comm_), "MPI_Allreduce");
+      });
+    } else {
+      std::vector<MPI_Request> reqs;
+      detail::for_each_chunk(data.size(), max_count(), [&](std::size_t lo, int len) {
+        reqs.push_back(MPI_REQUEST_NULL);
+        check(MPI_Iallreduce(MPI_IN_PLACE, data.data() + lo, len, dt, MPI_SUM, comm_, &reqs.back()),
+              "MPI_Iallreduce");
+      });
+      wait_all(reqs, "MPI_Allreduce");
+    }
+    const std::uint64_t moved = allreduce_bytes(data.size(), sizeof(T));
+    count(moved, moved);
+  }
+
+  /// Non-blocking sum: `recv` receives the sum of every rank's `send` when the request completes
+  /// (MPI_Iallreduce; in place when both are the same buffer). Neither buffer may be touched, and this
+  /// communicator must live, until wait() returns. wait() honours the timeout.
+  template <class T>
+  [[nodiscard]] request iallreduce_sum(std::span<const T> send, std::span<T> recv) {
+    static_assert(std::is_arithmetic_v<T>, "iallreduce_sum needs an arithmetic element type");
+    tether::detail::require(send.size() == recv.size(), "iallreduce_sum: send and recv sizes differ: send has ",
+                            send.size(), ", recv has ", recv.size());
+    const MPI_Datatype dt = detail::mpi_datatype<T>();
+    auto op = std::make_shared<detail::pending_mpi>();
+    const bool in_place = static_cast<const void*>(send.data()) == static_cast<const void*>(recv.data());
+    detail::for_each_chunk(recv.size(), max_count(), [&](std::size_t lo, int len) {
+      op->requests.push_back(MPI_REQUEST_NULL);
+      check(MPI_Iallreduce(in_place ? MPI_IN_PLACE : static_cast<const void*>(send.data() + lo),
+                           recv.data() + lo, len, dt, MPI_SUM, comm_, &op->requests.back()),
+            "MPI_Iallreduce");
+    });
+    const std::uint64_t moved = allreduce_bytes(recv.size(), sizeof(T));
+    count(moved, moved);
+    return make_request(std::move(op), "MPI_Iallreduce");
+  }
+
+  /// Copies `root`'s buffer into every other rank's buffer (MPI_Bcast, in place).
+  template <class T>
+  void broadcast(std::span<T> data, int root) {
+    check_root(root, "broadcast");
+    const MPI_Datatype dt = detail::mpi_datatype<T>();
+    if (!polling()) {
+      detail::for_each_chunk(data.size(), max_count(), [&](std::size_t lo, int len) {
+        check(MPI_Bcast(data.data() + lo, len, dt, root, comm_), "MPI_Bcast");
+      });
+    } else {
+      std::vector<MPI_Request> reqs;
+      detail::for_each_chunk(data.size(), max_count(), [&](std::size_t lo, int len) {
+        reqs.push_back(MPI_REQUEST_NULL);
+        check(MPI_Ibcast(data.data() + lo, len, dt, root, comm_, &reqs.back()), "MPI_Ibcast");
+      });
+      wait_all(reqs, "MPI_Bcast");
+    }
+    count_broadcast(data.size() * sizeof(T), root);
+  }
+
+  /// Non-blocking broadcast (MPI_Ibcast): `data` must stay untouched until the request completes.
+  template <class T>
+  [[nodiscard]] request ibroadcast(std::span<T> data, int root) {
+    check_root(root, "ibroadcast");
+    const MPI_Datatype dt = detail::mpi_datatype<T>();
+    auto op = std::make_shared<detail::pending_mpi>();
+    detail::for_each_chunk(data.size(), max_count(), [&](std::size_t lo, int len) {
+      op->requests.push_back(MPI_REQUEST_NULL);
+      check(MPI_Ibcast(data.data() + lo, len, dt, root, comm_, &op->requests.back()), "MPI_Ibcast");
+    });
+    count_broadcast(data.size() * sizeof(T), root);
+    return make_request(std::move(op), "MPI_Ibcast");
+  }
+
+  /// True when MPI accepts pointers into `Space` directly: always for host memory; for CUDA memory when the
+  /// MPI library is CUDA-aware, asked at run time (Open MPI's MPIX_Query_cuda_support; false for other
+  /// MPIs); never for other memory spaces.
+  template <class Space>
+  [[nodiscard]] bool device_aware(Space = {}) const noexcept {
+    if constexpr (std::same_as<Space, mem::host>) return true;
+    else if constexpr (std::same_as<Space, mem::cuda>) return cuda_aware_;
+    else return false;
+  }
+
+  /// True when the `(view, exec)` collectives pass a pointer into `Space` straight to MPI (device_aware and
+  /// the device_direct option); false when they stage it through host memory. Throws tether::error when
+  /// device_direct is `always` and MPI cannot take `Space`'s pointers.
+  template <class Space>
+  [[nodiscard]] bool device_direct(Space = {}) const {
+    if constexpr (std::same_as<Space, mem::host>) return true;
+    switch (opt_.device_direct) {
+      case mpi_device_direct::never:
+        return false;
+      case mpi_device_direct::always:
+        tether::detail::require(device_aware(Space{}), "rank ", rank_,
+                                ": comm::mpi: device_direct = always, but this MPI library cannot take "
+                                "pointers into the buffer's memory space (not CUDA-aware, or not CUDA memory); "
+                                "use device_direct = automatic or never to stage through host memory");
+        return true;
+      case mpi_device_direct::automatic:
+        break;
+    }
+    return device_aware(Space{});
+  }
+
+  /// In-place sum of a buffer in device memory: the device pointer goes to MPI_Allreduce when
+  /// device_direct(Space) (after `exec.fence()`, so queued kernels have written it), otherwise it is staged
+  /// through host memory as tether::detail::allreduce_sum does. Counters as for host buffers.
+  template <class T, class Space, class Exec>
+    requires(!std::same_as<Space, mem::host> && tether::detail::stages_through_host<Exec, T>)
+  void allreduce_sum(view<T, Space> v, const Exec& exec) {
+    if (device_direct(Space{})) {
+      tether::detail::fence(exec);
+      allreduce_sum(std::span<T>(v.data(), v.size()));
+    } else {
+      tether::detail::staged_allreduce_sum(*this, exec, v);
+    }
+  }
+
+  /// Broadcast of a buffer in device memory: direct or staged, as allreduce_sum(view, exec).
+  template <class T, class Space, class Exec>
+    requires(!std::same_as<Space, mem::host> && tether::detail::stages_through_host<Exec, T>)
+  void broadcast(view<T, Space> v, int root, const Exec& exec) {
+    if (device_direct(Space{})) {
+      tether::detail::fence(exec);
+      broadcast(std::span<T>(v.data(), v.size()), root);
+    } else {
+      tether::detail::staged_broadcast(*this, exec, v, root);
+    }
+  }
+
+  /// Non-blocking sum of buffers in device memory: direct (MPI_Iallreduce on the device pointers, which must
+  /// stay untouched until the request completes) or staged (`send` is copied out now, `recv` written when
+  /// the request is waited on), as allreduce_sum(view, exec).
+  template <class T, class Space, class Exec>
+    requires(!std::same_as<Space, mem::host> && tether::detail::stages_through_host<Exec, T>)
+  [[nodiscard]] request iallreduce_sum(view<const T, Space> send, view<T, Space> recv, const Exec& exec) {
+    if (device_direct(Space{})) {
+      tether::detail::fence(exec);
+      return iallreduce_sum(std::span<const T>(send.data(), send.size()), std::span<T>(recv.data(), recv.size()));
+    }
+    return tether::detail::staged_iallreduce_sum(*this, exec, send, recv);
+  }
+
+  /// The (score, rank) min-reduction of an election (MPI_Allreduce of MPI_FLOAT_INT with MPI_MINLOC): the
+  /// lowest finite score wins, ties go to the lowest rank, a non-finite score never wins (rank -1 and
+  /// score 0 when no score is finite). 8 bytes each way.
+  [[nodiscard]] election min_loc(float score) { return min_loc(score, rank_); }
+
+  /// min_loc with an explicit index per rank (ties go to the lowest index): hierarchical elections over
+  /// threads inside ranks pass the global worker rank.
+  [[nodiscard]] election min_loc(float score, int index) {
+    detail::float_int in{std::isfinite(score) ? score : std::numeric_limits<float>::infinity(), index};
+    detail::float_int out{};
+    if (!polling()) {
+      check(MPI_Allreduce(&in, &out, 1, MPI_FLOAT_INT, MPI_MINLOC, comm_), "MPI_Allreduce");
+    } else {
+      MPI_Request r = MPI_REQUEST_NULL;
+      check(MPI_Iallreduce(&in, &out, 1, MPI_FLOAT_INT, MPI_MINLOC, comm_, &r), "MPI_Iallreduce");
+      wait_all(std::span<MPI_Request>(&r, 1), "MPI_Allreduce (election)");
+    }
+    count(8, 8);
+    return to_election(out);
+  }
+
+  /// Non-blocking election: `out` receives the result when the request completes (it must outlive the
+  /// request).
+  [[nodiscard]] request imin_loc(float score, election& out) {
+    auto op = std::make_shared<detail::pending_mpi>();
+    op->in = {std::isfinite(score) ? score : std::numeric_limits<float>::infinity(), rank_};
+    op->requests.push_back(MPI_REQUEST_NULL);
+    check(MPI_Iallreduce(&op->in, &op->out, 1, MPI_FLOAT_INT, MPI_MINLOC, comm_, &op->requests.back()),
+          "MPI_Iallreduce");
+    election* target = &out;
+    detail::pending_mpi* raw = op.get();
+    op->on_complete = [raw, target] { *target = to_election(raw->out); };
+    count(8, 8);
+    return make_request(std::move(op), "MPI_Iallreduce (election)");
+  }
+
+  /// Opens a center variable held by rank `owner` in an MPI window (collective; asynchronous EASGD): every
+  /// rank gets a handle on the same values, `owner`'s `initial`. See mpi::center.
+  template <class T>
+  [[nodiscard]] center<T> open_center(std::span<const T> initial, int owner);
+
+  /// Collective check that every rank holds the same values: one MPI_Allreduce (MPI_MIN of v and ~v). On a
+  /// mismatch every rank throws tether::error naming the value and what each rank holds.
+  void check_consistent(std::span<const consistency_item> items) {
+    const std::size_t k = items.size();
+    std::vector<std::uint64_t> v(2 * k);
+    for (std::size_t i = 0; i < k; ++i) {
+      v[2 * i] = items[i].value;
+      v[2 * i + 1] = ~items[i].value;
+    }
+    run_collective("MPI_Allreduce (consistency check)", [&](MPI_Request* r) {
+      return r == nullptr ? MPI_Allreduce(MPI_IN_PLACE, v.data(), static_cast<int>(v.size()), MPI_UINT64_T, MPI_MIN,
+                                          comm_)
+                          : MPI_Iallreduce(MPI_IN_PLACE, v.data(), static_cast<int>(v.size()), MPI_UINT64_T,
+                                           MPI_MIN, comm_, r);
+    });
+    std::size_t bad = k;
+    for (std::size_t i = 0; i < k && bad == k; ++i)
+      if (v[2 * i] != ~v[2 * i + 1]) bad = i;
+    if (bad == k) return;
+    // Every rank saw the mismatch: gather each rank's value to name them.
+    std::vector<std::uint64_t> all(static_cast<std::size_t>(size_));
+    std::uint64_t mine = items[bad].value;
+    run_collective("MPI_Allgather (consistency check)", [&](MPI_Request* r) {
+      return r == nullptr ? MPI_Allgather(&mine, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T, comm_)
+                          : MPI_Iallgather(&mine, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T, comm_, r);
+    });
+    tether::detail::throw_inconsistent(rank_, items[bad].what, all);
+  }
+  /// check_consistent for one value.
+  void check_consistent(std::uint64_t value, const char* what) {
+    const consistency_item item{value, what};
+    check_consistent(std::span<const consistency_item>(&item, 1));
+  }
+
+  /// Waits for `reqs` (MPI_Testall polling, bounded by the timeout; MPI_Waitall when the timeout is off).
+  /// `what` names the operation in the timeout error.
+  void wait_all(std::span<MPI_Request> reqs, const char* what) const {
+    if (reqs.empty()) return;
+    if (!polling()) {
+      check(MPI_Waitall(static_cast<int>(reqs.size()), reqs.data(), MPI_STATUSES_IGNORE), "MPI_Waitall");
+      return;
+    }
+    const auto start = clock::now();
+    for (std::uint64_t spins = 0;; ++spins) {
+      int done = 0;
+      check(MPI_Testall(static_cast<int>(reqs.size()), reqs.data(), &done, MPI_STATUSES_IGNORE), "MPI_Testall");
+      if (done != 0) return;
+      if (spins >= 4096) std::this_thread::yield();
+      if ((spins & 255u) == 255u &&
+          std::chrono::duration<double>(clock::now() - start).count() > opt_.timeout)
+        throw runtime_error(tether::detail::concat("tether: rank ", rank_, ": ", what, " did not complete within ",
+                                                   opt_.timeout, " s: a rank may have died (comm::mpi timeout)"));
+    }
+  }
+
+  /// True when every request has completed (MPI_Testall; drives MPI's progress).
+  [[nodiscard]] bool test_all(std::span<MPI_Request> reqs) const {
+    int done = 0;
+    check(MPI_Testall(static_cast<int>(reqs.size()), reqs.data(), &done, MPI_STATUSES_IGNORE), "MPI_Testall");
+    return done != 0;
+  }
+
+  /// Throws tether::runtime_error naming `call` when `rc` is not MPI_SUCCESS.
+  void check(int rc, const char* call) const {
+    if (rc != MPI_SUCCESS)
+      throw runtime_error(tether::detail::concat("tether: rank ", rank_, ": ", call, " failed: ",
+                                                 detail::mpi_error_text(rc)));
+  }
+
+  /// True when blocking operations are polled against the timeout.
+  [[nodiscard]] bool polling() const noexcept { return opt_.timeout > 0; }
+
+ private:
+  using clock = std::chrono::steady_clock;
+
+  // A group: owns `comm` (already split), shares the parent's options and counters.
+  mpi(MPI_Comm comm, const options& o, comm_counters* counters) : comm_(comm), opt_(o), counters_(counters) {
+    init_handle();
+  }
+
+  void init_handle() {
+    check(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler");
+    check(MPI_Comm_rank(comm_, &rank_), "MPI_Comm_rank");
+    check(MPI_Comm_size(comm_, &size_), "MPI_Comm_size");
+    cuda_aware_ = detail::mpi_cuda_aware();
+  }
+
+  [[nodiscard]] std::uint64_t options_hash() const {
+    return options_fingerprint(opt_);
+  }
+
+  void make_groups() {
+    MPI_Comm split = MPI_COMM_NULL;
+    if (opt_.group_size == 0) {
+      check(MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &split), "MPI_Comm_split_type");
+    } else {
+      check(MPI_Comm_split(comm_, rank_ / opt_.group_size, rank_, &split), "MPI_Comm_split");
+    }
+    int gsize = 0;
+    int grank = 0;
+    int leader = 0;  // the group's lowest rank (split keys are ranks, so it is the group's rank 0)
+    MPI_Group whole = MPI_GROUP_NULL;
+    MPI_Group part = MPI_GROUP_NULL;
+    std::vector<int> is_first(static_cast<std::size_t>(size_));
+    try {
+      check(MPI_Comm_set_errhandler(split, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler");
+      check(MPI_Comm_size(split, &gsize), "MPI_Comm_size");
+      check(MPI_Comm_rank(split, &grank), "MPI_Comm_rank");
+      check(MPI_Comm_group(comm_, &whole), "MPI_Comm_group");
+      check(MPI_Comm_group(split, &part), "MPI_Comm_group");
+      const int zero = 0;
+      const int rc = MPI_Group_translate_ranks(part, 1, &zero, whole, &leader);
+      MPI_Group_free(&part);
+      MPI_Group_free(&whole);
+      check(rc, "MPI_Group_translate_ranks");
+      // Number the groups by their lowest rank.
+      int mine = grank == 0 ? 1 : 0;
+      run_collective("MPI_Allgather (groups)", [&](MPI_Request* r) {
+        return r == nullptr ? MPI_Allgather(&mine, 1, MPI_INT, is_first.data(), 1, MPI_INT, comm_)
+                            : MPI_Iallgather(&mine, 1, MPI_INT, is_first.data(), 1, MPI_INT, comm_, r);
+      });
+    } catch (...) {
+      MPI_Comm_free(&split);
+      throw;
+    }
+    group_count_ = 0;
+    group_id_ = 0;
+    for (int r = 0; r < size_; ++r) {
+      if (is_first[static_cast<std::size_t>(r)] == 0) continue;
+      if (r < leader) ++group_id_;
+      ++group_count_;
+    }
+    if (gsize == size_) {
+      MPI_Comm_free(&split);
+      return;
+    }
+    group_.reset(new mpi(split, opt_, counters_));
+    group_->group_id_ = group_id_;
+    group_->group_count_ = group_count_;
+  }
+
+  template <class Start>
+  void run_collective(const char* what, Start&& start) {
+    if (!polling()) {
+      check(start(nullptr), what);
+      return;
+    }
+    MPI_Request r = MPI_REQUEST_NULL;
+    check(start(&r), what);
+    wait_all(std::span<MPI_Request>(&r, 1), what);
+  }
+
+  [[nodiscard]] request make_request(std::shared_ptr<detail::pending_mpi> op, const char* what) {
+    const mpi* self = this;
+    auto finish = [](detail::pending_mpi& o) {
+      if (!o.completed) {
+        o.completed = true;
+        if (o.on_complete) o.on_complete();
+      }
+    };
+    return request(
+        [self, op, what, finish] {
+          self->wait_all(op->requests, what);
+          finish(*op);
+        },
+        [self, op, finish] {
+          if (op->completed) return true;
+          if (!self->test_all(op->requests)) return false;
+          finish(*op);
+          return true;
+        });
+  }
+
+  static election to_election(const detail::float_int& r) noexcept {
+    if (!std::isfinite(r.value)) return {};
+    return {r.value, r.index};
+  }
+
+  void check_root(int root, const char* what) const {
+    tether::detail::require(root >= 0 && root < size_, what, ": root must be in [0, ", size_, "), got root = ", root);
+  }
+
+  [[nodiscard]] std::uint64_t allreduce_bytes(std::size_t n, std::size_t s) const noexcept {
+    return tether::detail::allreduce_payload_bytes(n, s, rank_, size_);
+  }
+  void count_broadcast(std::uint64_t bytes, int root) noexcept {
+    tether::detail::count_broadcast(*counters_, bytes, rank_, root, size_);
+  }
+
+  MPI_Comm comm_ = MPI_COMM_NULL;
+  options opt_;
+  int rank_ = 0;
+  int size_ = 1;
+  int group_id_ = 0;
+  int group_count_ = 1;
+  std::unique_ptr<mpi> group_;
+  comm_counters own_counters_{};
+  comm_counters* counters_;
+  bool cuda_aware_ = false;
+};
+
+}  // namespace tether::comm

@@ -1,0 +1,140 @@
+#pragma once
+/// \file
+/// comm::shared_memory (tether::team): a team of p threads in one process, its groups, and run().
+/// See comm/shared_memory.hpp for the whole picture.
+
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "tether/comm/team/state.hpp"
+#include "tether/comm/team/worker.hpp"
+#include "tether/core/error.hpp"
+#include "tether/core/stats.hpp"
+
+namespace tether::comm {
+
+/// Options of a thread team.
+struct shared_memory_options {
+  int group_size = 0;  ///< workers per group (LSGD's local leaders); 0 = one group of all workers
+};
+
+/// A team of threads in one process. Each thread is a worker; see the file comment.
+class shared_memory {
+ public:
+  using options = shared_memory_options;
+
+  /// A worker's handle: its rank, the team size, and the collectives. Passed to the function given to run().
+  using worker = team_worker;
+  /// A center shared by the workers (asynchronous EASGD), opened by worker::open_center.
+  template <class T>
+  using center = team_center<T>;
+
+  /// A team of `workers` threads, optionally split into groups of `o.group_size`.
+  explicit shared_memory(int workers, options o = {}) : size_(workers), group_size_(o.group_size) {
+    tether::detail::require(workers >= 1, "shared_memory: workers must be >= 1, got workers = ", workers);
+    tether::detail::require(o.group_size >= 0, "shared_memory: group_size must be >= 0, got group_size = ",
+                            o.group_size);
+    if (group_size_ == 0) group_size_ = workers;
+    tether::detail::require(workers % group_size_ == 0, "shared_memory: workers (", workers,
+                            ") must be a multiple of group_size (", group_size_, ")");
+    world_ = std::make_unique<detail::team_state>(workers);
+    counters_.resize(static_cast<std::size_t>(workers));
+    const int groups = workers / group_size_;
+    for (int r = 0; r < workers; ++r)
+      handles_.emplace_back(new worker(world_.get(), r, &counters_[static_cast<std::size_t>(r)]));
+    if (groups > 1) {
+      for (int g = 0; g < groups; ++g) group_states_.push_back(std::make_unique<detail::team_state>(group_size_));
+      for (int r = 0; r < workers; ++r) {
+        const int g = r / group_size_;
+        auto* gh = new worker(group_states_[static_cast<std::size_t>(g)].get(), r % group_size_,
+                              &counters_[static_cast<std::size_t>(r)]);
+        group_handles_.emplace_back(gh);
+        handles_[static_cast<std::size_t>(r)]->group_ = gh;
+      }
+    }
+    for (int r = 0; r < workers; ++r) {
+      auto& h = *handles_[static_cast<std::size_t>(r)];
+      h.group_id_ = r / group_size_;
+      h.group_count_ = groups;
+      if (h.group_ != nullptr) {
+        h.group_->group_id_ = h.group_id_;
+        h.group_->group_count_ = groups;
+      }
+    }
+  }
+
+  [[nodiscard]] int size() const noexcept { return size_; }
+  [[nodiscard]] int group_size() const noexcept { return group_size_; }
+
+  /// Bytes moved so far by worker `rank`.
+  [[nodiscard]] const comm_counters& counters(int rank) const { return counters_.at(static_cast<std::size_t>(rank)); }
+
+  /// Runs `f(worker&)` on size() threads and returns when all are done. If any worker throws, every other
+  /// worker is released from its collectives and the first exception is rethrown here.
+  template <class F>
+  void run(F&& f) {
+    world_->reset();
+    for (auto& g : group_states_) g->reset();
+    std::mutex em;
+    std::exception_ptr first;
+    bool first_is_abort = false;
+    {
+      std::vector<std::jthread> threads;
+      threads.reserve(static_cast<std::size_t>(size_));
+      for (int r = 0; r < size_; ++r) {
+        threads.emplace_back([&, r] {
+          worker& w = *handles_[static_cast<std::size_t>(r)];
+          try {
+            f(w);
+            mark_finished(r);
+          } catch (...) {
+            const bool is_abort = is_aborted(std::current_exception());
+            {
+              std::lock_guard lk(em);
+              if (!first || (first_is_abort && !is_abort)) {
+                first = std::current_exception();
+                first_is_abort = is_abort;
+              }
+            }
+            abort_all();
+            mark_finished(r);
+          }
+        });
+      }
+    }
+    if (first) std::rethrow_exception(first);
+  }
+
+ private:
+  static bool is_aborted(const std::exception_ptr& e) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const aborted&) {
+      return true;
+    } catch (...) {
+      return false;
+    }
+  }
+  void abort_all() {
+    world_->abort();
+    for (auto& g : group_states_) g->abort();
+  }
+  void mark_finished(int r) {
+    world_->finish(r);
+    if (!group_states_.empty())
+      group_states_[static_cast<std::size_t>(r / group_size_)]->finish(r % group_size_);
+  }
+
+  int size_;
+  int group_size_;
+  std::unique_ptr<detail::team_state> world_;
+  std::vector<std::unique_ptr<detail::team_state>> group_states_;
+  std::vector<comm_counters> counters_;
+  std::vector<std::unique_ptr<worker>> handles_;
+  std::vector<std::unique_ptr<worker>> group_handles_;
+};
+
+}  // namespace tether::comm
