@@ -93,7 +93,7 @@ def tether_figures(path, n):
             if name.split("/")[:3] == [kernel, "cuda", f"N:{n}"]:
                 res[f"tether_{kernel}"] = (b["real_time"] * {"ns": 1e-6, "us": 1e-3, "ms": 1.0}[b["time_unit"]],
                                            b["bytes_per_elem"])
-        if name.split("/")[:2] == ["memcpy_d2d", f"N:{n}"]:
+        if name.split("/")[:3] == ["copy", "cuda", f"N:{n}"]:  # exec::cuda's copy: cudaMemcpyAsync D2D
             res["tether_memcpy_d2d"] = (b["real_time"] * {"ns": 1e-6, "us": 1e-3, "ms": 1.0}[b["time_unit"]], 8)
     return res
 

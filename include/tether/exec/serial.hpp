@@ -48,10 +48,13 @@ struct serial {
     return buffer<T>(n, value);
   }
 
-  /// Calls `f(i)` for i in [0, n).
+  /// Calls `f(i)` for i in [0, n). The loop runs a local copy of `f`: stores through the kernel's pointers
+  /// then cannot alias the kernel itself, so its pointers stay in registers and the loop vectorises even
+  /// when `f` is a reference into memory the kernel writes (a caller's object, a lambda's capture).
   template <class F>
   void parallel_for(std::size_t n, const F& f) const {
-    for (std::size_t i = 0; i < n; ++i) f(i);
+    const F k = f;
+    for (std::size_t i = 0; i < n; ++i) k(i);
   }
 
   /// True when `pred(i)` holds for some i in [0, n). Branch-free so the loop vectorises (the accumulator is

@@ -9,6 +9,7 @@
 /// and starts a non-blocking all-reduce of a snapshot of x that completes while the next `period` local
 /// steps compute. With anchor momentum m > 0: v <- m*v + (avg - z); z <- z + v.
 
+#include <array>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -33,6 +34,8 @@ struct anchor {
 
   /// Buffers: [anchor z, snapshot being averaged, sum received, anchor velocity].
   static constexpr std::size_t buffers = 4;
+  /// Which buffers force() reads (the byte model of tether/bench/byte_model.hpp).
+  static constexpr std::array<bool, buffers> force_reads{true, false, false, false};
 
   template <class T>
   struct context {
@@ -45,6 +48,13 @@ struct anchor {
                     "anchor pull: alpha must be in [0, 1], got alpha = ", opt.alpha);
     detail::require(std::isfinite(opt.momentum) && opt.momentum >= 0.0f && opt.momentum < 1.0f,
                     "anchor pull: momentum must be in [0, 1), got momentum = ", opt.momentum);
+  }
+
+  /// The context of a step between rounds on a worker that is pulled (not the leader), with `workers`
+  /// workers: what benchmarks of the fused kernel run (tether/bench/register.hpp).
+  template <class T>
+  [[nodiscard]] context<T> prepare(int /*workers*/) const {
+    return {T(opt.alpha)};
   }
 
   template <class Env, class T, class S>

@@ -19,6 +19,7 @@
 /// with `allreduce_sum`, `rank`, `size` and `open_center<T>(initial, owner)`, whose handle has
 /// `exchange(read, delta, compute)`, `release()`, `poll()` and `close(out)`.
 
+#include <array>
 #include <cmath>
 #include <concepts>
 #include <cstddef>
@@ -132,6 +133,8 @@ struct async_elastic {
 
   /// Buffers: [center as read at the last exchange (the final center after finish()), the last delta].
   static constexpr std::size_t buffers = 2;
+  /// Which buffers force() reads (the byte model of tether/bench/byte_model.hpp).
+  static constexpr std::array<bool, buffers> force_reads{false, true};
 
   template <class T>
   struct context {};

@@ -10,6 +10,7 @@
 ///
 /// The center starts at the mean of the workers' starting points.
 
+#include <array>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -33,6 +34,8 @@ struct elastic {
 
   /// Buffers: [center, sum of the workers' parameters at the last round].
   static constexpr std::size_t buffers = 2;
+  /// Which buffers force() reads (the byte model of tether/bench/byte_model.hpp).
+  static constexpr std::array<bool, buffers> force_reads{true, false};
 
   template <class T>
   struct context {
@@ -52,6 +55,13 @@ struct elastic {
 
   [[nodiscard]] float alpha(int workers) const noexcept {
     return opt.alpha > 0.0f ? opt.alpha : opt.beta / static_cast<float>(workers);
+  }
+
+  /// The context of a step between rounds on a worker that is pulled (not the leader), with `workers`
+  /// workers: what benchmarks of the fused kernel run (tether/bench/register.hpp).
+  template <class T>
+  [[nodiscard]] context<T> prepare(int workers) const {
+    return {T(alpha(workers))};
   }
 
   template <class Env, class T, class S>

@@ -81,6 +81,17 @@ struct basic_leader {
     return opt.global_period == 0 ? opt.period : opt.global_period;
   }
 
+  /// The context of a step between rounds on a worker that is pulled (not the leader), with `workers`
+  /// workers: what benchmarks of the fused kernel run (tether/bench/register.hpp).
+  template <class T>
+  [[nodiscard]] context<T> prepare(int /*workers*/) const {
+    if constexpr (Grouped)
+      return {T(opt.strength / static_cast<float>(opt.period)),
+              T(opt.global_strength / static_cast<float>(global_period()))};
+    else
+      return {T(0), T(opt.strength / static_cast<float>(opt.period))};
+  }
+
   /// The worker's score: mean of the last score_window losses (NaN while any of them is non-finite).
   [[nodiscard]] double score() const noexcept {
     if (filled_ == 0) return std::numeric_limits<double>::infinity();
