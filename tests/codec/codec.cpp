@@ -541,6 +541,40 @@ double decode_slack(double m) {
 
 }  // namespace
 
+TEMPLATE_TEST_CASE("min_max grids cover their block: lo + range >= max exactly", "[codec]", float, double) {
+  // docs/codecs.md: lo is the largest float <= min x and the range the smallest float >= max x - lo, so the
+  // grid [lo, lo + range] covers the block. max x - lo computed in double rounds down when lo is tiny next to
+  // max x; then the range must be the float above. Checked exactly (codec_ref::covers: TwoSum) on blocks whose
+  // minimum is tiny and negative next to a large maximum, and on random blocks of wide magnitudes.
+  using T = TestType;
+  cd::stochastic_uniform<T> q({.bits = 8, .block = 2, .scale = cd::scale_mode::min_max});
+  const auto check = [&](T a, T b) {
+    const std::vector<T> x{a, b};
+    std::vector<std::byte> m(q.encoded_size(2));
+    q.encode(x, m, 1);
+    const float lo = scale_at(m, 0, 2, 0);
+    const float w = scale_at(m, 0, 2, 1);
+    const double mx = double(std::max(a, b));
+    INFO("block {" << a << ", " << b << "}: lo = " << lo << ", range = " << w);
+    CHECK(double(lo) <= double(std::min(a, b)));
+    CHECK(codec_ref::covers(double(lo), double(w), mx));
+    // And the smallest such float: one float less no longer covers (unless raised to the 2^-118 floor).
+    const float less = std::nextafter(w, 0.0f);
+    if (w > 0x1p-118f) CHECK_FALSE(codec_ref::covers(double(lo), double(less), mx));
+  };
+  check(T(-1e-30), T(1e10));  // the case found: d = 1e10 exactly, the range must exceed it
+  check(T(-1e-20), T(3.0));
+  check(T(-0x1p-60), T(1.0));
+  std::mt19937_64 rng(99);
+  std::uniform_real_distribution<double> mant(1.0, 2.0);
+  std::uniform_int_distribution<int> ex(-80, 80);
+  for (int k = 0; k < 20000; ++k) {
+    const T a = T(-mant(rng) * std::ldexp(1.0, ex(rng)));
+    const T b = T(mant(rng) * std::ldexp(1.0, ex(rng)));
+    check(a, b);
+  }
+}
+
 TEST_CASE("fp32 blocks of tiny values: bounded and unbiased (scales raised to 2^-118)", "[codec]") {
   // Below 2^-118, L/(2s) or L/w would overflow fp32 and every value would round to the top level.
   const std::vector<float> blocks[] = {{1e-37f, 0.0f, -5e-38f, 3e-38f, -1e-37f, 2e-39f, 0.0f, 7e-38f},

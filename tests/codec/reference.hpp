@@ -50,6 +50,23 @@ float down(T v) {
   return f;
 }
 
+/// True when lo + w >= mx exactly: s = lo + w rounded, e its rounding error (Knuth's TwoSum, exact), and
+/// lo + w = s + e; s > mx already covers (|e| is at most half the gap below s), s == mx covers when e >= 0.
+inline bool covers(double lo, double w, double mx) {
+  const double s = lo + w;
+  const double bv = s - lo;
+  const double e = (lo - (s - bv)) + (w - bv);
+  return s > mx || (s == mx && e >= 0);
+}
+
+/// The smallest float w with lo + w >= mx (the spec of min_max's range), by search upward from the float
+/// nearest mx - lo; infinity when none is finite.
+inline float smallest_cover(float lo, double mx) {
+  float w = up(mx - double(lo));
+  while (std::isfinite(w) && !covers(double(lo), double(w), mx)) w = std::nextafter(w, std::numeric_limits<float>::infinity());
+  return w;
+}
+
 struct bit_writer {
   std::vector<unsigned char> bytes;
   std::size_t bit = 0;
@@ -139,7 +156,7 @@ result<T> encode(mode md, const std::vector<T>& x, unsigned b, std::size_t B, st
       if (mn == 0) mn = 0;  // the spec: a zero minimum or maximum is +0
       if (mx == 0) mx = 0;
       float flo = down(mn);
-      float fw = raised<T>(up(double(mx) - double(flo)));
+      float fw = raised<T>(smallest_cover(flo, double(mx)));
       const double top = sizeof(T) == 4 ? top_fp32 : double(std::numeric_limits<float>::max());
       if (double(fw) > top || (sizeof(T) == 4 && double(flo) + double(fw) > top))
         flo = fw = std::numeric_limits<float>::quiet_NaN();

@@ -226,7 +226,17 @@ struct min_max_rule : affine_rule<T> {
     const T mn = value_of(kmin);
     const T mx = value_of(kmax);
     const float lo = float_down(mn);
-    const float w = scale_bounds<T>::raise(float_up(static_cast<double>(mx) - static_cast<double>(lo)));
+    // w: the smallest float with lo + w >= mx. The double difference d may round down (when lo is far below
+    // mx in magnitude); its rounding error (TwoSum: d + err = mx - lo exactly) says whether the float above d
+    // is needed.
+    const double a = static_cast<double>(mx);
+    const double b = -static_cast<double>(lo);
+    const double d = a + b;
+    const double bv = d - a;
+    const double err = (a - (d - bv)) + (b - bv);
+    float up = float_up(d);
+    if (err > 0.0 && static_cast<double>(up) <= d) up = next_up(up);
+    const float w = scale_bounds<T>::raise(up);
     if (!scale_bounds<T>::fits(lo, w)) return {NAN, NAN};
     return {lo, w};
   }
