@@ -1,6 +1,6 @@
 #pragma once
 /// \file
-/// Fashion-MNIST loading: a strict reader for IDX files (gzip-compressed or raw, both through zlib)
+/// Fashion-MNIST loading: a strict reader for IDX files (gzip-compressed, through zlib's inflate, or raw)
 /// and the standardized in-memory dataset the examples train on.
 ///
 /// Every problem with a file (missing, unreadable, wrong magic number, wrong image size, truncated,
@@ -17,6 +17,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <limits>
@@ -81,36 +82,67 @@ struct dataset {
 
 namespace detail {
 
-struct gz_closer {
-  void operator()(gzFile f) const noexcept { gzclose(f); }
+struct file_closer {
+  void operator()(std::FILE* f) const noexcept { std::fclose(f); }
 };
-using gz_ptr = std::unique_ptr<std::remove_pointer_t<gzFile>, gz_closer>;
+using file_ptr = std::unique_ptr<std::FILE, file_closer>;
 
-/// An open IDX file: gzopen reads gzip-compressed and uncompressed files alike.
+/// An open IDX file, gzip-compressed (one or more gzip members, as gzip writes them) or raw. zlib's inflate
+/// runs here rather than behind gzread, because gzread silently ignores whatever follows the last gzip member:
+/// bytes after the stream that are not another member are an error here, as trailing bytes of a raw file are.
 class idx_file {
  public:
-  explicit idx_file(std::string path) : path_(std::move(path)) {
-    file_.reset(gzopen(path_.c_str(), "rb"));
+  explicit idx_file(std::string path) : path_(std::move(path)), in_(1U << 17) {
+    file_.reset(std::fopen(path_.c_str(), "rb"));
     if (!file_) fail("cannot open file: " + std::generic_category().message(errno));
-    gzbuffer(file_.get(), 1U << 17);
+    refill();
+    gzip_ = have_ >= 2 && in_[0] == 0x1f && in_[1] == 0x8b;
+    if (gzip_) {
+      if (inflateInit2(&zs_, 16 + MAX_WBITS) != Z_OK) fail("cannot start zlib's inflate");
+      inflating_ = true;
+    }
+  }
+  idx_file(const idx_file&) = delete;
+  idx_file& operator=(const idx_file&) = delete;
+  ~idx_file() {
+    if (inflating_) inflateEnd(&zs_);
   }
 
   [[nodiscard]] const std::string& path() const noexcept { return path_; }
 
-  /// Reads up to `n` bytes into `out`; returns how many were read (fewer only at end of data).
+  /// Reads up to `n` bytes into `out`; returns how many were read (fewer only at end of data: the end of the
+  /// raw file, or of the last gzip member; a gzip member cut short also ends the data, and the caller reports
+  /// the file as truncated).
   std::size_t read_some(std::uint8_t* out, std::size_t n) {
+    if (!gzip_) return read_raw(out, n);
     std::size_t got = 0;
     while (got < n) {
-      const auto chunk = static_cast<unsigned>(std::min<std::size_t>(n - got, std::size_t{1} << 24));
-      const int r = gzread(file_.get(), out + got, chunk);
-      if (r < 0) {
-        int errnum = Z_OK;
-        const char* msg = gzerror(file_.get(), &errnum);
-        if (errnum == Z_BUF_ERROR) break;  // compressed stream ends early: reported as truncated by the caller
-        fail(tether::detail::concat("read error: ", msg != nullptr ? msg : "unknown zlib error"));
+      if (member_done_) {
+        // After a member: nothing (the end), another member (concatenated gzip), or an error.
+        if (pos_ == have_) refill();
+        if (pos_ == have_) break;
+        if (have_ - pos_ < 2) refill_keep();
+        if (have_ - pos_ < 2 || in_[pos_] != 0x1f || in_[pos_ + 1] != 0x8b)
+          fail("trailing data after the gzip stream");
+        if (inflateReset(&zs_) != Z_OK) fail("cannot restart zlib's inflate");
+        member_done_ = false;
       }
-      if (r == 0) break;
-      got += static_cast<std::size_t>(r);
+      if (pos_ == have_) {
+        refill();
+        if (pos_ == have_) break;  // the member is cut short: the caller says "truncated"
+      }
+      zs_.next_in = in_.data() + pos_;
+      zs_.avail_in = static_cast<uInt>(have_ - pos_);
+      zs_.next_out = out + got;
+      zs_.avail_out = static_cast<uInt>(std::min<std::size_t>(n - got, std::size_t{1} << 30));
+      const int rc = inflate(&zs_, Z_NO_FLUSH);
+      got = static_cast<std::size_t>(zs_.next_out - out);
+      pos_ = static_cast<std::size_t>(zs_.next_in - in_.data());
+      if (rc == Z_STREAM_END) {
+        member_done_ = true;
+      } else if (rc == Z_DATA_ERROR || rc == Z_NEED_DICT || rc == Z_MEM_ERROR || rc == Z_STREAM_ERROR) {
+        fail(tether::detail::concat("corrupt gzip data: ", zs_.msg != nullptr ? zs_.msg : "zlib error ", rc));
+      }
     }
     return got;
   }
@@ -164,8 +196,45 @@ class idx_file {
     return s;
   }
 
+  /// Raw bytes: what is buffered, then the file.
+  std::size_t read_raw(std::uint8_t* out, std::size_t n) {
+    std::size_t got = std::min(n, have_ - pos_);
+    std::copy_n(in_.data() + pos_, got, out);
+    pos_ += got;
+    while (got < n) {
+      const std::size_t r = std::fread(out + got, 1, n - got, file_.get());
+      if (r == 0) {
+        if (std::ferror(file_.get()) != 0) fail("read error: " + std::generic_category().message(errno));
+        break;
+      }
+      got += r;
+    }
+    return got;
+  }
+  /// Replaces the input buffer with the next bytes of the file.
+  void refill() {
+    pos_ = 0;
+    have_ = std::fread(in_.data(), 1, in_.size(), file_.get());
+    if (have_ == 0 && std::ferror(file_.get()) != 0) fail("read error: " + std::generic_category().message(errno));
+  }
+  /// Keeps the unread bytes at the front of the buffer and appends the file's next ones.
+  void refill_keep() {
+    const std::size_t left = have_ - pos_;
+    std::copy(in_.begin() + static_cast<std::ptrdiff_t>(pos_), in_.begin() + static_cast<std::ptrdiff_t>(have_),
+              in_.begin());
+    pos_ = 0;
+    have_ = left + std::fread(in_.data() + left, 1, in_.size() - left, file_.get());
+  }
+
   std::string path_;
-  gz_ptr file_;
+  file_ptr file_;
+  std::vector<std::uint8_t> in_;  // input buffer: raw bytes, or compressed ones
+  std::size_t pos_ = 0;           // next unread byte of in_
+  std::size_t have_ = 0;          // bytes of in_ filled
+  bool gzip_ = false;
+  bool inflating_ = false;  // zs_ was initialised
+  bool member_done_ = false;
+  z_stream zs_{};
 };
 
 inline std::string file_name(split which, bool images) {
@@ -225,18 +294,20 @@ inline std::string find_file(const std::string& dir, const std::string& name) {
   std::array<std::uint64_t, 256> histogram{};
   for (const std::uint8_t p : pixels) ++histogram[p];
   double sum = 0.0;
-  double sum_sq = 0.0;
-  for (std::size_t v = 0; v < histogram.size(); ++v) {
-    const double x = static_cast<double>(v) / 255.0;
-    sum += static_cast<double>(histogram[v]) * x;
-    sum_sq += static_cast<double>(histogram[v]) * x * x;
-  }
+  for (std::size_t v = 0; v < histogram.size(); ++v) sum += static_cast<double>(histogram[v]) * static_cast<double>(v) / 255.0;
   if (pixels.empty()) throw tether::runtime_error("fmnist: cannot standardize an empty image set");
+  // All pixels equal is decided on the histogram, exactly (the variance formula leaves a small positive
+  // value from cancellation); the variance is then a second pass over the 256 bins around the mean.
+  const auto distinct = std::count_if(histogram.begin(), histogram.end(), [](std::uint64_t c) { return c != 0; });
+  if (distinct < 2) throw tether::runtime_error("fmnist: cannot standardize images whose pixels are all equal");
   const double n = static_cast<double>(pixels.size());
   const double mean = sum / n;
-  const double var = std::max(0.0, sum_sq / n - mean * mean);
-  if (!(var > 0.0)) throw tether::runtime_error("fmnist: cannot standardize images whose pixels are all equal");
-  return {mean, std::sqrt(var)};
+  double ss = 0.0;
+  for (std::size_t v = 0; v < histogram.size(); ++v) {
+    const double d = static_cast<double>(v) / 255.0 - mean;
+    ss += static_cast<double>(histogram[v]) * d * d;
+  }
+  return {mean, std::sqrt(ss / n)};
 }
 
 /// The directory to load from: $TETHER_FASHION_MNIST_DIR if set and not empty, else the Debian package's path.

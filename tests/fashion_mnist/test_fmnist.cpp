@@ -431,6 +431,63 @@ TEST_CASE("IDX reader rejects bad files with the file's name", "[fmnist][idx]") 
   }
 }
 
+TEST_CASE("IDX reader: bytes after the gzip stream are an error, a second gzip member is data", "[fmnist][idx]") {
+  temp_dir dir;
+  const std::size_t n = 3;
+  const auto images = idx_images(fmnist::images_magic, n, 28, 28, synthetic_pixels(n, 5));
+  write_gz(dir.file("i.gz"), images);
+  std::ifstream in(dir.file("i.gz"), std::ios::binary);
+  const std::vector<char> gz((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto write_bytes = [&](const std::string& name, const std::vector<char>& bytes) {
+    std::ofstream out(dir.file(name), std::ios::binary);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    REQUIRE(out.good());
+    return dir.file(name);
+  };
+  SECTION("garbage after the stream") {
+    auto bytes = gz;
+    for (const char c : std::string("GARBAGE")) bytes.push_back(c);
+    const std::string path = write_bytes("garbage.gz", bytes);
+    CHECK_THAT(error_message([&] { (void)fmnist::read_idx_images(path); }),
+               Catch::Contains(path) && Catch::Contains("trailing data after the gzip stream"));
+  }
+  SECTION("one stray byte after the stream") {
+    auto bytes = gz;
+    bytes.push_back('\0');
+    const std::string path = write_bytes("byte.gz", bytes);
+    CHECK_THAT(error_message([&] { (void)fmnist::read_idx_images(path); }),
+               Catch::Contains(path) && Catch::Contains("trailing data after the gzip stream"));
+  }
+  SECTION("the data split over two gzip members (as `cat a.gz b.gz` makes)") {
+    const std::vector<std::uint8_t> head(images.begin(), images.begin() + 100);
+    const std::vector<std::uint8_t> tail(images.begin() + 100, images.end());
+    write_gz(dir.file("a.gz"), head);
+    write_gz(dir.file("b.gz"), tail);
+    std::ifstream ia(dir.file("a.gz"), std::ios::binary), ib(dir.file("b.gz"), std::ios::binary);
+    std::vector<char> both((std::istreambuf_iterator<char>(ia)), std::istreambuf_iterator<char>());
+    both.insert(both.end(), std::istreambuf_iterator<char>(ib), std::istreambuf_iterator<char>());
+    const fmnist::raw_images r = fmnist::read_idx_images(write_bytes("two.gz", both));
+    CHECK(r.count == n);
+    CHECK(std::equal(r.pixels.begin(), r.pixels.end(), images.begin() + 16));
+  }
+}
+
+TEST_CASE("standardization refuses images whose pixels are all one value", "[fmnist][idx]") {
+  // Every constant value, and a large set: the variance formula left a small positive number for some.
+  for (int v = 0; v < 256; ++v) {
+    const std::vector<std::uint8_t> same(60000, static_cast<std::uint8_t>(v));
+    CHECK_THROWS_WITH(fmnist::compute_normalization(same), Catch::Contains("all equal"));
+  }
+  // One pixel different: accepted, and the statistics are the exact ones (mean and population deviation).
+  std::vector<std::uint8_t> almost(1000, 77);
+  almost[3] = 78;
+  const auto nrm = fmnist::compute_normalization(almost);
+  const double mean = (999.0 * 77 + 78) / 1000.0 / 255.0;
+  const double var = (999.0 * std::pow(77 / 255.0 - mean, 2) + std::pow(78 / 255.0 - mean, 2)) / 1000.0;
+  CHECK(nrm.mean == Approx(mean).epsilon(1e-12));
+  CHECK(nrm.stddev == Approx(std::sqrt(var)).epsilon(1e-9));
+}
+
 TEST_CASE("default directory honours TETHER_FASHION_MNIST_DIR", "[fmnist][idx]") {
   const char* env = std::getenv(fmnist::directory_env_var);
   if (env != nullptr && *env != '\0') {
