@@ -22,8 +22,11 @@
 #include <cstdint>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
+#include <limits>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace {
 
@@ -160,11 +163,12 @@ settings parse_args(int argc, char** argv) {
       t.lr = lr;
     } else if (flag == "--momentum") {
       const double m = parse_number<double>(flag, v);
-      if (!std::isfinite(m) || m < 0.0 || m >= 1.0) bad_value(flag, v, "must be in [0, 1)");
+      // Checked as the float the optimizer uses: 0.999999999 rounds to 1.
+      if (!std::isfinite(m) || m < 0.0 || !(static_cast<float>(m) < 1.0f)) bad_value(flag, v, "must be in [0, 1) as a float");
       t.momentum = static_cast<float>(m);
     } else if (flag == "--leader-pull") {
       const double x = parse_number<double>(flag, v);
-      if (!std::isfinite(x) || x < 0.0) bad_value(flag, v, "must be >= 0");
+      if (!std::isfinite(static_cast<float>(x)) || x < 0.0) bad_value(flag, v, "must be a float >= 0");
       t.leader_strength = static_cast<float>(x);
     } else if (flag == "--leader-jump") {
       const double x = parse_number<double>(flag, v);
@@ -214,6 +218,21 @@ settings parse_args(int argc, char** argv) {
     }
   }
   // Checks between flags.
+  namespace fs = std::filesystem;
+  const auto same_file = [](const std::string& a, const std::string& b) {
+    std::error_code ec;
+    return fs::absolute(a, ec).lexically_normal() == fs::absolute(b, ec).lexically_normal();
+  };
+  if (same_file(s.csv, s.png)) throw usage_error{"--png: must not be the --csv file, got '" + s.png + "'"};
+  for (const auto& [flag, path] : {std::pair<const char*, const std::string&>{"--csv", s.csv}, {"--png", s.png}}) {
+    std::error_code ec;
+    if (fs::is_directory(path, ec)) throw usage_error{std::string(flag) + ": is a folder, not a file, got '" + path + "'"};
+  }
+  if (t.algo == fmnist::algorithm::lsgd_grouped && t.global_period == 0 &&
+      std::uint64_t{4} * t.period > std::numeric_limits<std::uint32_t>::max()) {
+    throw usage_error{"--period: 4 * --period (the default --global-period) must be below 2^32, got '" +
+                      std::to_string(t.period) + "'"};
+  }
   if (t.algo == fmnist::algorithm::lsgd_grouped) {
     if (t.workers % t.group_size != 0) {
       throw usage_error{"--group-size: must divide --workers " + std::to_string(t.workers) + ", got '" +
@@ -238,24 +257,30 @@ std::string format_duration(double s) {
   return buf;
 }
 
-/// The gnuplot script of the demo's plot: test accuracy (left axis) and mean training loss (right axis).
-std::string plot_script(const settings& s, const fmnist::train_result& r) {
+/// The title of the demo's plot.
+std::string plot_title(const settings& s, const fmnist::train_result& r) {
   char title[256];
   std::snprintf(title, sizeof title, "%s, %d workers, tau = %u, lr %g, momentum %g, batch %zu: final %.2f%%",
                 std::string(fmnist::algorithm_name(s.train.algo)).c_str(), s.train.workers,
                 s.train.algo == fmnist::algorithm::sync_sgd ? 1U : s.train.period, s.train.lr,
                 static_cast<double>(s.train.momentum), s.train.batch, 100.0 * r.final_accuracy());
+  return std::string("Fashion-MNIST MLP with tether: ") + title;
+}
+
+/// The gnuplot script of the demo's plot: test accuracy (left axis) and mean training loss (right axis). Run
+/// as `gnuplot -c script <png> <csv> <title>`: the file names and the title are the strings ARG1..ARG3, never
+/// gnuplot code.
+std::string plot_script(const settings& s) {
   std::string g = fmnist::gnuplot_png_terminal(900, 540);
-  g += "set output " + fmnist::gnuplot_quote(s.png) + "\n";
+  g += "set output ARG1\n";
   g += "set datafile separator ','\n";
-  g += "set title " + fmnist::gnuplot_quote(std::string("Fashion-MNIST MLP with tether: ") + title) + " noenhanced\n";
+  g += "set title ARG3 noenhanced\n";
   g += "set xlabel 'epoch'\nset ylabel 'test accuracy (%)'\nset y2label 'mean training loss'\n";
   g += "set ytics nomirror\nset y2tics\nset grid\nset key bottom right\n";
   g += "set yrange [50:100]\nset y2range [0:*]\nset xrange [0:*]\n";
   if (s.train.epochs <= 30) g += "set xtics 1\n";
   g += "set arrow from graph 0, first 89 to graph 1, first 89 nohead dashtype 2 lc rgb '#888888'\n";
-  g += "plot " + fmnist::gnuplot_quote(s.csv) +
-       " using 1:(100*$4) skip 1 with linespoints lw 2 pt 7 lc rgb '#1f77b4' title 'test accuracy', \\\n"
+  g += "plot ARG2 using 1:(100*$4) skip 1 with linespoints lw 2 pt 7 lc rgb '#1f77b4' title 'test accuracy', \\\n"
        "     '' using 1:3 skip 1 axes x1y2 with linespoints lw 1 pt 6 dashtype 3 lc rgb '#d62728' title 'training loss'\n";
   return g;
 }
@@ -277,6 +302,7 @@ int run(const settings& s) {
   const fmnist::dataset test =
       fmnist::load_fashion_mnist(s.data_dir, fmnist::split::test, fmnist::all_samples, train.norm);
   const double load_s = fmnist::detail::seconds_since(t_load);
+  if (test.count == 0) throw tether::runtime_error(s.data_dir + ": the test set has no images");
 
   if (train.count / static_cast<std::size_t>(t.workers) < t.batch) {
     std::fprintf(stderr,
@@ -314,7 +340,9 @@ int run(const settings& s) {
   const std::size_t plain_every = std::max<std::size_t>(1, steps_per_epoch / 4);
   std::size_t next_plain = plain_every;
 
-  std::ofstream csv = fmnist::open_output(s.csv);
+  fmnist::output_file csv_file(s.csv);  // written under a temporary name, renamed when complete
+  std::ofstream csv(csv_file.temp_path());
+  if (!csv) throw tether::runtime_error(csv_file.temp_path() + ": cannot open for writing");
   csv << fmnist::epoch_csv_header << '\n';
 
   fmnist::train_callbacks cb;
@@ -385,15 +413,24 @@ int run(const settings& s) {
                 100.0 * last.gradient_s / train_total, 100.0 * last.step_s / train_total,
                 100.0 * last.kernel_s / train_total, 100.0 * last.comm_s / train_total);
   }
+  // gnuplot plots the CSV while it is still under its temporary name and writes the plot under one too; then
+  // both move into place. A plot that gnuplot could not write, or left empty, is a failure (exit status 1); so
+  // is a CSV that cannot be moved into place. Without gnuplot the demo says so and still succeeds: the plot is a
+  // convenience, the CSV is the record.
+  fmnist::output_file png_file(s.png);
+  const std::string err =
+      fmnist::run_gnuplot(plot_script(s), {png_file.temp_path(), csv_file.temp_path(), plot_title(s, r)});
+  std::error_code ec;
+  const bool plotted = err.empty() && std::filesystem::file_size(png_file.temp_path(), ec) > 0 && !ec;
+  csv_file.commit();
   std::printf("wrote %s\n", s.csv.c_str());
-
-  fmnist::make_parent_dirs(s.png);
-  const std::string err = fmnist::run_gnuplot(plot_script(s, r));
-  if (err.empty()) {
-    std::printf("wrote %s\n", s.png.c_str());
-  } else {
-    std::printf("no plot: %s; the CSV log is at %s\n", err.c_str(), s.csv.c_str());
+  if (!plotted) {
+    std::printf("no plot: %s; the CSV log is at %s\n", err.empty() ? "gnuplot wrote no plot" : err.c_str(),
+                s.csv.c_str());
+    return err.rfind("gnuplot not found", 0) == 0 ? 0 : 1;
   }
+  png_file.commit();
+  std::printf("wrote %s\n", s.png.c_str());
   return 0;
 }
 

@@ -1,9 +1,15 @@
 #pragma once
 /// \file
-/// Output helpers of the Fashion-MNIST demo and study: CSV files of epoch records, gnuplot, human-readable sizes.
+/// Output helpers of the Fashion-MNIST demo and study: CSV files of epoch records, files renamed into place when
+/// complete, gnuplot run without a shell, human-readable sizes.
 
 #include "train.hpp"
 
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <iterator>
@@ -13,6 +19,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 namespace fmnist {
 
@@ -32,6 +39,65 @@ inline std::ofstream open_output(const std::string& path) {
   if (!f) throw tether::runtime_error(path + ": cannot open for writing");
   return f;
 }
+
+/// A file written under a temporary name and moved to `path` by commit(), so that a run that fails (or a disk
+/// that fills up) never leaves a partial file behind nor replaces a good one. For a regular file (or a new one)
+/// the temporary file is next to `path` and commit() renames it (atomic within a file system). A `path` that
+/// exists and is not a regular file (/dev/null, a pipe) is never replaced: the temporary file is in the system's
+/// temporary folder and commit() copies its bytes into `path`, checking every write. The temporary file is
+/// removed when the object goes without a commit.
+class output_file {
+ public:
+  explicit output_file(std::string path) : path_(std::move(path)) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    const auto st = fs::status(path_, ec);
+    if (fs::is_directory(st)) throw tether::runtime_error(path_ + ": is a folder, not a file");
+    special_ = fs::exists(st) && !fs::is_regular_file(st);
+    const std::string pid = std::to_string(static_cast<long>(::getpid()));
+    if (special_) {
+      temp_ = (fs::temp_directory_path() / ("tether-output-" + pid + "-" + fs::path(path_).filename().string()))
+                  .string();
+    } else {
+      make_parent_dirs(path_);
+      temp_ = path_ + ".tmp-" + pid;
+    }
+  }
+  output_file(const output_file&) = delete;
+  output_file& operator=(const output_file&) = delete;
+  ~output_file() {
+    std::error_code ec;
+    if (!committed_) std::filesystem::remove(temp_, ec);
+  }
+
+  [[nodiscard]] const std::string& path() const noexcept { return path_; }
+  /// Where to write until commit().
+  [[nodiscard]] const std::string& temp_path() const noexcept { return temp_; }
+
+  /// Moves the temporary file's contents to `path`. Throws tether::runtime_error naming the path.
+  void commit() {
+    std::error_code ec;
+    if (!std::filesystem::exists(temp_, ec)) throw tether::runtime_error(path_ + ": nothing was written");
+    if (!special_) {
+      std::filesystem::rename(temp_, path_, ec);
+      if (ec) throw tether::runtime_error(path_ + ": cannot move " + temp_ + " into place: " + ec.message());
+    } else {
+      std::ifstream in(temp_, std::ios::binary);
+      std::ofstream out(path_, std::ios::binary);
+      out << in.rdbuf();
+      out.flush();
+      if (!in || !out) throw tether::runtime_error(path_ + ": write failed");
+      std::filesystem::remove(temp_, ec);
+    }
+    committed_ = true;
+  }
+
+ private:
+  std::string path_;
+  std::string temp_;
+  bool special_ = false;  // path exists and is not a regular file: copy into it, never replace it
+  bool committed_ = false;
+};
 
 /// The header of epoch_csv_row().
 inline constexpr const char* epoch_csv_header =
@@ -87,17 +153,6 @@ inline std::string find_in_path(std::string_view name) {
   return {};
 }
 
-/// `s` as a single-quoted gnuplot string ('' stands for a quote inside).
-inline std::string gnuplot_quote(std::string_view s) {
-  std::string q = "'";
-  for (const char c : s) {
-    q += c;
-    if (c == '\'') q += '\'';
-  }
-  q += '\'';
-  return q;
-}
-
 /// gnuplot lines that pick the pngcairo terminal when gnuplot has it, else the libgd png terminal.
 inline std::string gnuplot_png_terminal(int width, int height) {
   const std::string size = std::to_string(width) + "," + std::to_string(height);
@@ -105,16 +160,37 @@ inline std::string gnuplot_png_terminal(int width, int height) {
          " font 'Sans,10' } else { set terminal png size " + size + " }\n";
 }
 
-/// Runs gnuplot on `script`. Returns an empty string on success, else what went wrong (gnuplot missing or failing).
-inline std::string run_gnuplot(const std::string& script) {
+/// Runs `gnuplot -c <script> <args...>`: the script reads the arguments as the strings ARG1, ARG2, ..., so
+/// file names and titles never become gnuplot code (a quote or a newline in a path is just a character). No
+/// shell is involved. Returns an empty string on success, else what went wrong (gnuplot missing or failing).
+inline std::string run_gnuplot(const std::string& script, const std::vector<std::string>& args) {
   const std::string gnuplot = find_in_path("gnuplot");
   if (gnuplot.empty()) return "gnuplot not found in PATH (Debian: apt-get install gnuplot-nox)";
-  std::FILE* pipe = ::popen("gnuplot", "w");
-  if (pipe == nullptr) return "cannot start gnuplot";
-  std::fwrite(script.data(), 1, script.size(), pipe);
-  const int status = ::pclose(pipe);
-  if (status != 0) return "gnuplot failed (status " + std::to_string(status) + ")";
-  return {};
+  std::string file = (std::filesystem::temp_directory_path() / "tether-plot-XXXXXX").string();
+  const int fd = ::mkstemp(file.data());
+  if (fd < 0) return "cannot create a temporary gnuplot script";
+  const bool written = ::write(fd, script.data(), script.size()) == static_cast<ssize_t>(script.size());
+  ::close(fd);
+  std::string err;
+  if (!written) {
+    err = "cannot write the temporary gnuplot script";
+  } else {
+    std::vector<char*> argv{const_cast<char*>(gnuplot.c_str()), const_cast<char*>("-c"), file.data()};
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    pid_t pid = -1;
+    if (::posix_spawn(&pid, gnuplot.c_str(), nullptr, nullptr, argv.data(), environ) != 0) {
+      err = "cannot start gnuplot";
+    } else {
+      int status = 0;
+      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        err = "gnuplot failed (status " + std::to_string(status) + ")";
+    }
+  }
+  ::unlink(file.c_str());
+  return err;
 }
 
 }  // namespace fmnist

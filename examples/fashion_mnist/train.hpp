@@ -33,6 +33,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <span>
@@ -159,6 +160,11 @@ struct train_options {
   bool replicate_data = false;        ///< every worker samples the whole training set instead of its own shard
   bool evaluate_average = false;      ///< also evaluate the mean of the workers' parameters (epoch_record::average_accuracy)
 };
+
+/// lsgd-grouped's global period when none is given: 4 * period (validate() checks that it fits).
+[[nodiscard]] inline std::uint32_t default_global_period(std::uint32_t period) noexcept {
+  return static_cast<std::uint32_t>(std::uint64_t{4} * period);
+}
 
 /// The state of the team at the end of an epoch (epoch 0: before training).
 struct epoch_record {
@@ -498,7 +504,7 @@ train_result run_with_step(const dataset& train, const dataset& test, const trai
       typename opt::options opts;
       fill(opts);
       opts.pull.period = o.period;
-      opts.pull.global_period = o.global_period == 0 ? 4 * o.period : o.global_period;
+      opts.pull.global_period = o.global_period == 0 ? default_global_period(o.period) : o.global_period;
       opts.pull.strength = o.leader_strength;
       opts.pull.global_strength = o.leader_strength;
       opts.pull.jump = o.leader_jump;
@@ -557,6 +563,9 @@ train_result run_with_step(const dataset& train, const dataset& test, const trai
 /// Checks `o` (and that it fits `train_count` samples); throws tether::error naming the field and its value.
 inline void validate(const train_options& o, std::size_t train_count) {
   using tether::detail::require;
+  if (o.algo == algorithm::lsgd_grouped && o.global_period == 0)
+    require(std::uint64_t{4} * o.period <= std::numeric_limits<std::uint32_t>::max(),
+            "fmnist::train: 4 * period (the default global_period) must be below 2^32, got period = ", o.period);
   require(o.workers >= 1 && o.workers <= 256, "fmnist::train: workers must be in [1, 256], got ", o.workers);
   require(o.epochs >= 1, "fmnist::train: epochs must be >= 1, got ", o.epochs);
   require(o.period >= 1, "fmnist::train: period must be >= 1, got ", o.period);
@@ -579,6 +588,7 @@ inline void validate(const train_options& o, std::size_t train_count) {
 inline train_result train(const dataset& train, const dataset& test, const train_options& o,
                           const train_callbacks& cb = {}) {
   validate(o, train.count);
+  tether::detail::require(test.count > 0, "fmnist::train: the test set is empty (accuracy would be 0/0)");
   if (o.algo == algorithm::eamsgd || o.algo == algorithm::async_eamsgd) {
     return detail::run_with_step<tether::step::momentum>(train, test, o, cb);
   }
