@@ -128,6 +128,27 @@ inline bool parse_args(int argc, char** argv, settings& s, const char* usage, bo
   return true;
 }
 
+/// Parses this rank's command line and agrees on the outcome with every other rank (one MPI_Allreduce), so
+/// that a command line refused on any rank ends every rank with the same status instead of leaving the others
+/// waiting in their first collective. Returns -1 to go on, else the exit status: 0 after --help (printed by
+/// rank 0), 2 after a usage error (each rank whose command line was refused prints why, with its rank).
+inline int parse_agreed(int argc, char** argv, settings& s, const char* usage, const char* program) {
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  int mine = -1;  // -1 go on, 0 help, 2 usage error
+  try {
+    if (!parse_args(argc, argv, s, usage, rank == 0)) mine = 0;
+  } catch (const usage_error& e) {
+    std::fprintf(stderr, "%s: rank %d: %s (see --help)\n", program, rank, e.message.c_str());
+    mine = 2;
+  }
+  int worst = mine;
+  MPI_Allreduce(&mine, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  if (worst == 2 && mine != 2 && rank == 0)
+    std::fprintf(stderr, "%s: another rank's command line was refused (see its message)\n", program);
+  return worst;
+}
+
 /// Every rank's value, on rank 0.
 inline std::vector<double> gather(double v, MPI_Comm comm = MPI_COMM_WORLD) {
   int rank = 0;

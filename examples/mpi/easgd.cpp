@@ -49,12 +49,7 @@ int main(int argc, char** argv) {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   mpi_example::settings cfg;
   cfg.period = 10;
-  try {
-    if (!mpi_example::parse_args(argc, argv, cfg, usage, rank == 0)) return 0;
-  } catch (const mpi_example::usage_error& e) {
-    if (rank == 0) std::fprintf(stderr, "mpi_easgd: %s (see --help)\n", e.message.c_str());
-    return 2;
-  }
+  if (const int status = mpi_example::parse_agreed(argc, argv, cfg, usage, "mpi_easgd"); status >= 0) return status;
 
   try {
     tether::comm::mpi comm(MPI_COMM_WORLD, {.timeout = cfg.timeout});

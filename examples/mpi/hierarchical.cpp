@@ -38,12 +38,7 @@ int main(int argc, char** argv) {
   int rank = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   mpi_example::settings cfg;
-  try {
-    if (!mpi_example::parse_args(argc, argv, cfg, usage, rank == 0)) return 0;
-  } catch (const mpi_example::usage_error& e) {
-    if (rank == 0) std::fprintf(stderr, "mpi_hierarchical: %s (see --help)\n", e.message.c_str());
-    return 2;
-  }
+  if (const int status = mpi_example::parse_agreed(argc, argv, cfg, usage, "mpi_hierarchical"); status >= 0) return status;
 
   try {
     tether::comm::hierarchical h(MPI_COMM_WORLD,

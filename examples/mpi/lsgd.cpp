@@ -47,12 +47,7 @@ int main(int argc, char** argv) {
   int rank = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   mpi_example::settings cfg;
-  try {
-    if (!mpi_example::parse_args(argc, argv, cfg, usage, rank == 0)) return 0;
-  } catch (const mpi_example::usage_error& e) {
-    if (rank == 0) std::fprintf(stderr, "mpi_lsgd: %s (see --help)\n", e.message.c_str());
-    return 2;
-  }
+  if (const int status = mpi_example::parse_agreed(argc, argv, cfg, usage, "mpi_lsgd"); status >= 0) return status;
 
   try {
     tether::comm::mpi comm(MPI_COMM_WORLD, {.timeout = cfg.timeout});
