@@ -11,6 +11,8 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
+#include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -147,6 +149,28 @@ inline int parse_agreed(int argc, char** argv, settings& s, const char* usage, c
   if (worst == 2 && mine != 2 && rank == 0)
     std::fprintf(stderr, "%s: another rank's command line was refused (see its message)\n", program);
   return worst;
+}
+
+/// FNV-1a over the bits of `x`: equal parameters give equal checksums, so runs can be compared exactly.
+inline std::uint64_t checksum(std::span<const float> x) {
+  std::uint64_t h = 1469598103934665603ull;
+  for (const float v : x) {
+    std::uint32_t w = 0;
+    std::memcpy(&w, &v, sizeof w);
+    h = (h ^ w) * 1099511628211ull;
+  }
+  return h;
+}
+
+/// Every rank's 64-bit value, on rank 0.
+inline std::vector<std::uint64_t> gather_u64(std::uint64_t v, MPI_Comm comm = MPI_COMM_WORLD) {
+  int rank = 0;
+  int size = 1;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  std::vector<std::uint64_t> all(static_cast<std::size_t>(rank == 0 ? size : 0));
+  MPI_Gather(&v, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T, 0, comm);
+  return all;
 }
 
 /// Every rank's value, on rank 0.

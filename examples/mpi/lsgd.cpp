@@ -73,16 +73,17 @@ int main(int argc, char** argv) {
     const auto recv = mpi_example::gather(static_cast<double>(st.bytes_received));
     const auto sent = mpi_example::gather(static_cast<double>(st.bytes_sent));
     const auto secs = mpi_example::gather(seconds);
+    const auto sums = mpi_example::gather_u64(mpi_example::checksum(x));
     int ok = 1;
     if (comm.rank() == 0) {
       std::printf("%s LSGD: %d ranks, %llu steps, period %u, lr %g, %zu parameters\n", cfg.async ? "asynchronous" : "synchronous",
                   comm.size(), static_cast<unsigned long long>(cfg.steps), cfg.period, cfg.lr, x.size());
-      std::printf("%5s %9s %7s %7s %15s %15s %9s\n", "rank", "test acc", "rounds", "leader", "sent B/round",
-                  "recv B/round", "seconds");
+      std::printf("%5s %9s %7s %7s %15s %15s %9s %12s %17s\n", "rank", "test acc", "rounds", "leader",
+                  "sent B/round", "recv B/round", "seconds", "sent B", "checksum of x");
       for (std::size_t r = 0; r < accs.size(); ++r) {
         const double n = rounds[r] > 0 ? rounds[r] : 1.0;
-        std::printf("%5zu %9.4f %7.0f %7.0f %15.1f %15.1f %9.3f\n", r, accs[r], rounds[r], leaders[r], sent[r] / n,
-                    recv[r] / n, secs[r]);
+        std::printf("%5zu %9.4f %7.0f %7.0f %15.1f %15.1f %9.3f %12.0f  %016llx\n", r, accs[r], rounds[r], leaders[r],
+                    sent[r] / n, recv[r] / n, secs[r], sent[r], static_cast<unsigned long long>(sums[r]));
         if (accs[r] < 0.8) ok = 0;
       }
     }
