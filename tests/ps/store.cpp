@@ -74,7 +74,7 @@ TEST_CASE("The team's store: exchange reads and adds under each shard's lock", "
   // so each worker sees strictly increasing reads and the final value counts every exchange.
   constexpr std::size_t n = 64;
   constexpr int exchanges = 300;
-  std::vector<bool> increasing(p, true);
+  std::vector<int> increasing(p, 1);  // not vector<bool>: workers write their own slots
   std::vector<float> final_x(n);
   tether::team team(p);
   team.run([&](worker& w) {
@@ -87,12 +87,12 @@ TEST_CASE("The team's store: exchange reads and adds under each shard's lock", "
       store.exchange(read, delta, [&](std::size_t lo, std::size_t hi) {
         for (std::size_t i = lo; i < hi; ++i) delta[i] = (read[i] + 1.0f) - read[i];
       });
-      if (!(read[0] > last && read[n - 1] > last - 1.0f)) increasing[static_cast<std::size_t>(w.rank())] = false;
+      if (!(read[0] > last && read[n - 1] > last - 1.0f)) increasing[static_cast<std::size_t>(w.rank())] = 0;
       last = read[0];
     }
     store.close(x);
     if (w.rank() == 0) final_x = x;
   });
-  for (int r = 0; r < p; ++r) CHECK(increasing[static_cast<std::size_t>(r)]);
+  for (int r = 0; r < p; ++r) CHECK(increasing[static_cast<std::size_t>(r)] == 1);
   CHECK(final_x == std::vector<float>(n, static_cast<float>(p * exchanges)));
 }

@@ -181,7 +181,7 @@ class downpour {
     if (!is_server()) {
       for (std::size_t k = 0; k != LocalStep::state_size; ++k)
         local_state_[k] = exec_.template allocate<T>(n, local_.template initial<T>(k));
-      if (accumulates()) acc_ = exec_.template allocate<T>(n, T(0));
+      if (accumulates() && !store_accrues) acc_ = exec_.template allocate<T>(n, T(0));
     }
   }
 
@@ -270,14 +270,8 @@ class downpour {
 
     bool communicated = false;
     if (push_due && pending_) {
-      const ps::push_report rep = store_.push(accumulates() ? acc_.data() : gp, static_cast<T>(opt_.lr * factor));
+      store_.push(acc_data(gp), static_cast<T>(opt_.lr * factor));
       ++stats_.pushes;
-      if (rep.dropped) {
-        ++stats_.pushes_dropped;
-      } else {
-        stats_.staleness.add(rep.staleness);
-        if (rep.lead > stats_.max_lead) stats_.max_lead = rep.lead;
-      }
       pending_ = false;
       fresh_acc_ = true;
       communicated = true;
@@ -442,12 +436,24 @@ class downpour {
     return opt_.n_push > 1;
   }
 
+  /// True when the store provides the buffer the replica accrues into (MPI: the half of its double buffer that
+  /// is not being sent).
+  static constexpr bool store_accrues = requires(store_type& s) { { s.accumulator() } -> std::same_as<T*>; };
+
+  /// Where the replica accrues its gradient.
+  T* accumulator() {
+    if constexpr (store_accrues) return store_.accumulator();
+    else return acc_.data();
+  }
+  /// What a push sends: the accrued sum, or the gradient itself when nothing is accrued (n_push = 1 on the team).
+  const T* acc_data(const T* g) { return accumulates() ? accumulator() : g; }
+
   void run_replica_kernel(T* x, const T* g, bool local, T local_lr) {
     const int acc_mode = !accumulates() ? 0 : (fresh_acc_ ? 1 : 2);
     fresh_acc_ = false;
     typename LocalStep::template context<T> ctx{};
     if (local) ctx = local_.prepare(local_applied_, local_lr);
-    T* acc = accumulates() ? acc_.data() : nullptr;
+    T* acc = accumulates() ? accumulator() : nullptr;
     const auto launch = [&]<int A, bool L>() {
       detail_downpour::replica_update<LocalStep, T, A, L> k{x, g, acc, {}, ctx};
       for (std::size_t j = 0; j != LocalStep::state_size; ++j) k.s[j] = local_state_[j].data();
@@ -480,6 +486,10 @@ class downpour {
     stats_.bytes_received = comm_->counters().bytes_received;
     if constexpr (requires { store_.seconds_waiting(); }) stats_.seconds_waiting = store_.seconds_waiting();
     if constexpr (requires { store_.lost(); }) stats_.lost = store_.lost();
+    const ps::push_tally& tally = store_.tally();
+    stats_.pushes_dropped = tally.dropped;
+    stats_.max_lead = tally.max_lead;
+    stats_.staleness = tally.staleness;
   }
 
   Comm* comm_;

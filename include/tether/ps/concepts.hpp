@@ -19,7 +19,7 @@ namespace tether::ps {
 /// A replica's handle on a parameter server: a tether::shared_store whose addition applies the shards' step
 /// policy (`accumulate(g)` is a push at the store's base rate, `read(x)` a fetch), and:
 /// `join(x)` (first step: true when this replica initialised the store from x, false when it must fetch),
-/// `push(g, lr) -> push_report`, `fetch(x)`, `versions()` (what the last fetch read, one per shard),
+/// `push(g, lr)`, `tally()` (what is known of its pushes: staleness, drops, lead), `fetch(x)`, `versions()` (what the last fetch read, one per shard),
 /// `renew(steps)` (lease), `stepped(steps, pushes)` (warm-start progress), `finish(x)` (done; waits for every
 /// replica to finish or be lost, then leaves the final parameters in x), `abandon()` (this replica failed),
 /// `losses()` (the replicas declared lost). Buffers are pointers into the execution space's memory.
@@ -27,7 +27,8 @@ template <class S, class T = float>
 concept parameter_store =
     shared_store<S, T> && requires(S& s, T* x, const T* g, T lr, std::uint64_t k) {
       { s.join(x) } -> std::same_as<bool>;
-      { s.push(g, lr) } -> std::same_as<push_report>;
+      s.push(g, lr);
+      { s.tally() } -> std::convertible_to<const push_tally&>;
       s.fetch(x);
       { s.versions() } -> std::convertible_to<std::span<const std::uint64_t>>;
       s.renew(k);

@@ -55,6 +55,26 @@ struct replica_loss {
   std::uint64_t pushes_applied = 0;  ///< its pushes that the shards applied (on shard 0)
 };
 
+/// What a replica's store learnt of its pushes so far (on MPI, from the servers' acknowledgements, which arrive
+/// a push or two later; all of them by finish()).
+struct push_tally {
+  std::uint64_t acknowledged = 0;    ///< pushes whose outcome is known
+  std::uint64_t dropped = 0;         ///< of those, refused by a shard: the replica had been declared lost
+  std::uint64_t max_lead = 0;        ///< most pushes ahead of the slowest live replica at an applied push
+  staleness_histogram staleness{};   ///< staleness of the applied ones
+
+  /// Records one push's outcome.
+  void add(bool was_dropped, std::uint64_t staleness_of_push, std::uint64_t lead) noexcept {
+    ++acknowledged;
+    if (was_dropped) {
+      ++dropped;
+      return;
+    }
+    staleness.add(staleness_of_push);
+    if (lead > max_lead) max_lead = lead;
+  }
+};
+
 /// A replica's counters (`opt.stats()`): a worker_stats (steps, rounds = steps that pushed or fetched, bytes,
 /// seconds) and the parameter server's own.
 struct replica_stats : worker_stats {

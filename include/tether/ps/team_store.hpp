@@ -345,7 +345,8 @@ class team_store {
     check_size(delta.size(), "exchange");
     tether::detail::require(server_->options().consistency.mode == consistency_mode::asynchronous,
                             "ps::team_store: exchange needs the asynchronous consistency mode");
-    last_ = server_->exchange(rank_, read.data(), delta.data(), lr_, std::forward<F>(compute), versions_);
+    const push_report rep = server_->exchange(rank_, read.data(), delta.data(), lr_, std::forward<F>(compute), versions_);
+    tally_.add(rep.dropped, rep.staleness, rep.lead);
     count(size(), size());
   }
   /// Nothing is in flight on the team: a push is applied when it returns.
@@ -364,12 +365,13 @@ class team_store {
     waited_ += waited;
     return init;
   }
-  push_report push(const T* g, T lr) {
-    last_ = server_->push(rank_, g, lr);
-    waited_ += last_.seconds_waiting;
+  void push(const T* g, T lr) {
+    const push_report rep = server_->push(rank_, g, lr);
+    tally_.add(rep.dropped, rep.staleness, rep.lead);
+    waited_ += rep.seconds_waiting;
     count(size(), 0);
-    return last_;
   }
+  [[nodiscard]] const push_tally& tally() const noexcept { return tally_; }
   void fetch(T* x) {
     waited_ += server_->fetch(rank_, x, versions_);
     count(0, size());
@@ -411,7 +413,7 @@ class team_store {
   int rank_ = 0;
   T lr_ = T(0);
   std::vector<std::uint64_t> versions_;
-  push_report last_{};
+  push_tally tally_{};
   double waited_ = 0.0;
 };
 
