@@ -392,8 +392,8 @@ class downpour {
     store_options().validate();
     require(!opt_.replay.enabled || placement_type::has_replay,
             "downpour: replay runs on the thread team only, got replay.enabled = true on this communicator");
-    if constexpr (requires { placement_type::validate(*comm_, store_options()); })
-      placement_type::validate(*comm_, store_options());
+    if constexpr (requires { placement_type::template validate<T>(*comm_, n_, store_options()); })
+      placement_type::template validate<T>(*comm_, n_, store_options());
     try {
       ShardStep s;
       s.opt = opt_.shard_step;
