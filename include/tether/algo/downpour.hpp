@@ -320,7 +320,10 @@ class downpour {
   {
     tether::detail::require(is_server(), "downpour::serve: rank ", comm_->rank(),
                             " is a replica: it calls step() and finish()");
+    const auto t0 = clock::now();
     store_.serve();
+    stats_.seconds_comm += seconds(t0, clock::now());
+    refresh_stats();
   }
 
   /// The shards' current parameters into `out` (thread team), outside the protocol: not counted, no versions
