@@ -11,7 +11,9 @@
 ///    threads each copying N floats (the payload of a fetch) in the same run. `x_copy` = store GB/s / copy GB/s
 ///    (the copy of R threads measured at startup, median of 5).
 /// 3. The alternative placement, measured to choose: dedicated shard threads (`shard_threads/push`): a push copies
-///    each slice into the shard's inbox and the shard's own thread applies it.
+///    each slice into the shard's inbox and the shard's own thread applies it. Both push rows also report
+///    `cpu_ms_per_op`: the CPU the whole process spent per push (shard threads included), which the machine's
+///    other load does not stretch as it stretches wall time.
 ///
 ///     bench_ps_threads --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
 ///
@@ -161,6 +163,21 @@ void drop_store(const benchmark::State&) {
   g_g.clear();
 }
 
+/// CPU time of the whole process (every thread: the replicas' and, for the alternative, the shard threads').
+double process_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+/// The CPU the process spent per operation over a loop that started at `cpu0` (each thread sees the whole
+/// process; averaged over the threads): robust to the machine's other load, which only stretches wall time.
+void count_cpu(benchmark::State& state, double cpu0) {
+  const double ops = static_cast<double>(state.iterations()) * state.threads();
+  state.counters["cpu_ms_per_op"] =
+      benchmark::Counter((process_seconds() - cpu0) * 1e3 / ops, benchmark::Counter::kAvgThreads);
+}
+
 void count_store(benchmark::State& state) {
   const double bytes = static_cast<double>(store_n * sizeof(T)) * static_cast<double>(state.iterations());
   state.SetBytesProcessed(static_cast<std::int64_t>(bytes));
@@ -173,7 +190,9 @@ void count_store(benchmark::State& state) {
 
 void BM_store_push(benchmark::State& state) {
   const auto r = static_cast<std::size_t>(state.thread_index());
+  const double cpu0 = process_seconds();
   for (auto _ : state) g_server->push(static_cast<int>(r), g_g[r].data(), T(1e-6));
+  count_cpu(state, cpu0);
   count_store(state);
 }
 
@@ -303,7 +322,9 @@ void drop_shard_threads(const benchmark::State&) {
 }
 void BM_shard_threads_push(benchmark::State& state) {
   const auto r = state.thread_index();
+  const double cpu0 = process_seconds();
   for (auto _ : state) g_threads->push(r, g_g[static_cast<std::size_t>(r)].data());
+  count_cpu(state, cpu0);
   count_store(state);
 }
 

@@ -148,9 +148,9 @@ TEST_CASE("Warm start: replica 0 takes W steps alone, then the others join at th
     auto x = ps_test::start_point(n, w.rank());
     std::vector<float> g(n);
     for (std::uint64_t t = 0; t < 100; ++t) {
+      if (r == 0) steps0.store(t + 1);  // replica 0 is taking its (t+1)-th step
       opt.step(x, g, ps_test::gradient(ps_test::quad(), x, g, w.rank(), t));
       if (r == 0) {
-        steps0.store(t + 1);
         if (t + 1 == warm) {
           x0_after_warm = x;
           all_joined = joined.wait_for(p - 1);

@@ -70,8 +70,9 @@ TEST_CASE("The team's store as a shared_store: concurrent additions are never lo
 
 TEST_CASE("The team's store: exchange reads and adds under each shard's lock", "[ps][store]") {
   // Every exchange reads the shard, and adds 1 to every value it read (delta computed from the read values:
-  // delta = (read + 1) - read). Under the lock, an exchange's read is exactly the count of exchanges before it,
-  // so each worker sees strictly increasing reads and the final value counts every exchange.
+  // delta = (read + 1) - read). Under the lock, an exchange's read of a shard is exactly the count of exchanges
+  // applied to it before, so each worker sees strictly increasing reads of every shard and the final value
+  // counts every exchange.
   constexpr std::size_t n = 64;
   constexpr int exchanges = 300;
   std::vector<int> increasing(p, 1);  // not vector<bool>: workers write their own slots
@@ -82,13 +83,15 @@ TEST_CASE("The team's store: exchange reads and adds under each shard's lock", "
                                                      {.shards = 5}, -1.0f);
     std::vector<float> x(n, 0.0f), read(n), delta(n);
     store.join(x.data());
-    float last = -1.0f;
+    float first_last = -1.0f;  // the last value read from the first shard, and from the last shard
+    float last_last = -1.0f;
     for (int k = 0; k < exchanges; ++k) {
       store.exchange(read, delta, [&](std::size_t lo, std::size_t hi) {
         for (std::size_t i = lo; i < hi; ++i) delta[i] = (read[i] + 1.0f) - read[i];
       });
-      if (!(read[0] > last && read[n - 1] > last - 1.0f)) increasing[static_cast<std::size_t>(w.rank())] = 0;
-      last = read[0];
+      if (!(read[0] > first_last && read[n - 1] > last_last)) increasing[static_cast<std::size_t>(w.rank())] = 0;
+      first_last = read[0];
+      last_last = read[n - 1];
     }
     store.close(x);
     if (w.rank() == 0) final_x = x;
