@@ -5,7 +5,8 @@
 #   QUICK=1 bash bench/fashion_mnist/run_study.sh    # a 1-minute smoke run of the pipeline (5000 images, 1 seed)
 #
 # Builds fmnist_study in $BUILD_DIR (default build/default, configured with the default preset if needed), runs
-#   1. the main grid: every algorithm of the thread team, p = 4, tau = 16, 8 epochs, batch 64, momentum 0.9,
+#   1. the main grid: every algorithm of the thread team (Downpour: n_push = n_fetch = tau, momentum as the replicas'
+#      local step, Adagrad or SGD on the shards), p = 4, tau = 16, 8 epochs, batch 64, momentum 0.9,
 #      3 learning rates x 3 seeds, each worker on its own shard of the training set, then the epoch time split;
 #   2. variants: LSGD with a stronger pull (p = 1) and local SGD, with replicated data (every worker samples the
 #      whole training set), 2 learning rates x 3 seeds;
@@ -30,7 +31,7 @@ fi
 cmake --build "$BUILD_DIR" --target fmnist_study -j2
 study="$BUILD_DIR/bench/fashion_mnist/fmnist_study"
 
-main_algos="sync-sgd lsgd lsgd+pull=1 lsgd-grouped easgd eamsgd local-sgd overlap-local-sgd async-lsgd async-easgd async-eamsgd"
+main_algos="sync-sgd lsgd lsgd+pull=1 lsgd-grouped easgd eamsgd local-sgd overlap-local-sgd async-lsgd async-easgd async-eamsgd downpour downpour-sgd"
 variant_algos="lsgd+pull=1+replicated local-sgd+replicated"
 long_algos="lsgd+pull=1+replicated:0.02,easgd+replicated:0.02,local-sgd+replicated:0.02"
 common=()

@@ -15,6 +15,7 @@
 /// | easgd, eamsgd                            | the center variable                              |
 /// | async-easgd, async-eamsgd                | the center as worker 0 read it at its last exchange |
 /// | local-sgd, sync-sgd, overlap-local-sgd   | the average of the workers' parameters           |
+/// | downpour, downpour-sgd                   | the parameter server's (its shards') parameters  |
 ///
 /// The evaluation reads other workers' buffers directly through shared memory, outside the communicator, so it
 /// adds nothing to the byte counters; its time is reported apart from the training time.
@@ -43,7 +44,7 @@
 
 namespace fmnist {
 
-/// The distributed algorithms the driver can run (every synchronous one tether has for the thread team).
+/// The distributed algorithms the driver can run (every one tether has for the thread team).
 enum class algorithm {
   lsgd,               ///< Leader SGD, one leader (tether::algo::lsgd)
   lsgd_grouped,       ///< Leader SGD with local leaders per group and a global leader (tether::algo::lsgd_grouped)
@@ -55,6 +56,8 @@ enum class algorithm {
   async_lsgd,         ///< asynchronous LSGD: elections and broadcasts in the background (tether::algo::async_lsgd)
   async_easgd,        ///< asynchronous EASGD: exchanges with a shared center, no barrier (tether::algo::async_easgd)
   async_eamsgd,       ///< asynchronous EASGD with Nesterov momentum (tether::algo::async_eamsgd)
+  downpour,           ///< Downpour SGD: a parameter server with Adagrad on its shards (tether::algo::downpour)
+  downpour_sgd,       ///< Downpour SGD with plain SGD on the shards (a fixed rate)
 };
 
 /// Name and one-line description of an algorithm, for command lines, logs and tables.
@@ -65,7 +68,7 @@ struct algorithm_entry {
 };
 
 /// Every algorithm of the driver, in the order tables list them.
-inline constexpr std::array<algorithm_entry, 10> algorithms{{
+inline constexpr std::array<algorithm_entry, 12> algorithms{{
     {algorithm::sync_sgd, "sync-sgd", "synchronous SGD: all-reduce of the parameters every step (local SGD, period 1)"},
     {algorithm::lsgd, "lsgd", "Leader SGD: pull toward the worker with the lowest recent loss"},
     {algorithm::lsgd_grouped, "lsgd-grouped", "LSGD with a local leader per group and a global leader"},
@@ -76,6 +79,8 @@ inline constexpr std::array<algorithm_entry, 10> algorithms{{
     {algorithm::async_lsgd, "async-lsgd", "asynchronous LSGD: elections and broadcasts run in the background"},
     {algorithm::async_easgd, "async-easgd", "asynchronous EASGD: each worker exchanges with the center, no barrier"},
     {algorithm::async_eamsgd, "async-eamsgd", "asynchronous EASGD with Nesterov momentum in the local step"},
+    {algorithm::downpour, "downpour", "Downpour SGD: push gradients to / fetch from a parameter server, Adagrad shards"},
+    {algorithm::downpour_sgd, "downpour-sgd", "Downpour SGD with plain SGD on the parameter server's shards"},
 }};
 
 /// The command-line name of `a`.
@@ -143,7 +148,8 @@ struct train_options {
   int workers = 4;                    ///< p: worker threads of the team
   int group_size = 2;                 ///< lsgd-grouped: workers per group (must divide workers)
   std::size_t epochs = 8;             ///< passes over the training set (each worker over its shard)
-  std::uint32_t period = 16;          ///< tau: local steps between communication rounds (sync-sgd: ignored, 1)
+  std::uint32_t period = 16;          ///< tau: local steps between communication rounds (sync-sgd: ignored, 1;
+                                      ///< downpour: n_push = n_fetch = tau)
   std::uint32_t global_period = 0;    ///< lsgd-grouped: tau_G between global elections; 0 = 4 * period
   double lr = 0.05;                   ///< base learning rate
   local_step step = local_step::momentum;  ///< the workers' local step (eamsgd, async-eamsgd: always Nesterov)
@@ -232,7 +238,7 @@ struct train_callbacks {
 namespace detail {
 
 /// How the output model is formed for evaluation.
-enum class output_model { leader, center, average };
+enum class output_model { leader, center, average, server };
 
 /// The test set split into p contiguous parts, one per worker (copies: 31 MB in all for 10000 samples).
 inline std::vector<dataset> split_dataset(const dataset& d, std::size_t parts) {
@@ -265,6 +271,7 @@ struct shared_run {
   std::vector<double> gradient_s;               // per worker, cumulative (at the last evaluation)
   std::vector<double> step_s;                   // per worker, cumulative (at the last evaluation)
   std::unique_ptr<std::atomic<std::uint64_t>[]> received;  // live bytes received per worker (progress lines)
+  std::vector<float> server;                    // the parameter server's parameters (downpour), read by worker 0
   const float* output = nullptr;                // model to evaluate, chosen by worker 0
 };
 
@@ -324,8 +331,10 @@ train_result run_team(const dataset& train, const dataset& test, const train_opt
     model.init(x, o.seed);  // the same starting point on every worker
     Opt opt(w, n, opts);
     sh.x[r] = x.data();
-    if constexpr (Opt::pull_type::buffers > 0) {
-      if (model_kind == output_model::center) sh.center[r] = opt.target(0).data();
+    if constexpr (requires { Opt::pull_type::buffers; }) {
+      if constexpr (Opt::pull_type::buffers > 0) {
+        if (model_kind == output_model::center) sh.center[r] = opt.target(0).data();
+      }
     }
 
     // The end-of-epoch evaluation: every worker takes part; worker 0 records.
@@ -371,6 +380,12 @@ train_result run_team(const dataset& train, const dataset& test, const train_opt
           sh.output = sh.x[leader >= 0 ? static_cast<std::size_t>(leader) : 0];
         } else if (model_kind == output_model::center) {
           sh.output = sh.center[0];
+        } else if (model_kind == output_model::server) {
+          if constexpr (requires(std::vector<float>& v) { opt.peek(v); }) {
+            sh.server.resize(n);
+            opt.peek(sh.server);  // every replica waits at barrier A: the shards are still
+          }
+          sh.output = sh.server.data();
         } else {
           sh.output = sh.average.data();
         }
@@ -476,6 +491,24 @@ inline tether::schedule make_schedule(const train_options& o, std::size_t steps_
   return tether::schedule::constant();
 }
 
+/// Downpour: the replicas' local step is the driver's `Step`, the shards run `ShardStep` at the same rate; a push of
+/// the accrued gradient and a fetch every `period` steps; one shard per worker; the cosine schedule scales both rates.
+template <class ShardStep, class Step>
+train_result run_downpour(const dataset& train, const dataset& test, const train_options& o, const train_callbacks& cb,
+                          std::size_t steps_total) {
+  using opt = tether::algo::downpour<tether::team::worker, ShardStep, tether::exec::serial, float, Step>;
+  typename opt::options opts;
+  opts.lr = o.lr;
+  opts.local_lr = o.lr;
+  opts.n_fetch = o.period;
+  opts.n_push = o.period;
+  opts.shards = static_cast<std::size_t>(o.workers);
+  opts.local_step = step_options<Step>(o);
+  opts.schedule = make_schedule(o, steps_total);
+  opts.check_gradient = o.check_gradient;
+  return run_team<opt>(train, test, o, opts, output_model::server, cb, 0);
+}
+
 /// Runs `o.algo` with the local step `Step`.
 template <class Step>
 train_result run_with_step(const dataset& train, const dataset& test, const train_options& o,
@@ -554,6 +587,10 @@ train_result run_with_step(const dataset& train, const dataset& test, const trai
       opts.pull.beta = o.easgd_beta;
       return run_team<opt>(train, test, o, opts, output_model::center, cb, 0);
     }
+    case algorithm::downpour:
+      return run_downpour<tether::step::adagrad, Step>(train, test, o, cb, steps_total);
+    case algorithm::downpour_sgd:
+      return run_downpour<tether::step::sgd, Step>(train, test, o, cb, steps_total);
   }
   throw tether::error("fmnist::train: unknown algorithm");
 }

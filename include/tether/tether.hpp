@@ -1,7 +1,8 @@
 #pragma once
 /// \file
 /// tether's umbrella header: the core, every step and pull policy, the shared-memory team, exec::serial,
-/// the synchronous and asynchronous algorithms and the test problems. MPI, Kokkos, Thrust and CUDA are opt-in headers.
+/// the synchronous and asynchronous algorithms (Downpour on the thread team included) and the test problems. MPI,
+/// Kokkos, Thrust and CUDA are opt-in headers (Downpour under MPI: <tether/ps/mpi_store.hpp>).
 
 #include "tether/core/concepts.hpp"
 #include "tether/core/error.hpp"
@@ -34,6 +35,7 @@
 
 #include "tether/algo/async_easgd.hpp"
 #include "tether/algo/async_lsgd.hpp"
+#include "tether/algo/downpour.hpp"
 #include "tether/algo/easgd.hpp"
 #include "tether/algo/local_sgd.hpp"
 #include "tether/algo/lsgd.hpp"

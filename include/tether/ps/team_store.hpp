@@ -1,0 +1,462 @@
+#pragma once
+/// \file
+/// The parameter server inside one process, on the thread team (the embedded placement): the S shards live in
+/// shared memory (the execution space's), each behind its own lock; a push is applied by the pushing replica's
+/// own thread, shard by shard, each shard under its lock and never two locks at once, so replicas that push
+/// to different shards never wait for each other. ps::team_store is one replica's handle on it; it models
+/// tether::shared_store and ps::parameter_store. See docs/algorithms/downpour.md#the-store-and-its-placements.
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <utility>
+#include <vector>
+
+#include "tether/comm/team/worker.hpp"
+#include "tether/core/consistency.hpp"
+#include "tether/core/error.hpp"
+#include "tether/core/rng.hpp"
+#include "tether/core/shard_layout.hpp"
+#include "tether/ps/concepts.hpp"
+#include "tether/ps/membership.hpp"
+#include "tether/ps/placement.hpp"
+#include "tether/ps/shard.hpp"
+#include "tether/ps/shard_clocks.hpp"
+#include "tether/ps/stats.hpp"
+#include "tether/ps/store_options.hpp"
+#include "tether/ps/sync_round.hpp"
+
+namespace tether::ps {
+
+namespace detail_team {
+
+/// The seconds of the team's default lease (a replica not heard from for that long is declared lost).
+inline constexpr double default_lease = 300.0;
+
+/// The shared state of a store on the thread team: shards, membership, initialisation, warm start, turns.
+template <class Step, class Exec, class T>
+class server {
+ public:
+  /// One shard with its lock, its waiters and its bookkeeping.
+  struct slot {
+    slot(const Exec& exec, const Step& step, std::size_t count, int replicas)
+        : data(exec, step, count), clocks(replicas), round(replicas) {}
+    std::mutex m;
+    std::condition_variable cv;
+    shard<Step, Exec, T> data;
+    shard_clocks clocks;
+    sync_round<Step, Exec, T> round;
+  };
+
+  server(const Exec& exec, const Step& step, std::size_t n, int replicas, const store_options& o)
+      : layout_(n, o.shards), opt_(o), members_(replicas, o.lease > 0.0 ? o.lease : default_lease, o.warm_start > 0),
+        warm_over_(o.warm_start == 0), rng_(o.replay.seed) {
+    slots_.reserve(layout_.shards());
+    for (std::size_t s = 0; s < layout_.shards(); ++s)
+      slots_.push_back(std::make_unique<slot>(exec, step, layout_.count(s), replicas));
+    const double lease = members_.lease();
+    tick_ = std::chrono::microseconds(static_cast<std::int64_t>(std::clamp(lease / 8.0, 1e-3, 0.05) * 1e6));
+    if (opt_.replay.enabled) draw_turn();
+  }
+
+  [[nodiscard]] const shard_layout& layout() const noexcept { return layout_; }
+  [[nodiscard]] const store_options& options() const noexcept { return opt_; }
+  [[nodiscard]] membership& members() noexcept { return members_; }
+
+  // --- joining ---------------------------------------------------------------------------------------------
+
+  /// Blocks until replica r may take its first step. True when r initialised the shards from `x` (replica 0,
+  /// or the lowest replica still there if replica 0 left first); false when it must fetch.
+  bool join(int r, const T* x, double& waited) {
+    std::unique_lock lk(m_);
+    waited += wait(cv_, lk, r, [&] {
+      return (!initialized_ && r == candidate()) || (initialized_ && (warm_over_ || r == initializer_)) ||
+             members_.lost(r);
+    });
+    if (initialized_ || members_.lost(r)) return false;
+    for (std::size_t s = 0; s < slots_.size(); ++s) {
+      std::lock_guard sl(slots_[s]->m);
+      slots_[s]->data.assign(x + layout_.begin(s));
+    }
+    initialized_ = true;
+    initializer_ = r;
+    cv_.notify_all();
+    return true;
+  }
+
+  /// Replica r took `steps` steps and made `pushes` pushes: its lease is renewed, and the warm start ends
+  /// when replica 0 has taken W steps.
+  void stepped(int r, std::uint64_t steps, std::uint64_t pushes) {
+    members_.renew(r, steps);
+    if (r != 0) return;
+    std::lock_guard lk(m_);
+    warm_pushes_ = pushes;
+    if (!warm_over_ && steps >= opt_.warm_start) end_warm_start();
+  }
+
+  // --- pushes and fetches ----------------------------------------------------------------------------------
+
+  /// Replica r's push of `g` (N values) at rate `lr`, shard by shard under each shard's lock.
+  push_report push(int r, const T* g, T lr) {
+    push_report rep;
+    const auto mode = opt_.consistency.mode;
+    for (std::size_t s = 0; s < slots_.size(); ++s) {
+      auto& sl = *slots_[s];
+      std::unique_lock lk(sl.m);
+      if (mode != consistency_mode::asynchronous) {
+        rep.seconds_waiting += wait(sl.cv, lk, r, [&] {
+          if (members_.lost(r)) return true;
+          if (mode == consistency_mode::bulk_synchronous && sl.round.staged(r)) return false;
+          return opt_.consistency.may_push(sl.clocks.clock(members_, r), sl.clocks.slowest(members_));
+        });
+      }
+      if (members_.lost(r)) {
+        rep.dropped = true;
+        continue;
+      }
+      const std::uint64_t mine = sl.clocks.clock(members_, r);
+      const std::uint64_t slowest = std::min(mine, sl.clocks.slowest(members_));
+      rep.lead = std::max(rep.lead, mine - slowest);
+      rep.staleness = std::max(rep.staleness, sl.clocks.staleness(r, sl.data.version()));
+      const T* gs = g + layout_.begin(s);
+      if (mode == consistency_mode::bulk_synchronous) {
+        sl.round.stage(sl.data, r, gs, lr);
+        if (!sl.round.complete(members_)) continue;
+        sl.round.apply(sl.data, sl.clocks);
+      } else {
+        sl.data.apply(gs, lr);
+        sl.clocks.applied(r);
+      }
+      if (mode != consistency_mode::asynchronous) sl.cv.notify_all();
+    }
+    return rep;
+  }
+
+  /// Replica r's fetch into `x` (N values); `versions[s]` receives the version of shard s it read. In
+  /// bulk-synchronous mode it first waits for the round of its own last push.
+  double fetch(int r, T* x, std::span<std::uint64_t> versions) {
+    double waited = 0.0;
+    for (std::size_t s = 0; s < slots_.size(); ++s) {
+      auto& sl = *slots_[s];
+      std::unique_lock lk(sl.m);
+      if (opt_.consistency.mode == consistency_mode::bulk_synchronous)
+        waited += wait(sl.cv, lk, r, [&] { return !sl.round.staged(r) || members_.lost(r); });
+      sl.data.read(x + layout_.begin(s));
+      sl.clocks.read(r, sl.data.version());
+      versions[s] = sl.data.version();
+    }
+    return waited;
+  }
+
+  /// The shards' current values into `x`, outside the protocol (no versions recorded, no waiting).
+  void peek(T* x) {
+    for (std::size_t s = 0; s < slots_.size(); ++s) {
+      std::lock_guard lk(slots_[s]->m);
+      slots_[s]->data.read(x + layout_.begin(s));
+    }
+  }
+
+  /// Replica r's shard-by-shard exchange: under shard s's lock, `read[lo, hi)` <- shard, `compute(lo, hi)`,
+  /// then `delta[lo, hi)` pushed at `lr` (asynchronous consistency: the other modes push through push()).
+  template <class F>
+  push_report exchange(int r, T* read, const T* delta, T lr, F&& compute, std::span<std::uint64_t> versions) {
+    push_report rep;
+    for (std::size_t s = 0; s < slots_.size(); ++s) {
+      auto& sl = *slots_[s];
+      const std::size_t lo = layout_.begin(s);
+      std::lock_guard lk(sl.m);
+      sl.data.read(read + lo);
+      sl.clocks.read(r, sl.data.version());
+      versions[s] = sl.data.version();
+      compute(lo, layout_.end(s));
+      if (members_.lost(r)) {
+        rep.dropped = true;
+        continue;
+      }
+      sl.data.apply(delta + lo, lr);
+      sl.clocks.applied(r);
+    }
+    return rep;
+  }
+
+  // --- leaving ---------------------------------------------------------------------------------------------
+
+  /// Replica r finished: it no longer counts for the consistency rule; waits (checking leases) until every
+  /// replica finished or was lost. Returns the seconds waited.
+  double finish(int r) {
+    if (members_.finish(r)) after_leave(r);
+    std::unique_lock lk(m_);
+    return wait(cv_, lk, r, [&] { return members_.settled(); });
+  }
+
+  /// Replica r failed (its optimizer was destroyed by an exception).
+  void abandon(int r) { lose(r, loss_reason::failed); }
+
+  /// Declares lost every replica whose lease expired.
+  void check_leases() {
+    for (int r : members_.expired()) lose(r, loss_reason::lease_expired);
+  }
+
+  // --- replay turns ----------------------------------------------------------------------------------------
+
+  /// Blocks until it is replica r's turn (replay mode). Returns the seconds waited.
+  double acquire_turn(int r) {
+    std::unique_lock lk(m_);
+    return wait(cv_, lk, r, [&] { return turn_ == r || members_.gone(r); });
+  }
+  /// Replica r's turn is over: the next replica is drawn.
+  void release_turn(int r) {
+    std::lock_guard lk(m_);
+    if (turn_ == r) draw_turn();
+  }
+
+ private:
+  /// Waits on `cv` until `pred` holds; every tick renews r's lease and declares lost the replicas whose lease
+  /// expired (with `lk` released). Returns the seconds waited.
+  template <class Lock, class Pred>
+  double wait(std::condition_variable& cv, Lock& lk, int r, Pred pred) {
+    if (pred()) return 0.0;
+    const auto t0 = membership::clock::now();
+    while (!pred()) {
+      if (cv.wait_for(lk, tick_) == std::cv_status::timeout) {
+        lk.unlock();
+        members_.renew(r);
+        check_leases();
+        lk.lock();
+      }
+    }
+    return std::chrono::duration<double>(membership::clock::now() - t0).count();
+  }
+
+  void lose(int r, loss_reason why) {
+    std::uint64_t applied = 0;
+    {
+      std::lock_guard lk(slots_[0]->m);
+      applied = slots_[0]->clocks.applied_count(r);
+    }
+    if (members_.lose(r, why, applied)) after_leave(r);
+  }
+
+  /// After replica r finished or was lost: the warm start ends if r was replica 0, its turn passes, waiters
+  /// are woken, and bulk-synchronous rounds that only waited for r are applied.
+  void after_leave(int r) {
+    {
+      std::lock_guard lk(m_);
+      if (r == 0 && !warm_over_) end_warm_start();
+      if (opt_.replay.enabled && turn_ == r) draw_turn();
+      cv_.notify_all();
+    }
+    for (auto& sp : slots_) {
+      std::lock_guard lk(sp->m);
+      if (opt_.consistency.mode == consistency_mode::bulk_synchronous && sp->round.complete(members_))
+        sp->round.apply(sp->data, sp->clocks);
+      sp->cv.notify_all();
+    }
+  }
+
+  /// The replica that initialises the shards: the lowest one still there. (Under m_.)
+  [[nodiscard]] int candidate() const noexcept {
+    for (int r = 0; r < members_.size(); ++r)
+      if (!members_.gone(r)) return r;
+    return -1;
+  }
+
+  /// Every waiting replica becomes live, its clock starting at replica 0's pushes. (Under m_.)
+  void end_warm_start() {
+    warm_over_ = true;
+    for (int r = 0; r < members_.size(); ++r) members_.make_live(r, warm_pushes_);
+    if (opt_.replay.enabled && turn_ < 0) draw_turn();
+    cv_.notify_all();
+  }
+
+  /// Replay: the next turn goes to a live replica drawn from the seeded generator (before the shards are
+  /// initialised, only to the initialising candidate). (Under m_.)
+  void draw_turn() {
+    std::vector<int> eligible;
+    for (int r = 0; r < members_.size(); ++r)
+      if (members_.live(r) && (initialized_ || r == candidate())) eligible.push_back(r);
+    turn_ = eligible.empty() ? -1 : eligible[static_cast<std::size_t>(rng_.below(eligible.size()))];
+    cv_.notify_all();
+  }
+
+  shard_layout layout_;
+  store_options opt_;
+  membership members_;
+  std::vector<std::unique_ptr<slot>> slots_;
+  std::chrono::microseconds tick_{1000};
+  std::mutex m_;
+  std::condition_variable cv_;
+  bool initialized_ = false;
+  int initializer_ = -1;
+  bool warm_over_;
+  std::uint64_t warm_pushes_ = 0;
+  int turn_ = -1;
+  rng rng_;
+};
+
+}  // namespace detail_team
+
+/// One replica's handle on a store of the thread team (see the file comment), opened by
+/// `placement<team::worker>::open`. Buffers are pointers into `Exec`'s memory (host spans for the
+/// tether::shared_store members). Bytes follow the communication model: a push counts N*s sent, a fetch N*s
+/// received, on the worker's counters.
+template <class Step, class Exec, class T>
+class team_store {
+ public:
+  using server_type = detail_team::server<Step, Exec, T>;
+
+  team_store() = default;
+  team_store(std::shared_ptr<server_type> server, comm::team_worker& w, T base_lr)
+      : server_(std::move(server)), comm_(&w), rank_(w.rank()), lr_(base_lr),
+        versions_(server_->layout().shards(), 0) {}
+
+  /// Number of parameters N.
+  [[nodiscard]] std::size_t size() const noexcept { return server_ ? server_->layout().size() : 0; }
+  /// The shards' layout.
+  [[nodiscard]] shard_layout layout() const { return server_ ? server_->layout() : shard_layout{}; }
+  /// This replica's rank.
+  [[nodiscard]] int replica() const noexcept { return rank_; }
+
+  // --- tether::shared_store --------------------------------------------------------------------------------
+
+  /// A fetch into `out` (N values).
+  void read(std::span<T> out) {
+    check_size(out.size(), "read");
+    fetch(out.data());
+  }
+  /// A push of `in` at the store's base rate.
+  void accumulate(std::span<const T> in) {
+    check_size(in.size(), "accumulate");
+    push(in.data(), lr_);
+  }
+  /// Shard by shard: `read[lo, hi)` <- the shard, `compute(lo, hi)` fills `delta[lo, hi)`, which is pushed at
+  /// the base rate, all under the shard's lock (asynchronous mode: the shard is updated exactly from what
+  /// was read).
+  template <class F>
+  void exchange(std::span<T> read, std::span<T> delta, F&& compute) {
+    check_size(read.size(), "exchange");
+    check_size(delta.size(), "exchange");
+    tether::detail::require(server_->options().consistency.mode == consistency_mode::asynchronous,
+                            "ps::team_store: exchange needs the asynchronous consistency mode");
+    const push_report rep = server_->exchange(rank_, read.data(), delta.data(), lr_, std::forward<F>(compute), versions_);
+    tally_.add(rep.dropped, rep.staleness, rep.lead);
+    count(size(), size());
+  }
+  /// Nothing is in flight on the team: a push is applied when it returns.
+  void release() const noexcept {}
+  /// finish(out): this replica is done; waits for the others; `out` receives the final parameters.
+  void close(std::span<T> out) {
+    check_size(out.size(), "close");
+    finish(out.data());
+  }
+
+  // --- ps::parameter_store ---------------------------------------------------------------------------------
+
+  bool join(T* x) {
+    double waited = 0.0;
+    const bool init = server_->join(rank_, x, waited);
+    waited_ += waited;
+    return init;
+  }
+  void push(const T* g, T lr) {
+    const push_report rep = server_->push(rank_, g, lr);
+    tally_.add(rep.dropped, rep.staleness, rep.lead);
+    waited_ += rep.seconds_waiting;
+    count(size(), 0);
+  }
+  [[nodiscard]] const push_tally& tally() const noexcept { return tally_; }
+  void fetch(T* x) {
+    waited_ += server_->fetch(rank_, x, versions_);
+    count(0, size());
+  }
+  [[nodiscard]] std::span<const std::uint64_t> versions() const noexcept { return versions_; }
+  void renew(std::uint64_t steps) { server_->members().renew(rank_, steps); }
+  void stepped(std::uint64_t steps, std::uint64_t pushes) { server_->stepped(rank_, steps, pushes); }
+  void finish(T* x) {
+    waited_ += server_->finish(rank_);
+    server_->peek(x);
+    count(0, size());
+  }
+  void abandon() { server_->abandon(rank_); }
+  [[nodiscard]] std::vector<replica_loss> losses() const { return server_->members().losses(); }
+
+  // --- the thread team's own ---------------------------------------------------------------------------------
+
+  /// The shards' current values, outside the protocol (evaluations, tests): not counted, no versions.
+  void peek(T* x) { server_->peek(x); }
+  /// Replay mode: waits for this replica's turn / hands the turn on.
+  void acquire_turn() { waited_ += server_->acquire_turn(rank_); }
+  void release_turn() { server_->release_turn(rank_); }
+  /// True when this replica was declared lost.
+  [[nodiscard]] bool lost() const noexcept { return server_->members().lost(rank_); }
+  /// Seconds this handle waited so far (consistency, warm start, turns, finish).
+  [[nodiscard]] double seconds_waiting() const noexcept { return waited_; }
+
+ private:
+  void check_size(std::size_t got, const char* what) const {
+    tether::detail::require(got == size(), "ps::team_store: ", what, " buffer has ", got, " elements, the store has ",
+                            size());
+  }
+  void count(std::size_t sent, std::size_t received) {
+    comm_->count(sent * sizeof(T), received * sizeof(T));
+  }
+
+  std::shared_ptr<server_type> server_;
+  comm::team_worker* comm_ = nullptr;
+  int rank_ = 0;
+  T lr_ = T(0);
+  std::vector<std::uint64_t> versions_;
+  push_tally tally_{};
+  double waited_ = 0.0;
+};
+
+/// The thread team's placement: every worker is a replica; the shards live in the process.
+template <>
+struct placement<comm::team_worker> {
+  template <class Step, class Exec, class T>
+  using store = team_store<Step, Exec, T>;
+
+  /// The team has no server ranks.
+  static constexpr bool has_servers = false;
+  /// Replay mode is available.
+  static constexpr bool has_replay = true;
+
+  /// Collective: every worker has the same values in `items`; otherwise every worker throws tether::error
+  /// naming the first that differs and each worker's value.
+  static void check_consistent(comm::team_worker& w, std::span<const consistency_item> items) {
+    const auto p = static_cast<std::size_t>(w.size());
+    const std::size_t k = items.size();
+    std::vector<std::uint64_t> all(p * k, 0);
+    for (std::size_t i = 0; i < k; ++i) all[static_cast<std::size_t>(w.rank()) * k + i] = items[i].value;
+    w.allreduce_sum(std::span<std::uint64_t>(all));  // a gather: each worker filled its own row
+    for (std::size_t i = 0; i < k; ++i) {
+      std::vector<std::uint64_t> column(p);
+      for (std::size_t r = 0; r < p; ++r) column[r] = all[r * k + i];
+      if (std::any_of(column.begin(), column.end(), [&](std::uint64_t v) { return v != column[0]; }))
+        tether::detail::throw_inconsistent(w.rank(), items[i].what, column);
+    }
+  }
+
+  /// Collective: rank 0 creates the store's shared state, every worker gets a handle on it.
+  template <class Step, class Exec, class T>
+  static store<Step, Exec, T> open(comm::team_worker& w, const Exec& exec, const Step& step, std::size_t n,
+                                   const store_options& o, T base_lr) {
+    using server_type = detail_team::server<Step, Exec, T>;
+    std::shared_ptr<server_type> server;
+    if (w.rank() == 0) server = std::make_shared<server_type>(exec, step, n, w.size(), o);
+    std::array<std::uint64_t, 1> address{reinterpret_cast<std::uintptr_t>(&server)};
+    w.broadcast(std::span<std::uint64_t>(address), 0);
+    if (w.rank() != 0) server = *reinterpret_cast<const std::shared_ptr<server_type>*>(address[0]);
+    w.barrier();  // rank 0's `server` is read until here
+    return store<Step, Exec, T>(std::move(server), w, base_lr);
+  }
+};
+
+}  // namespace tether::ps
