@@ -6,6 +6,7 @@
 /// (tether/bench.hpp, component tether::benchmark, docs/benchmarks.md#benchmark-your-own-kernel).
 
 #include <algorithm>
+#include <concepts>
 #include <array>
 #include <chrono>
 #include <cstddef>
@@ -196,8 +197,9 @@ class space {
     if (warm_up) f();
     detail::fence(state_->exec);
 #if defined(__CUDACC__)
-    if constexpr (requires { state_->exec.stream; } &&
-                  std::is_same_v<std::remove_cvref_t<decltype(state_->exec.stream)>, cudaStream_t>) {
+    if constexpr (requires(const Exec& e) {
+                    { e.stream } -> std::convertible_to<cudaStream_t>;
+                  }) {
       if (timing() == clock::device_fence) return detail::event_seconds(state_->exec.stream, f, reps);
     }
 #endif
