@@ -24,6 +24,12 @@ struct aborted : runtime_error {
   using runtime_error::runtime_error;
 };
 
+/// A bounded wait ran out of time: a peer may have died or stalled (comm::mpi's and comm::nccl's timeouts).
+/// The message names the operation, the worker and the limit.
+struct timeout : runtime_error {
+  using runtime_error::runtime_error;
+};
+
 namespace detail {
 
 template <class... A>

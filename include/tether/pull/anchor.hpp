@@ -92,7 +92,7 @@ struct anchor {
   template <class Env, class T, class S>
   void launch(Env& env, view<T, S> x, pull_buffers<T, buffers, S> b) {
     env.exec.parallel_for(x.size(), kernels::copy<T>{x.data(), b[1].data()});
-    pending_ = detail::iallreduce_sum(env.comm, env.exec, view<const T, S>{b[1].data(), b[1].size()}, b[2]);
+    pending_ = tether::iallreduce_sum(env.exec, env.comm, view<const T, S>{b[1].data(), b[1].size()}, b[2]);
   }
 
   request pending_;

@@ -46,7 +46,7 @@ struct average {
   template <class Env, class T, class S>
   void after(Env& env, view<T, S> x, pull_buffers<T, 0, S>) {
     if (!averages_after(env.step)) return;
-    detail::allreduce_sum(env.comm, env.exec, x);
+    tether::allreduce_sum(env.exec, env.comm, x);
     env.exec.parallel_for(x.size(), kernels::scale<T>{x.data(), T(1) / static_cast<T>(env.comm.size())});
     env.round = true;
   }

@@ -58,7 +58,7 @@ struct elastic {
   void start(Env& env, view<T, S> x, pull_buffers<T, buffers, S> b) {
     const auto p = static_cast<T>(env.comm.size());
     env.exec.parallel_for(x.size(), kernels::copy<T>{x.data(), b[1].data()});
-    detail::allreduce_sum(env.comm, env.exec, b[1]);
+    tether::allreduce_sum(env.exec, env.comm, b[1]);
     env.exec.parallel_for(x.size(), kernels::copy<T>{b[1].data(), b[0].data()});
     env.exec.parallel_for(x.size(), kernels::scale<T>{b[0].data(), T(1) / p});
     round_ = false;
@@ -69,7 +69,7 @@ struct elastic {
     round_ = env.step > 0 && env.step % opt.period == 0;
     if (!round_) return false;
     env.exec.parallel_for(x.size(), kernels::copy<T>{x.data(), b[1].data()});
-    detail::allreduce_sum(env.comm, env.exec, b[1]);
+    tether::allreduce_sum(env.exec, env.comm, b[1]);
     env.round = true;
     c.alpha = T(alpha(env.comm.size()));
     return true;

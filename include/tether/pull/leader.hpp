@@ -164,7 +164,7 @@ struct basic_leader {
     const election e = comm.min_loc(s);
     if (e.rank < 0) return previous;
     if (comm.rank() == e.rank) env.exec.parallel_for(x.size(), kernels::copy<T>{x.data(), copy.data()});
-    detail::broadcast(comm, env.exec, copy, e.rank);
+    tether::broadcast(env.exec, comm, copy, e.rank);
     if (global && previous >= 0 && previous != e.rank) ++env.stats.leader_changes;
     return e.rank;
   }

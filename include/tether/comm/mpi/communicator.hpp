@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <array>
 #include <bit>
-#include <chrono>
 #include <climits>
 #include <cmath>
 #include <cstddef>
@@ -21,7 +20,6 @@
 #include <memory>
 #include <span>
 #include <string>
-#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -30,6 +28,7 @@
 #include "tether/core/collectives.hpp"
 #include "tether/core/consistency.hpp"
 #include "tether/core/error.hpp"
+#include "tether/core/poll.hpp"
 #include "tether/core/request.hpp"
 #include "tether/core/stats.hpp"
 #include "tether/core/view.hpp"
@@ -236,7 +235,7 @@ class mpi {
     else return false;
   }
 
-  /// True when the `(view, exec)` collectives pass a pointer into `Space` straight to MPI (device_aware and
+  /// True when the `(exec, view)` collectives pass a pointer into `Space` straight to MPI (device_aware and
   /// the device_direct option); false when they stage it through host memory. Throws tether::error when
   /// device_direct is `always` and MPI cannot take `Space`'s pointers.
   template <class Space>
@@ -262,38 +261,38 @@ class mpi {
   /// through host memory as tether::detail::allreduce_sum does. Counters as for host buffers.
   template <class T, class Space, class Exec>
     requires(!std::same_as<Space, mem::host> && tether::detail::stages_through_host<Exec, T>)
-  void allreduce_sum(view<T, Space> v, const Exec& exec) {
+  void allreduce_sum(const Exec& exec, view<T, Space> v) {
     if (device_direct(Space{})) {
       tether::detail::fence(exec);
       allreduce_sum(std::span<T>(v.data(), v.size()));
     } else {
-      tether::detail::staged_allreduce_sum(*this, exec, v);
+      tether::detail::staged_allreduce_sum(exec, *this, v);
     }
   }
 
-  /// Broadcast of a buffer in device memory: direct or staged, as allreduce_sum(view, exec).
+  /// Broadcast of a buffer in device memory: direct or staged, as allreduce_sum(exec, view).
   template <class T, class Space, class Exec>
     requires(!std::same_as<Space, mem::host> && tether::detail::stages_through_host<Exec, T>)
-  void broadcast(view<T, Space> v, int root, const Exec& exec) {
+  void broadcast(const Exec& exec, view<T, Space> v, int root) {
     if (device_direct(Space{})) {
       tether::detail::fence(exec);
       broadcast(std::span<T>(v.data(), v.size()), root);
     } else {
-      tether::detail::staged_broadcast(*this, exec, v, root);
+      tether::detail::staged_broadcast(exec, *this, v, root);
     }
   }
 
   /// Non-blocking sum of buffers in device memory: direct (MPI_Iallreduce on the device pointers, which must
   /// stay untouched until the request completes) or staged (`send` is copied out now, `recv` written when
-  /// the request is waited on), as allreduce_sum(view, exec).
+  /// the request is waited on), as allreduce_sum(exec, view).
   template <class T, class Space, class Exec>
     requires(!std::same_as<Space, mem::host> && tether::detail::stages_through_host<Exec, T>)
-  [[nodiscard]] request iallreduce_sum(view<const T, Space> send, view<T, Space> recv, const Exec& exec) {
+  [[nodiscard]] request iallreduce_sum(const Exec& exec, view<const T, Space> send, view<T, Space> recv) {
     if (device_direct(Space{})) {
       tether::detail::fence(exec);
       return iallreduce_sum(std::span<const T>(send.data(), send.size()), std::span<T>(recv.data(), recv.size()));
     }
-    return tether::detail::staged_iallreduce_sum(*this, exec, send, recv);
+    return tether::detail::staged_iallreduce_sum(exec, *this, send, recv);
   }
 
   /// The (score, rank) min-reduction of an election (MPI_Allreduce of MPI_FLOAT_INT with MPI_MINLOC): the
@@ -371,25 +370,20 @@ class mpi {
     check_consistent(std::span<const consistency_item>(&item, 1));
   }
 
-  /// Waits for `reqs` (MPI_Testall polling, bounded by the timeout; MPI_Waitall when the timeout is off).
-  /// `what` names the operation in the timeout error.
+  /// Waits for `reqs` (MPI_Testall polled by tether::detail::poll_until, bounded by the timeout: past it,
+  /// tether::timeout; MPI_Waitall when the timeout is off). `what` names the operation in the error.
   void wait_all(std::span<MPI_Request> reqs, const char* what) const {
     if (reqs.empty()) return;
     if (!polling()) {
       check(MPI_Waitall(static_cast<int>(reqs.size()), reqs.data(), MPI_STATUSES_IGNORE), "MPI_Waitall");
       return;
     }
-    const auto start = clock::now();
-    for (std::uint64_t spins = 0;; ++spins) {
-      int done = 0;
-      check(MPI_Testall(static_cast<int>(reqs.size()), reqs.data(), &done, MPI_STATUSES_IGNORE), "MPI_Testall");
-      if (done != 0) return;
-      if (spins >= 4096) std::this_thread::yield();
-      if ((spins & 255u) == 255u &&
-          std::chrono::duration<double>(clock::now() - start).count() > opt_.timeout)
-        throw runtime_error(tether::detail::concat("tether: rank ", rank_, ": ", what, " did not complete within ",
-                                                   opt_.timeout, " s: a rank may have died (comm::mpi timeout)"));
-    }
+    tether::detail::poll_until(
+        opt_.timeout, [&] { return test_all(reqs); },
+        [&] {
+          return tether::detail::concat("tether: rank ", rank_, ": ", what, " did not complete within ",
+                                        opt_.timeout, " s: a rank may have died (comm::mpi timeout)");
+        });
   }
 
   /// True when every request has completed (MPI_Testall; drives MPI's progress).
@@ -410,8 +404,6 @@ class mpi {
   [[nodiscard]] bool polling() const noexcept { return opt_.timeout > 0; }
 
  private:
-  using clock = std::chrono::steady_clock;
-
   // A group: owns `comm` (already split), shares the parent's options and counters.
   mpi(MPI_Comm comm, const options& o, comm_counters* counters) : comm_(comm), opt_(o), counters_(counters) {
     init_handle();

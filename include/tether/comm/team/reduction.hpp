@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <functional>
 #include <span>
@@ -25,6 +26,7 @@ struct pending_reduction {
   std::vector<const void*> send;
   std::vector<void*> recv;
   std::size_t count = 0;
+  std::uint64_t seq = 0;             // its place in every worker's sequence of non-blocking operations
   long tag = 0;                      // must agree across workers too (a broadcast's root)
   const char* what = "iallreduce_sum";  // the operation, for error messages
   int posted = 0;

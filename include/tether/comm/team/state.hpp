@@ -156,6 +156,7 @@ class team_state {
       op->send.resize(static_cast<std::size_t>(size_));
       op->recv.resize(static_cast<std::size_t>(size_));
       op->count = n;
+      op->seq = seq;
       op->tag = tag;
       op->what = what;
       op->reduce = std::move(run);
@@ -190,7 +191,8 @@ class team_state {
   }
 
   /// Blocks until the operation has completed; throws if it failed or never can complete.
-  void wait_reduction(int rank, const std::shared_ptr<pending_reduction>& op, std::uint64_t seq) {
+  void wait_reduction(int rank, const std::shared_ptr<pending_reduction>& op) {
+    const std::uint64_t seq = op->seq;
     using ph = pending_reduction::phase;
     std::unique_lock lk(m_);
     cv_.wait(lk, [&] {
@@ -208,11 +210,6 @@ class team_state {
   [[nodiscard]] bool reduction_done(const std::shared_ptr<pending_reduction>& op) {
     std::lock_guard lk(m_);
     return op->state == pending_reduction::phase::done || op->state == pending_reduction::phase::cancelled;
-  }
-
-  [[nodiscard]] std::uint64_t current_op(int rank) {
-    std::lock_guard lk(m_);
-    return next_op_[static_cast<std::size_t>(rank)];
   }
 
  private:

@@ -10,6 +10,7 @@
 #include <memory>
 #include <span>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "tether/comm/team/state.hpp"
@@ -126,21 +127,17 @@ class team_worker {
     static_assert(std::is_arithmetic_v<T>, "iallreduce_sum needs an arithmetic element type");
     tether::detail::require(send.size() == recv.size(), "iallreduce_sum: send and recv sizes differ: send has ",
                             send.size(), ", recv has ", recv.size());
-    auto* st = state_;
-    const std::uint64_t seq = st->current_op(rank_);
-    auto op = st->post_reduction<T>(rank_, send.data(), recv.data(), send.size());
+    auto op = state_->post_reduction<T>(rank_, send.data(), recv.data(), send.size());
     const std::uint64_t bytes = send.size() * sizeof(T);
     count(bytes, bytes);
-    const int r = rank_;
-    return request([st, op, r, seq] { st->wait_reduction(r, op, seq); },
-                   [st, op] { return st->reduction_done(op); });
+    return track(std::move(op));
   }
 
   /// In-place sum of a buffer in an execution space's memory (GPU memory shared by the team's threads):
   /// each worker adds one slice of every worker's buffer in rank order with `exec`'s kernels and writes the
   /// sum into all of them. No host copy; the same bits as the host overload.
-  template <class T, class Space, class Exec>
-  void allreduce_sum(view<T, Space> data, const Exec& exec) {
+  template <class Exec, class T, class Space>
+  void allreduce_sum(const Exec& exec, view<T, Space> data) {
     static_assert(std::is_arithmetic_v<T>, "allreduce_sum needs an arithmetic element type");
     auto& st = *state_;
     const std::size_t p = static_cast<std::size_t>(size());
@@ -171,28 +168,24 @@ class team_worker {
 
   /// Non-blocking sum of buffers in an execution space's memory; the team's progress thread runs `exec`'s
   /// kernels (device reductions, no host copy). Neither buffer may be touched until wait() returns.
-  template <class T, class Space, class Exec>
-  [[nodiscard]] request iallreduce_sum(view<const T, Space> send, view<T, Space> recv, const Exec& exec) {
+  template <class Exec, class T, class Space>
+  [[nodiscard]] request iallreduce_sum(const Exec& exec, view<const T, Space> send, view<T, Space> recv) {
     static_assert(std::is_arithmetic_v<T>, "iallreduce_sum needs an arithmetic element type");
     tether::detail::require(send.size() == recv.size(),
                             "iallreduce_sum: send and recv sizes differ: send has ", send.size(),
                             ", recv has ", recv.size());
     tether::detail::fence(exec);  // `send` is complete before the progress thread reads it
-    auto* st = state_;
-    const std::uint64_t seq = st->current_op(rank_);
-    auto op = st->post_reduction<T>(
+    auto op = state_->post_reduction<T>(
         rank_, send.data(), recv.data(), send.size(),
         [exec](detail::pending_reduction& o) { detail::reduce_in_rank_order_on<T>(exec, o); });
     const std::uint64_t bytes = send.size() * sizeof(T);
     count(bytes, bytes);
-    const int r = rank_;
-    return request([st, op, r, seq] { st->wait_reduction(r, op, seq); },
-                   [st, op] { return st->reduction_done(op); });
+    return track(std::move(op));
   }
 
   /// Copies `root`'s buffer in an execution space's memory into every other worker's (device-to-device).
-  template <class T, class Space, class Exec>
-  void broadcast(view<T, Space> data, int root, const Exec& exec) {
+  template <class Exec, class T, class Space>
+  void broadcast(const Exec& exec, view<T, Space> data, int root) {
     auto& st = *state_;
     tether::detail::require(root >= 0 && root < size(), "broadcast: root must be in [0, ", size(),
                             "), got root = ", root);
@@ -262,10 +255,8 @@ class team_worker {
   /// completes (the team's progress thread computes it once every worker has posted). `out` must not be
   /// touched until then. 8 bytes each way.
   [[nodiscard]] request imin_loc(float score, election& out) {
-    auto* st = state_;
     out = {score, -1};
-    const std::uint64_t seq = st->current_op(rank_);
-    auto op = st->post(rank_, &out.score, &out, 1, 0, "imin_loc", [](detail::pending_reduction& o) {
+    auto op = state_->post(rank_, &out.score, &out, 1, 0, "imin_loc", [](detail::pending_reduction& o) {
       election best;
       for (std::size_t r = 0; r < o.send.size(); ++r) {
         const float s = *static_cast<const float*>(o.send[r]);
@@ -274,9 +265,7 @@ class team_worker {
       for (void* dst : o.recv) *static_cast<election*>(dst) = best;  // after every score was read
     });
     count(8, 8);
-    const int r = rank_;
-    return request([st, op, r, seq] { st->wait_reduction(r, op, seq); },
-                   [st, op] { return st->reduction_done(op); });
+    return track(std::move(op));
   }
 
   /// Non-blocking broadcast: when the request completes, every worker's `data` holds `root`'s (the team's
@@ -285,25 +274,27 @@ class team_worker {
   template <class T>
   [[nodiscard]] request ibroadcast(std::span<T> data, int root) {
     static_assert(std::is_trivially_copyable_v<T>, "ibroadcast needs a trivially copyable element type");
-    tether::detail::require(root >= 0 && root < size(), "ibroadcast: root must be in [0, ", size(),
-                            "), got root = ", root);
-    auto* st = state_;
-    const std::uint64_t seq = st->current_op(rank_);
-    auto op = st->post(rank_, data.data(), data.data(), data.size(), root, "ibroadcast",
-                       [root](detail::pending_reduction& o) {
-                         if (o.count == 0) return;
-                         const void* src = o.send[static_cast<std::size_t>(root)];
-                         for (std::size_t r = 0; r < o.recv.size(); ++r)
-                           if (static_cast<int>(r) != root) std::memcpy(o.recv[r], src, o.count * sizeof(T));
-                       });
-    const std::uint64_t bytes = data.size() * sizeof(T);
-    if (rank_ == root)
-      count(bytes * static_cast<std::uint64_t>(size() - 1), 0);
-    else
-      count(0, bytes);
-    const int r = rank_;
-    return request([st, op, r, seq] { st->wait_reduction(r, op, seq); },
-                   [st, op] { return st->reduction_done(op); });
+    return post_broadcast<T>(data.data(), data.size(), root, [root](detail::pending_reduction& o) {
+      if (o.count == 0) return;
+      const void* src = o.send[static_cast<std::size_t>(root)];
+      for (std::size_t r = 0; r < o.recv.size(); ++r)
+        if (static_cast<int>(r) != root) std::memcpy(o.recv[r], src, o.count * sizeof(T));
+    });
+  }
+
+  /// Non-blocking broadcast of buffers in an execution space's memory: the team's progress thread copies
+  /// `root`'s buffer into the others with `exec`'s kernels (device-to-device, no host copy). Bytes as
+  /// broadcast().
+  template <class Exec, class T, class Space>
+  [[nodiscard]] request ibroadcast(const Exec& exec, view<T, Space> data, int root) {
+    tether::detail::fence(exec);  // the root's buffer is complete before the progress thread reads it
+    return post_broadcast<T>(data.data(), data.size(), root, [root, exec](detail::pending_reduction& o) {
+      if (o.count == 0) return;
+      const T* src = static_cast<const T*>(o.send[static_cast<std::size_t>(root)]);
+      for (std::size_t r = 0; r < o.recv.size(); ++r)
+        if (static_cast<int>(r) != root) exec.parallel_for(o.count, kernels::copy<T>{src, static_cast<T*>(o.recv[r])});
+      tether::detail::fence(exec);
+    });
   }
 
   /// Opens a center shared by the workers of this handle's group (collective): every worker gets a handle
@@ -315,6 +306,27 @@ class team_worker {
   friend class shared_memory;
   team_worker(detail::team_state* st, int rank, comm_counters* counters)
       : state_(st), rank_(rank), counters_(counters) {}
+
+  /// The request of a non-blocking operation this worker posted.
+  [[nodiscard]] request track(std::shared_ptr<detail::pending_reduction> op) {
+    auto* st = state_;
+    const int r = rank_;
+    return request([st, op, r] { st->wait_reduction(r, op); }, [st, op] { return st->reduction_done(op); });
+  }
+
+  /// Posts this worker's part of a broadcast of `n` values of T from `root`, carried out by `copy`.
+  template <class T, class Copy>
+  [[nodiscard]] request post_broadcast(T* data, std::size_t n, int root, Copy&& copy) {
+    tether::detail::require(root >= 0 && root < size(), "ibroadcast: root must be in [0, ", size(),
+                            "), got root = ", root);
+    auto op = state_->post(rank_, data, data, n, root, "ibroadcast", std::forward<Copy>(copy));
+    const std::uint64_t bytes = n * sizeof(T);
+    if (rank_ == root)
+      count(bytes * static_cast<std::uint64_t>(size() - 1), 0);
+    else
+      count(0, bytes);
+    return track(std::move(op));
+  }
 
   void check_sizes(const char* what) const {
     const auto& s = state_->sizes();

@@ -1,23 +1,16 @@
 #pragma once
 /// \file
-/// CUDA runtime helpers shared by the GPU execution spaces: error checks, owning device and pinned host
-/// buffers, copies. Host code only (cuda_runtime_api.h); included by exec/cuda.hpp and exec/thrust.hpp.
+/// Owning device and pinned host buffers of the GPU execution spaces. Host code only (cuda_runtime_api.h);
+/// included by exec/cuda.hpp and exec/thrust.hpp.
 
 #include <cuda_runtime_api.h>
 
 #include <cstddef>
 #include <utility>
 
-#include "tether/core/error.hpp"
+#include "tether/exec/detail/cuda_check.hpp"
 
 namespace tether::exec::detail {
-
-/// Throws tether::runtime_error naming the call when a CUDA runtime call failed.
-inline void cuda_check(cudaError_t e, const char* what) {
-  if (e != cudaSuccess)
-    throw runtime_error(tether::detail::concat("tether: ", what, " failed: ", cudaGetErrorName(e), ": ",
-                                               cudaGetErrorString(e)));
-}
 
 /// Owning, move-only array in GPU global memory (cudaMalloc: 256-byte aligned).
 template <class T>
