@@ -16,6 +16,7 @@
 #include <memory>
 #include <span>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "tether/core/kernels.hpp"
@@ -49,6 +50,20 @@ concept stages_through_host = requires(const Exec& e, const T* cs, T* s, std::si
   e.copy_to_host(cs, s, n);
   e.copy_from_host(cs, s, n);
   { e.template allocate_host<T>(n).data() } -> std::convertible_to<T*>;
+};
+
+/// The host buffer an execution space stages through (pinned memory on CUDA).
+template <class Exec, class T>
+using host_buffer_t = decltype(std::declval<const Exec&>().template allocate_host<T>(std::size_t{}));
+
+/// A buffer in the execution space's memory when `Direct`, in the host memory it stages through otherwise.
+template <class Exec, class T, bool Direct>
+struct staging_buffer {
+  using type = typename Exec::template buffer<T>;
+};
+template <class Exec, class T>
+struct staging_buffer<Exec, T, false> {
+  using type = host_buffer_t<Exec, T>;
 };
 
 /// allreduce_sum of a device buffer staged through host memory the execution space provides (pinned on
@@ -88,7 +103,7 @@ template <class Exec, class Comm, class T, class S>
   static_assert(stages_through_host<Exec, T>,
                 "tether: this communicator has no collectives for device memory and the "
                 "execution space cannot stage through host memory (see docs/exec.md)");
-  using host_buffer = decltype(exec.template allocate_host<T>(std::size_t{}));
+  using host_buffer = host_buffer_t<Exec, T>;
   struct staged {
     host_buffer send, recv;
     request inner;

@@ -10,7 +10,6 @@
 ///
 /// The center starts at the mean of the workers' starting points.
 
-#include <cmath>
 #include <cstddef>
 #include <cstdint>
 
@@ -19,6 +18,7 @@
 #include "tether/core/error.hpp"
 #include "tether/core/kernels.hpp"
 #include "tether/core/step_env.hpp"
+#include "tether/pull/elastic_rules.hpp"
 
 namespace tether::pull {
 
@@ -39,20 +39,9 @@ struct elastic {
     T alpha;
   };
 
-  void validate(int workers) const {
-    detail::require(opt.period > 0, "elastic pull: period must be > 0, got period = ", opt.period);
-    detail::require(std::isfinite(opt.beta) && opt.beta >= 0.0f && opt.beta <= 1.0f,
-                    "elastic pull: beta must be in [0, 1], got beta = ", opt.beta);
-    detail::require(std::isfinite(opt.alpha) && opt.alpha >= 0.0f && opt.alpha <= 1.0f,
-                    "elastic pull: alpha must be in [0, 1], got alpha = ", opt.alpha);
-    detail::require(alpha(workers) * static_cast<float>(workers) <= 1.0f + 1e-6f,
-                    "elastic pull: p*alpha must be <= 1 for a stable center, got p = ", workers,
-                    ", alpha = ", alpha(workers));
-  }
+  void validate(int workers) const { detail::validate_elastic("elastic pull", opt, workers); }
 
-  [[nodiscard]] float alpha(int workers) const noexcept {
-    return opt.alpha > 0.0f ? opt.alpha : opt.beta / static_cast<float>(workers);
-  }
+  [[nodiscard]] float alpha(int workers) const noexcept { return detail::elastic_alpha(opt, workers); }
 
   template <class Env, class T, class S>
   void start(Env& env, view<T, S> x, pull_buffers<T, buffers, S> b) {

@@ -21,14 +21,13 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <limits>
-#include <vector>
 
 #include "tether/core/collectives.hpp"
 #include "tether/core/config.hpp"
 #include "tether/core/error.hpp"
 #include "tether/core/kernels.hpp"
 #include "tether/core/step_env.hpp"
+#include "tether/pull/loss_window.hpp"
 
 namespace tether::pull {
 
@@ -82,28 +81,21 @@ struct basic_leader {
   }
 
   /// The worker's score: mean of the last score_window losses (NaN while any of them is non-finite).
-  [[nodiscard]] double score() const noexcept {
-    if (filled_ == 0) return std::numeric_limits<double>::infinity();
-    double s = 0.0;
-    for (std::size_t i = 0; i < filled_; ++i) s += window_[i];
-    return s / static_cast<double>(filled_);
-  }
+  [[nodiscard]] double score() const noexcept { return window_.score(); }
   /// Rank of the current global leader (-1 before the first election) and of the local one (group rank).
   [[nodiscard]] int leader() const noexcept { return global_leader_; }
   [[nodiscard]] int local_leader() const noexcept { return local_leader_; }
 
   template <class Env, class T, class S>
   void start(Env&, view<T, S>, pull_buffers<T, buffers, S>) {
-    window_.assign(opt.score_window, 0.0);
-    filled_ = 0;
-    pos_ = 0;
+    window_.reset(opt.score_window);
     global_leader_ = -1;
     local_leader_ = -1;
   }
 
   template <class Env, class T, class S>
   bool before(Env& env, view<T, S> x, pull_buffers<T, buffers, S> b, context<T>& c) {
-    record(env.loss);
+    window_.record(env.loss);
     const std::uint64_t t = env.step;
     const bool global_round = t > 0 && t % global_period() == 0;
     const bool local_round = Grouped && t > 0 && t % opt.period == 0;
@@ -151,12 +143,6 @@ struct basic_leader {
   }
 
  private:
-  void record(double loss) {
-    window_[pos_] = loss;
-    pos_ = (pos_ + 1) % window_.size();
-    if (filled_ < window_.size()) ++filled_;
-  }
-
   /// One election on `comm` and the winner's broadcast into `copy`. Returns the winner (or the previous
   /// leader when no score is finite: the copies are then left as they are).
   template <class Env, class C, class T, class S>
@@ -169,9 +155,7 @@ struct basic_leader {
     return e.rank;
   }
 
-  std::vector<double> window_;
-  std::size_t filled_ = 0;
-  std::size_t pos_ = 0;
+  loss_window window_;
   int global_leader_ = -1;
   int local_leader_ = -1;
 };

@@ -30,6 +30,7 @@
 #include "tether/core/error.hpp"
 #include "tether/core/poll.hpp"
 #include "tether/core/request.hpp"
+#include "tether/core/shard_layout.hpp"
 #include "tether/core/stats.hpp"
 #include "tether/core/view.hpp"
 
@@ -56,7 +57,7 @@ class mpi {
   using options = mpi_options;
 
   template <class T>
-  class center;
+  class store;
 
   /// Wraps (a duplicate of) `comm`. Collective over `comm`: duplicates it, checks that every rank gave the
   /// same options, and splits the groups.
@@ -331,10 +332,13 @@ class mpi {
     return make_request(std::move(op), "MPI_Iallreduce (election)");
   }
 
-  /// Opens a center variable held by rank `owner` in an MPI window (collective; asynchronous EASGD): every
-  /// rank gets a handle on the same values, `owner`'s `initial`. See mpi::center.
+  /// Opens a store of `initial.size()` values shared by the ranks, cut into the shards of `layout`, shard s
+  /// in the window of rank (owner + s) % size() (collective; the one-sided tier, see
+  /// docs/concepts.md#one-sided-tier): every rank gets a handle on the same values, `owner`'s `initial`.
+  /// Every rank must pass the same size, layout and owner (tether::error on every rank otherwise). See
+  /// mpi::store.
   template <class T>
-  [[nodiscard]] center<T> open_center(std::span<const T> initial, int owner);
+  [[nodiscard]] store<T> open_store(std::span<const T> initial, const shard_layout& layout, int owner);
 
   /// Collective check that every rank holds the same values: one MPI_Allreduce (MPI_MIN of v and ~v). On a
   /// mismatch every rank throws tether::error naming the value and what each rank holds.

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "tether/comm/team/reduction.hpp"
+#include "tether/comm/team/tuning.hpp"
 #include "tether/core/error.hpp"
 
 namespace tether::comm {
@@ -28,8 +29,8 @@ namespace detail {
 /// The shared state of one group of workers (the whole team is a group too).
 class team_state {
  public:
-  explicit team_state(int size)
-      : size_(size), ptrs_(static_cast<std::size_t>(size)), sizes_(static_cast<std::size_t>(size)),
+  explicit team_state(int size, team_tuning tuning = {})
+      : size_(size), tuning_(tuning), ptrs_(static_cast<std::size_t>(size)), sizes_(static_cast<std::size_t>(size)),
         scores_(static_cast<std::size_t>(size)), next_op_(static_cast<std::size_t>(size)),
         finished_flag_(static_cast<std::size_t>(size)) {}
   team_state(const team_state&) = delete;
@@ -37,6 +38,8 @@ class team_state {
   ~team_state() { stop_progress(); }
 
   [[nodiscard]] int size() const noexcept { return size_; }
+  /// The team's tuning constants.
+  [[nodiscard]] const team_tuning& tuning() const noexcept { return tuning_; }
 
   /// Resets per-run state (called by the team before it starts its threads), its duplicates' too.
   void reset() {
@@ -138,8 +141,8 @@ class team_state {
   template <class T>
   std::shared_ptr<pending_reduction> post_reduction(int rank, const T* send, T* recv, std::size_t n,
                                                     std::function<void(pending_reduction&)> reduce = {}) {
-    return post(rank, send, recv, n, 0, "iallreduce_sum",
-                reduce ? std::move(reduce) : std::function<void(pending_reduction&)>(&reduce_in_rank_order<T>));
+    if (!reduce) reduce = [block = tuning_.reduce_block](pending_reduction& op) { reduce_in_rank_order<T>(op, block); };
+    return post(rank, send, recv, n, 0, "iallreduce_sum", std::move(reduce));
   }
 
   /// Posts this worker's part of a non-blocking collective `what` (its buffers, element count and tag, which
@@ -250,6 +253,7 @@ class team_state {
   }
 
   int size_;
+  team_tuning tuning_;
   std::mutex m_;
   std::condition_variable cv_;
   int arrived_ = 0;

@@ -18,6 +18,7 @@
 #include "tether/core/error.hpp"
 #include "tether/core/kernels.hpp"
 #include "tether/core/request.hpp"
+#include "tether/core/shard_layout.hpp"
 #include "tether/core/stats.hpp"
 #include "tether/core/view.hpp"
 
@@ -25,7 +26,7 @@ namespace tether::comm {
 
 class shared_memory;
 template <class T>
-class team_center;
+class team_store;
 
 /// A worker of a thread team (tether::team::worker): its rank, the team size, and the collectives. Passed to the
 /// function given to shared_memory::run().
@@ -66,7 +67,7 @@ class team_worker {
     auto& st = *state_;
     std::shared_ptr<detail::team_state> fresh;
     if (rank_ == 0) {
-      fresh = std::make_shared<detail::team_state>(size());
+      fresh = std::make_shared<detail::team_state>(size(), st.tuning());
       st.adopt(fresh);
     }
     st.ptrs()[static_cast<std::size_t>(rank_)] = &fresh;
@@ -297,10 +298,13 @@ class team_worker {
     });
   }
 
-  /// Opens a center shared by the workers of this handle's group (collective): every worker gets a handle
-  /// on the same values, `owner`'s `initial`. See team_center.
+  /// Opens a store of `initial.size()` values shared by the workers of this handle's group, cut into the
+  /// shards of `layout`, shard s held by worker (owner + s) % size() (collective; the one-sided tier, see
+  /// docs/concepts.md#one-sided-tier): every worker gets a handle on the same values, `owner`'s `initial`.
+  /// Every worker must pass the same size, layout and owner (tether::error on every worker otherwise). See
+  /// team_store.
   template <class T>
-  [[nodiscard]] team_center<T> open_center(std::span<const T> initial, int owner);
+  [[nodiscard]] team_store<T> open_store(std::span<const T> initial, const shard_layout& layout, int owner);
 
  private:
   friend class shared_memory;
