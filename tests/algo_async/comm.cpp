@@ -1,6 +1,6 @@
 // The thread team's operations behind the asynchronous algorithms, against closed forms: ibroadcast (root's
 // values everywhere, bytes), imin_loc (the election rule with ties, NaN and infinities), duplicate() (its
-// operations never pair with the original's, even posted in different orders; fault rules), open_center
+// operations never pair with the original's, even posted in different orders; fault rules), open_store
 // (concurrent exchanges lose no addition, over several lock blocks; disagreements are errors).
 
 #include <tether/comm/shared_memory.hpp>

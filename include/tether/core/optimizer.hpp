@@ -114,8 +114,9 @@ class optimizer {
 
   using options = optimizer_options<Step, Pull>;
 
-  /// An optimizer for `n` parameters on worker `comm`. Validates every option (tether::error on bad input).
-  optimizer(Comm& comm, std::size_t n, options o = {}, Exec exec = {})
+  /// An optimizer for `n` parameters on worker `comm` whose kernels run on `exec` (the execution space comes
+  /// first, as in every tether function that takes one). Validates every option (tether::error on bad input).
+  optimizer(Exec exec, Comm& comm, std::size_t n, options o = {})
       : comm_(&comm), exec_(std::move(exec)), n_(n), opt_(std::move(o)) {
     // Communicators across processes (comm::mpi, comm::hierarchical) check in one collective that every
     // rank has the same parameter count and options, so a mismatch is a clear error, not a hang.
@@ -135,6 +136,12 @@ class optimizer {
       state_[k] = exec_.template allocate<T>(n, step_.template initial<T>(k));
     for (std::size_t k = 0; k != Pull::buffers; ++k) targets_[k] = exec_.template allocate<T>(n, T(0));
   }
+
+  /// An optimizer for `n` parameters on worker `comm`, on a default-constructed execution space.
+  optimizer(Comm& comm, std::size_t n, options o = {}) : optimizer(Exec{}, comm, n, std::move(o)) {}
+
+  /// The execution space last: the spelling of earlier releases, kept so that their code compiles.
+  optimizer(Comm& comm, std::size_t n, options o, Exec exec) : optimizer(std::move(exec), comm, n, std::move(o)) {}
 
   optimizer(const optimizer&) = delete;
   optimizer& operator=(const optimizer&) = delete;
