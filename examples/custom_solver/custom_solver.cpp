@@ -6,7 +6,9 @@
 ///   2. `my::rmsprop`, a step policy of the user's (RMSprop), satisfying `tether::step_policy`;
 ///   3. `my::deadzone_leader`, a pull policy of the user's: LSGD's pull toward the best worker, but only for
 ///      the part of each coordinate's gap that exceeds a dead zone, so workers that already agree with the
-///      leader to within the dead zone are left to explore; it satisfies `tether::pull_policy`;
+///      leader to within the dead zone are left to explore; it satisfies `tether::pull_policy`, and runs its
+///      collectives and kernels through the step environment (env.min_loc, env.copy, env.broadcast), so the
+///      same code serves parameters in GPU memory;
 ///   4. the user's solver loop (a least-squares model with its own data shards) calling `opt.step` from each
 ///      worker of a thread team, with its own buffers.
 ///
@@ -94,9 +96,10 @@ struct rmsprop {
     return {lr, T(opt.rho), T(opt.eps)};
   }
 
-  /// Per element: updates the state and returns the amount to subtract from x.
+  /// Per element: updates the state and returns the amount to subtract from x (TETHER_HOST_DEVICE: GPU
+  /// execution spaces may call it too).
   template <class T>
-  static T delta(const context<T>& c, T /*x*/, T g, T& v) {
+  TETHER_HOST_DEVICE static T delta(const context<T>& c, T /*x*/, T g, T& v) {
     v = c.rho * v + (T(1) - c.rho) * g * g;
     return c.lr * g / (std::sqrt(v) + c.eps);
   }
@@ -151,11 +154,10 @@ struct deadzone_leader {
     ++losses_;
     if (env.step > 0 && env.step % opt.period == 0) {
       const auto score = static_cast<float>(loss_sum_ / static_cast<double>(losses_));
-      const tether::election e = env.comm.min_loc(score);  // lowest finite score, ties to the lowest rank
+      const tether::election e = env.min_loc(score);  // lowest finite score, ties to the lowest rank
       if (e.rank >= 0) {
-        if (e.rank == env.comm.rank())
-          env.exec.parallel_for(x.size(), tether::kernels::copy<T>{x.data(), b[0].data()});  // pre-step x
-        env.comm.broadcast(b[0].span(), e.rank);
+        if (e.rank == env.rank()) env.copy(x, b[0]);  // the pre-step x, a kernel of the execution space
+        env.broadcast(b[0], e.rank);                  // host or GPU memory alike
         if (leader_ >= 0 && leader_ != e.rank) ++env.stats.leader_changes;
         leader_ = e.rank;
       }
@@ -164,7 +166,7 @@ struct deadzone_leader {
       env.round = true;  // counted as a round; the optimizer calls on_round after this step
     }
     env.stats.leader = leader_;
-    const bool pulled = leader_ >= 0 && leader_ != env.comm.rank();
+    const bool pulled = leader_ >= 0 && leader_ != env.rank();
     c = {pulled ? T(opt.strength / static_cast<float>(opt.period)) : T(0), T(opt.dead_zone)};
     return pulled;
   }
@@ -175,7 +177,7 @@ struct deadzone_leader {
 
   /// Per element: the amount subtracted from x, applied in the same pass as the step's delta.
   template <class T>
-  static T force(const context<T>& c, T x, T xl) {
+  TETHER_HOST_DEVICE static T force(const context<T>& c, T x, T xl) {
     const T d = x - xl;
     const T excess = d > c.dz ? d - c.dz : (d < -c.dz ? d + c.dz : T(0));
     return c.a * excess;

@@ -13,7 +13,6 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "tether/core/collectives.hpp"
 #include "tether/core/config.hpp"
 #include "tether/core/error.hpp"
 #include "tether/core/kernels.hpp"
@@ -45,11 +44,10 @@ struct elastic {
 
   template <class Env, class T, class S>
   void start(Env& env, view<T, S> x, pull_buffers<T, buffers, S> b) {
-    const auto p = static_cast<T>(env.comm.size());
-    env.exec.parallel_for(x.size(), kernels::copy<T>{x.data(), b[1].data()});
-    tether::allreduce_sum(env.exec, env.comm, b[1]);
-    env.exec.parallel_for(x.size(), kernels::copy<T>{b[1].data(), b[0].data()});
-    env.exec.parallel_for(x.size(), kernels::scale<T>{b[0].data(), T(1) / p});
+    env.copy(x, b[1]);
+    env.allreduce_sum(b[1]);
+    env.copy(b[1], b[0]);
+    env.scale(b[0], T(1) / static_cast<T>(env.size()));
     round_ = false;
   }
 
@@ -57,18 +55,18 @@ struct elastic {
   bool before(Env& env, view<T, S> x, pull_buffers<T, buffers, S> b, context<T>& c) {
     round_ = env.step > 0 && env.step % opt.period == 0;
     if (!round_) return false;
-    env.exec.parallel_for(x.size(), kernels::copy<T>{x.data(), b[1].data()});
-    tether::allreduce_sum(env.exec, env.comm, b[1]);
+    env.copy(x, b[1]);
+    env.allreduce_sum(b[1]);
     env.round = true;
-    c.alpha = T(alpha(env.comm.size()));
+    c.alpha = T(alpha(env.size()));
     return true;
   }
 
   template <class Env, class T, class S>
   void after(Env& env, view<T, S> x, pull_buffers<T, buffers, S> b) {
     if (!round_) return;
-    env.exec.parallel_for(x.size(), kernels::elastic_center<T>{b[0].data(), b[1].data(),
-                                                               T(alpha(env.comm.size())), T(env.comm.size())});
+    env.exec.parallel_for(x.size(), kernels::elastic_center<T>{b[0].data(), b[1].data(), T(alpha(env.size())),
+                                                               T(env.size())});
     round_ = false;
   }
 

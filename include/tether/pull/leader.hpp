@@ -25,7 +25,6 @@
 #include "tether/core/collectives.hpp"
 #include "tether/core/config.hpp"
 #include "tether/core/error.hpp"
-#include "tether/core/kernels.hpp"
 #include "tether/core/step_env.hpp"
 #include "tether/pull/loss_window.hpp"
 
@@ -149,8 +148,8 @@ struct basic_leader {
   int elect_and_share(Env& env, C& comm, float s, view<T, S> x, view<T, S> copy, int previous, bool global) {
     const election e = comm.min_loc(s);
     if (e.rank < 0) return previous;
-    if (comm.rank() == e.rank) env.exec.parallel_for(x.size(), kernels::copy<T>{x.data(), copy.data()});
-    tether::broadcast(env.exec, comm, copy, e.rank);
+    if (comm.rank() == e.rank) env.copy(x, copy);
+    tether::broadcast(env.exec, comm, copy, e.rank);  // on env.comm or on its group
     if (global && previous >= 0 && previous != e.rank) ++env.stats.leader_changes;
     return e.rank;
   }
