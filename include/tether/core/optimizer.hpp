@@ -25,6 +25,8 @@
 #include "tether/core/schedule.hpp"
 #include "tether/core/stats.hpp"
 #include "tether/core/step_env.hpp"
+#include "tether/core/step_reductions.hpp"
+#include "tether/core/sums.hpp"
 #include "tether/core/view.hpp"
 #include "tether/exec/serial.hpp"
 
@@ -114,6 +116,15 @@ class optimizer {
 
   using options = optimizer_options<Step, Pull>;
 
+ private:
+  /// The per-step reductions the step asks for (none for most steps).
+  static constexpr reduction_request wanted = reductions_of<Step>();
+  static_assert(!wanted.any() || reducing_execution_space<Exec>,
+                "tether::optimizer: the step asks for per-step reductions (core/step_reductions.hpp), but the "
+                "execution space has no reduce(n, init, f) (see docs/concepts.md#execution-space)");
+
+ public:
+
   /// An optimizer for `n` parameters on worker `comm` whose kernels run on `exec` (the execution space comes
   /// first, as in every tether function that takes one). Validates every option (tether::error on bad input).
   optimizer(Exec exec, Comm& comm, std::size_t n, options o = {})
@@ -168,8 +179,20 @@ class optimizer {
     const view<T, memory_space> xs{xv.data(), xv.size()};
     const T* gp = gv.data();
 
+    // The finite check of g; a step that asks for reductions (core/step_reductions.hpp) gets them from the
+    // same pass over g.
     bool finite = std::isfinite(loss);
-    if (finite && opt_.check_gradient) finite = !exec_.any(n_, nonfinite_element<T>{gp});
+    step_reductions reductions{};
+    if constexpr (wanted.any()) {
+      if (finite) {
+        const auto r = exec_.reduce(n_, sums<double, 3>{},
+                                    kernels::step_norms<T, wanted.g_norm2, wanted.x_norm2>{gp, xs.data()});
+        if (opt_.check_gradient && r[2] != 0.0) finite = false;
+        reductions = {r[0], r[1]};
+      }
+    } else {
+      if (finite && opt_.check_gradient) finite = !exec_.any(n_, nonfinite_element<T>{gp});
+    }
     if (!finite) {
       if (opt_.on_nonfinite == nonfinite_policy::raise)
         throw runtime_error(detail::concat("tether: optimizer::step: non-finite ",
@@ -199,7 +222,7 @@ class optimizer {
 
     if (finite) {
       ++applied_;
-      const auto sc = step_.prepare(applied_, static_cast<T>(lr));
+      const auto sc = detail::prepare_step(step_, applied_, static_cast<T>(lr), reductions);
       if (force)
         run<true, true>(xs.data(), gp, sc, pc);
       else
