@@ -176,7 +176,7 @@ int main(int argc, char** argv) {
     benchmark::RegisterBenchmark(("memcpy_d2d/N:" + std::to_string(n)).c_str(), bm_memcpy, n)
         ->UseManualTime();
   register_space("cuda", tether::exec::cuda{});
-  register_space("cuda_scalar", tether::exec::cuda{.vectorize = false});
+  register_space("cuda_scalar", tether::exec::cuda{.tuning = {.vectorize = false}});
   register_space("thrust_device", tether::exec::thrust_device{});
   for (const std::size_t n : sizes) {
     const std::string sfx = "/N:" + std::to_string(n);

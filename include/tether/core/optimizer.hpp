@@ -22,6 +22,7 @@
 #include "tether/core/config.hpp"
 #include "tether/core/consistency.hpp"
 #include "tether/core/error.hpp"
+#include "tether/core/fused_update.hpp"
 #include "tether/core/schedule.hpp"
 #include "tether/core/stats.hpp"
 #include "tether/core/step_env.hpp"
@@ -36,31 +37,6 @@ namespace tether {
 enum class nonfinite_policy {
   skip,   ///< skip the gradient step and count it (the pull still takes part in rounds)
   raise,  ///< throw tether::runtime_error
-};
-
-/// The fused update kernel of a step and a pull: one pass, no temporaries.
-template <class Step, class Pull, class T, bool WithStep, bool WithForce>
-struct fused_update {
-  T* x;
-  const T* g;
-  std::array<T*, Step::state_size> s;
-  std::array<const T*, Pull::buffers> b;
-  typename Step::template context<T> sc;
-  typename Pull::template context<T> pc;
-
-  TETHER_HOST_DEVICE void operator()(std::size_t i) const {
-    apply(i, std::make_index_sequence<Step::state_size>{}, std::make_index_sequence<Pull::buffers>{});
-  }
-
- private:
-  template <std::size_t... S, std::size_t... B>
-  TETHER_HOST_DEVICE void apply(std::size_t i, std::index_sequence<S...>, std::index_sequence<B...>) const {
-    const T xi = x[i];
-    T r = xi;
-    if constexpr (WithStep) r -= Step::delta(sc, xi, g[i], s[S][i]...);
-    if constexpr (WithForce) r -= Pull::force(pc, xi, b[B][i]...);
-    x[i] = r;
-  }
 };
 
 /// Predicate of a non-finite element.
