@@ -319,7 +319,7 @@ TEST_CASE("execution space skeleton (counting): one fused pass per step", "[exam
   skel::counting space;
   skel::solo comm;
   tether::optimizer<tether::step::momentum, tether::pull::none, skel::solo, skel::counting> opt(
-      comm, n, {.lr = 0.1, .step = {.momentum = 0.5f}}, space);
+      space, comm, n, {.lr = 0.1, .step = {.momentum = 0.5f}});
   std::vector<float> x(n, 1.0f), g(n, 2.0f);
   std::vector<float> xr(n, 1.0f), v(n, 0.0f);
   for (int t = 0; t < 12; ++t) {

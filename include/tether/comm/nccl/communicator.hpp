@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "tether/comm/nccl/key.hpp"
+#include "tether/comm/nccl/options.hpp"
 #include "tether/comm/nccl/support.hpp"
 #include "tether/core/concepts.hpp"
 #include "tether/core/consistency.hpp"
@@ -35,13 +36,6 @@
 #include "tether/core/view.hpp"
 
 namespace tether::comm {
-
-/// Options of comm::nccl. Workers built from a host communicator must pass the same options (checked).
-struct nccl_options {
-  int device = -1;         ///< this worker's CUDA device; -1: its rank modulo the number of visible devices
-  double timeout = 300.0;  ///< seconds a host wait may take before the communicator is aborted; <= 0: forever
-  int group_size = 0;      ///< workers per group (LSGD's local leaders; ncclCommSplit); 0: one group of all
-};
 
 /// One worker per GPU over an NCCL communicator. Satisfies tether::communicator; see the file comment.
 class nccl {
