@@ -95,4 +95,4 @@ math(EXPR _compiled "${_count} - ${_skipped_count}")
 message(STATUS "tether: headers_compile_alone: ${_compiled} of ${_count} public headers (skipped, component missing: ${_skipped})")
 add_test(NAME headers_compile_alone
   COMMAND ${CMAKE_COMMAND} --build ${PROJECT_BINARY_DIR} --target tether_headers_alone --config $<CONFIG>)
-set_tests_properties(headers_compile_alone PROPERTIES LABELS "core;headers" TIMEOUT 1800)
+set_tests_properties(headers_compile_alone PROPERTIES LABELS "headers" TIMEOUT 1800)
