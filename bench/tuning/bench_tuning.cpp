@@ -69,7 +69,7 @@ void BM_team_reduce(benchmark::State& state) {
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * n * 2 * p * sizeof(float)));
 }
-BENCHMARK(BM_team_reduce)->RangeMultiplier(4)->Range(256, 65536)->UseRealTime();
+BENCHMARK(BM_team_reduce)->RangeMultiplier(2)->Range(16, 65536)->UseRealTime();
 
 void BM_team_store_exchange(benchmark::State& state) {
   const auto block = static_cast<std::size_t>(state.range(0));

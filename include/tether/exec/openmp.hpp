@@ -60,8 +60,10 @@ struct first_touch_allocator : aligned_allocator<T> {
 /// (`tether::exec::openmp{.tuning = {.min_parallel = 0}}`). docs/benchmarks.md#tuning has the measurements.
 struct openmp_tuning {
   /// Loops shorter than this run on the calling thread (still SIMD): below it, opening a parallel region
-  /// costs more than the threads save. Chosen by bench_tuning (BM_openmp_loop): the shortest SGD update that
-  /// two threads run faster than one.
+  /// costs more than the threads save. bench_tuning (BM_openmp_loop: the fused SGD update on 1 and on 2
+  /// threads) is the benchmark that decides it: the shortest n that 2 threads run faster than 1. On the shared
+  /// 2-core machine of docs/benchmarks.md#tuning 2 threads never won up to 2^18 (the second core was busy), so
+  /// the value (32768) predates the measurement and stays until an idle machine decides.
   std::size_t min_parallel = 32768;
 };
 

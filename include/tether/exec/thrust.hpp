@@ -188,7 +188,9 @@ struct thrust_tuning {
   /// Indices per block on host systems: Thrust's loop calls the kernel once per block and the block is a
   /// plain loop of ours, so it vectorises whether or not the compiler inlines the kernel into Thrust's loop
   /// (docs/benchmarks.md#execution-spaces); reductions add the blocks' sums in block order, so the value fixes
-  /// their bits. Chosen by bench_tuning (BM_thrust_host_block).
+  /// their bits. bench_tuning (BM_thrust_host_block: SGD+leader, 2^20 floats on thrust_cpp) measured 256 to
+  /// 65536 within its noise of each other (docs/benchmarks.md#tuning); 4096 keeps the bits of earlier runs
+  /// and equals exec::kokkos's reduce block.
   std::size_t host_block = 4096;
 };
 
