@@ -31,7 +31,6 @@
 /// team: device-to-device copies on the progress thread), otherwise through host memory the execution space
 /// provides (comm::mpi).
 
-#include <cmath>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -50,6 +49,7 @@
 #include "tether/core/request.hpp"
 #include "tether/core/step_env.hpp"
 #include "tether/core/view.hpp"
+#include "tether/pull/leader_rules.hpp"
 #include "tether/pull/loss_window.hpp"
 
 namespace tether::pull {
@@ -84,15 +84,7 @@ struct async_leader {
   template <class Comm, class Exec, class T>
   using bind = async_leader_run<Comm, Exec, T>;
 
-  void validate(int /*workers*/) const {
-    detail::require(opt.period > 0, "async leader pull: period must be > 0, got period = ", opt.period);
-    detail::require(std::isfinite(opt.strength) && opt.strength >= 0.0f,
-                    "async leader pull: strength must be finite and >= 0, got strength = ", opt.strength);
-    detail::require(std::isfinite(opt.jump) && opt.jump >= 0.0f && opt.jump <= 1.0f,
-                    "async leader pull: jump must be in [0, 1], got jump = ", opt.jump);
-    detail::require(opt.score_window > 0, "async leader pull: score_window must be > 0, got score_window = ",
-                    opt.score_window);
-  }
+  void validate(int /*workers*/) const { detail::validate_leader("async leader pull", opt); }
 
   template <class T>
   TETHER_HOST_DEVICE static T force(const context<T>& c, T x, T leader_copy) {

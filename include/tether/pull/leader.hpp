@@ -26,6 +26,7 @@
 #include "tether/core/config.hpp"
 #include "tether/core/error.hpp"
 #include "tether/core/step_env.hpp"
+#include "tether/pull/leader_rules.hpp"
 #include "tether/pull/loss_window.hpp"
 
 namespace tether::pull {
@@ -57,13 +58,7 @@ struct basic_leader {
   };
 
   void validate(int /*workers*/) const {
-    detail::require(opt.period > 0, "leader pull: period must be > 0, got period = ", opt.period);
-    detail::require(std::isfinite(opt.strength) && opt.strength >= 0.0f,
-                    "leader pull: strength must be finite and >= 0, got strength = ", opt.strength);
-    detail::require(std::isfinite(opt.jump) && opt.jump >= 0.0f && opt.jump <= 1.0f,
-                    "leader pull: jump must be in [0, 1], got jump = ", opt.jump);
-    detail::require(opt.score_window > 0, "leader pull: score_window must be > 0, got score_window = ",
-                    opt.score_window);
+    detail::validate_leader("leader pull", opt);
     if constexpr (Grouped) {
       detail::require(global_period() % opt.period == 0, "leader pull: global_period (", global_period(),
                       ") must be a multiple of period (", opt.period, ")");

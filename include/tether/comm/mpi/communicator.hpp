@@ -100,11 +100,7 @@ class mpi {
   /// Payload bytes moved by this rank (its group's collectives included).
   [[nodiscard]] const comm_counters& counters() const noexcept { return *counters_; }
   /// Adds traffic done directly on native() (one-sided protocols built on this communicator).
-  void count(std::uint64_t sent, std::uint64_t received) noexcept {
-    counters_->bytes_sent += sent;
-    counters_->bytes_received += received;
-    ++counters_->collectives;
-  }
+  void count(std::uint64_t sent, std::uint64_t received) noexcept { counters_->add(sent, received); }
 
   /// The duplicated communicator (MPI_ERRORS_RETURN). Owned by this object.
   [[nodiscard]] MPI_Comm native() const noexcept { return comm_; }
@@ -162,8 +158,7 @@ class mpi {
   template <class T>
   [[nodiscard]] request iallreduce_sum(std::span<const T> send, std::span<T> recv) {
     static_assert(std::is_arithmetic_v<T>, "iallreduce_sum needs an arithmetic element type");
-    tether::detail::require(send.size() == recv.size(), "iallreduce_sum: send and recv sizes differ: send has ",
-                            send.size(), ", recv has ", recv.size());
+    tether::detail::require_send_recv(send.size(), recv.size());
     const MPI_Datatype dt = detail::mpi_datatype<T>();
     auto op = std::make_shared<detail::pending_mpi>();
     const bool in_place = static_cast<const void*>(send.data()) == static_cast<const void*>(recv.data());

@@ -146,11 +146,7 @@ class nccl {
   /// Payload bytes moved by this worker (its group's collectives included).
   [[nodiscard]] const comm_counters& counters() const noexcept { return *counters_; }
   /// Adds traffic done directly on native() or stream().
-  void count(std::uint64_t sent, std::uint64_t received) noexcept {
-    counters_->bytes_sent += sent;
-    counters_->bytes_received += received;
-    ++counters_->collectives;
-  }
+  void count(std::uint64_t sent, std::uint64_t received) noexcept { counters_->add(sent, received); }
 
   /// The NCCL communicator (nullptr once aborted). Owned by this object.
   [[nodiscard]] ncclComm_t native() const noexcept { return comm_; }
@@ -191,9 +187,7 @@ class nccl {
   /// Neither buffer may be touched, and this communicator must live, until wait() returns.
   template <class T>
   [[nodiscard]] request iallreduce_sum(std::span<const T> send, std::span<T> recv) {
-    tether::detail::require(send.size() == recv.size(),
-                            "iallreduce_sum: send and recv sizes differ: send has ", send.size(),
-                            ", recv has ", recv.size());
+    tether::detail::require_send_recv(send.size(), recv.size());
     const std::uint64_t moved = allreduce_bytes(recv.size(), sizeof(T));
     count(moved, moved);
     if (recv.empty()) return {};
@@ -267,9 +261,7 @@ class nccl {
   requires detail::cuda_memory_space<Exec>
   [[nodiscard]] request iallreduce_sum(const Exec& exec, view<const T, mem::cuda> send,
                                        view<T, mem::cuda> recv) {
-    tether::detail::require(send.size() == recv.size(),
-                            "iallreduce_sum: send and recv sizes differ: send has ", send.size(),
-                            ", recv has ", recv.size());
+    tether::detail::require_send_recv(send.size(), recv.size());
     const std::uint64_t moved = allreduce_bytes(recv.size(), sizeof(T));
     count(moved, moved);
     if (recv.empty()) return {};

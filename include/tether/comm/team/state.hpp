@@ -71,12 +71,7 @@ class team_state {
     std::unique_lock lk(m_);
     if (aborted_) throw aborted("tether: collective interrupted: another worker of the team failed");
     const std::uint64_t gen = generation_;
-    if (++arrived_ == size_) {
-      arrived_ = 0;
-      ++generation_;
-      cv_.notify_all();
-      return;
-    }
+    if (arrive()) return;
     cv_.wait(lk, [&] { return generation_ != gen || aborted_ || arrived_ + finished_ >= size_; });
     if (generation_ != gen) return;
     --arrived_;
@@ -92,12 +87,7 @@ class team_state {
   void inner_barrier() {
     std::unique_lock lk(m_);
     const std::uint64_t gen = generation_;
-    if (++arrived_ == size_) {
-      arrived_ = 0;
-      ++generation_;
-      cv_.notify_all();
-      return;
-    }
+    if (arrive()) return;
     cv_.wait(lk, [&] { return generation_ != gen; });
   }
 
@@ -216,6 +206,16 @@ class team_state {
   }
 
  private:
+  /// Counts this worker in at a barrier (under the lock). True when it was the last to arrive: the barrier's
+  /// generation advanced and every waiting worker was woken.
+  bool arrive() {
+    if (++arrived_ != size_) return false;
+    arrived_ = 0;
+    ++generation_;
+    cv_.notify_all();
+    return true;
+  }
+
   bool missing_poster(std::uint64_t seq) const {
     for (std::size_t r = 0; r < finished_flag_.size(); ++r)
       if (finished_flag_[r] && next_op_[r] <= seq) return true;

@@ -50,11 +50,7 @@ class team_worker {
   /// Bytes moved by this worker's collectives (its group's included).
   [[nodiscard]] const comm_counters& counters() const noexcept { return *counters_; }
   /// Adds traffic done outside the collectives (protocols built on the team, such as a shared center).
-  void count(std::uint64_t sent, std::uint64_t received) noexcept {
-    counters_->bytes_sent += sent;
-    counters_->bytes_received += received;
-    ++counters_->collectives;
-  }
+  void count(std::uint64_t sent, std::uint64_t received) noexcept { counters_->add(sent, received); }
 
   void barrier() { state_->barrier(); }
 
@@ -126,8 +122,7 @@ class team_worker {
   template <class T>
   [[nodiscard]] request iallreduce_sum(std::span<const T> send, std::span<T> recv) {
     static_assert(std::is_arithmetic_v<T>, "iallreduce_sum needs an arithmetic element type");
-    tether::detail::require(send.size() == recv.size(), "iallreduce_sum: send and recv sizes differ: send has ",
-                            send.size(), ", recv has ", recv.size());
+    tether::detail::require_send_recv(send.size(), recv.size());
     auto op = state_->post_reduction<T>(rank_, send.data(), recv.data(), send.size());
     const std::uint64_t bytes = send.size() * sizeof(T);
     count(bytes, bytes);
@@ -172,9 +167,7 @@ class team_worker {
   template <class Exec, class T, class Space>
   [[nodiscard]] request iallreduce_sum(const Exec& exec, view<const T, Space> send, view<T, Space> recv) {
     static_assert(std::is_arithmetic_v<T>, "iallreduce_sum needs an arithmetic element type");
-    tether::detail::require(send.size() == recv.size(),
-                            "iallreduce_sum: send and recv sizes differ: send has ", send.size(),
-                            ", recv has ", recv.size());
+    tether::detail::require_send_recv(send.size(), recv.size());
     tether::detail::fence(exec);  // `send` is complete before the progress thread reads it
     auto op = state_->post_reduction<T>(
         rank_, send.data(), recv.data(), send.size(),
@@ -187,52 +180,18 @@ class team_worker {
   /// Copies `root`'s buffer in an execution space's memory into every other worker's (device-to-device).
   template <class Exec, class T, class Space>
   void broadcast(const Exec& exec, view<T, Space> data, int root) {
-    auto& st = *state_;
-    tether::detail::require(root >= 0 && root < size(), "broadcast: root must be in [0, ", size(),
-                            "), got root = ", root);
-    const std::size_t me = static_cast<std::size_t>(rank_);
-    tether::detail::fence(exec);
-    st.ptrs()[me] = data.data();
-    st.sizes()[me] = data.size();
-    st.barrier();
-    detail::collective_phase phase(st, 1);
-    check_sizes("broadcast");
-    const std::uint64_t bytes = data.size() * sizeof(T);
-    if (rank_ != root) {
-      if (!data.empty()) {
-        exec.parallel_for(data.size(),
-                          kernels::copy<T>{static_cast<const T*>(st.ptrs()[static_cast<std::size_t>(root)]),
-                                           data.data()});
-        tether::detail::fence(exec);
-      }
-      count(0, bytes);
-    } else {
-      count(bytes * static_cast<std::uint64_t>(size() - 1), 0);
-    }
-    phase.sync();
+    tether::detail::fence(exec);  // the root's kernels that wrote `data` are complete
+    broadcast_with(data.data(), data.size(), root, [&](const T* src, T* dst, std::size_t n) {
+      exec.parallel_for(n, kernels::copy<T>{src, dst});
+      tether::detail::fence(exec);
+    });
   }
 
   /// Copies `root`'s buffer into every other worker's buffer.
   template <class T>
   void broadcast(std::span<T> data, int root) {
-    auto& st = *state_;
-    tether::detail::require(root >= 0 && root < size(), "broadcast: root must be in [0, ", size(),
-                            "), got root = ", root);
-    const std::size_t me = static_cast<std::size_t>(rank_);
-    st.ptrs()[me] = data.data();
-    st.sizes()[me] = data.size();
-    st.barrier();
-    detail::collective_phase phase(st, 1);
-    check_sizes("broadcast");
-    const std::uint64_t bytes = data.size() * sizeof(T);
-    if (rank_ != root) {
-      if (!data.empty())
-        std::memcpy(data.data(), st.ptrs()[static_cast<std::size_t>(root)], data.size() * sizeof(T));
-      count(0, bytes);
-    } else {
-      count(bytes * static_cast<std::uint64_t>(size() - 1), 0);
-    }
-    phase.sync();
+    broadcast_with(data.data(), data.size(), root,
+                   [](const T* src, T* dst, std::size_t n) { std::memcpy(dst, src, n * sizeof(T)); });
   }
 
   /// The (score, rank) min-reduction of an election: the lowest finite score wins, ties go to the lowest
@@ -310,6 +269,29 @@ class team_worker {
   friend class shared_memory;
   team_worker(detail::team_state* st, int rank, comm_counters* counters)
       : state_(st), rank_(rank), counters_(counters) {}
+
+  /// A blocking broadcast of `n` values of T from `root`: every other worker runs `copy(root's data, its data,
+  /// n)` inside the collective's data phase.
+  template <class T, class Copy>
+  void broadcast_with(T* data, std::size_t n, int root, Copy&& copy) {
+    auto& st = *state_;
+    tether::detail::require(root >= 0 && root < size(), "broadcast: root must be in [0, ", size(),
+                            "), got root = ", root);
+    const std::size_t me = static_cast<std::size_t>(rank_);
+    st.ptrs()[me] = data;
+    st.sizes()[me] = n;
+    st.barrier();
+    detail::collective_phase phase(st, 1);
+    check_sizes("broadcast");
+    const std::uint64_t bytes = n * sizeof(T);
+    if (rank_ != root) {
+      if (n != 0) copy(static_cast<const T*>(st.ptrs()[static_cast<std::size_t>(root)]), data, n);
+      count(0, bytes);
+    } else {
+      count(bytes * static_cast<std::uint64_t>(size() - 1), 0);
+    }
+    phase.sync();
+  }
 
   /// The request of a non-blocking operation this worker posted.
   [[nodiscard]] request track(std::shared_ptr<detail::pending_reduction> op) {
