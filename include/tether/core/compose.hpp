@@ -23,26 +23,35 @@ namespace tether {
 
 namespace detail {
 
-/// What each optional argument of a named algorithm is, collected one at a time.
+/// The arguments of a named algorithm collected so far (and whether each was given).
 template <class Step, class Exec, class T, bool HasStep, bool HasExec, bool HasT>
 struct composition {
   template <class Pull, class Comm>
   using optimizer_type = optimizer<Step, Pull, Comm, Exec, T>;
+};
 
-  template <class A>
-  static auto add() {
-    if constexpr (std::floating_point<A>) {
-      static_assert(!HasT, "tether: a named algorithm takes one value type (float or double)");
-      return composition<Step, Exec, A, HasStep, HasExec, true>{};
-    } else if constexpr (execution_space<A>) {
-      static_assert(!HasExec, "tether: a named algorithm takes one execution space");
-      return composition<Step, A, T, HasStep, true, HasT>{};
-    } else {
-      static_assert(!HasStep, "tether: a named algorithm takes one step policy (is an argument meant as the "
-                              "execution space or the value type? see docs/concepts.md)");
-      return composition<A, Exec, T, true, HasExec, HasT>{};
-    }
-  }
+/// What an argument is: 0 a value type, 1 an execution space, 2 a step policy.
+template <class A>
+inline constexpr int argument_kind = std::floating_point<A> ? 0 : (execution_space<A> ? 1 : 2);
+
+/// Composition C with argument A of kind Kind added.
+template <class C, class A, int Kind>
+struct with_argument;
+template <class S, class E, class T, bool HS, bool HE, bool HT, class A>
+struct with_argument<composition<S, E, T, HS, HE, HT>, A, 0> {
+  static_assert(!HT, "tether: a named algorithm takes one value type (float or double)");
+  using type = composition<S, E, A, HS, HE, true>;
+};
+template <class S, class E, class T, bool HS, bool HE, bool HT, class A>
+struct with_argument<composition<S, E, T, HS, HE, HT>, A, 1> {
+  static_assert(!HE, "tether: a named algorithm takes one execution space");
+  using type = composition<S, A, T, HS, true, HT>;
+};
+template <class S, class E, class T, bool HS, bool HE, bool HT, class A>
+struct with_argument<composition<S, E, T, HS, HE, HT>, A, 2> {
+  static_assert(!HS, "tether: a named algorithm takes one step policy (is an argument meant as the execution "
+                     "space or the value type? see docs/concepts.md)");
+  using type = composition<A, E, T, true, HE, HT>;
 };
 
 template <class C, class... Args>
@@ -51,7 +60,7 @@ struct compose_args {
 };
 template <class C, class A, class... Args>
 struct compose_args<C, A, Args...> {
-  using type = typename compose_args<decltype(C::template add<A>()), Args...>::type;
+  using type = typename compose_args<typename with_argument<C, A, argument_kind<A>>::type, Args...>::type;
 };
 
 }  // namespace detail
