@@ -89,7 +89,11 @@ void BM_team_store_exchange(benchmark::State& state) {
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * p * exchanges));
 }
-BENCHMARK(BM_team_store_exchange)->RangeMultiplier(4)->Range(1024, 262144)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_team_store_exchange)
+    ->RangeMultiplier(4)
+    ->Range(1024, 262144)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 void BM_thrust_host_block(benchmark::State& state) {
   const auto block = static_cast<std::size_t>(state.range(0));

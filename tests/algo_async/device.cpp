@@ -164,7 +164,8 @@ void check_async_lsgd(Wrap&& wrap, copies& count) {
     const auto me = static_cast<std::size_t>(w.rank());
     auto x = async_test::start_point(q.dimension(), w.rank());
     std::vector<float> g(x.size());
-    opt_t opt(fake_device{&count}, *comm, x.size(), {.lr = 0.05, .pull = {.period = 8, .strength = 0.3f, .jump = 0.1f}});
+    opt_t opt(fake_device{&count}, *comm, x.size(),
+              {.lr = 0.05, .pull = {.period = 8, .strength = 0.3f, .jump = 0.1f}});
     train_on_device(opt, q, x, g, w.rank(), 0, 400);
     opt.finish(on_device(x));
     end[me] = distance2(x);
@@ -238,7 +239,8 @@ TEST_CASE("Async EASGD on device memory follows the equations exactly with one w
       using opt_t = tether::algo::async_easgd<worker, tether::step::sgd, fake_device>;
       x = async_test::start_point(q.dimension(), 0);
       std::vector<float> g(x.size());
-      opt_t opt(fake_device{&count}, w, x.size(), {.lr = lr, .pull = {.period = period, .beta = beta, .shards = shards}});
+      opt_t opt(fake_device{&count}, w, x.size(),
+                {.lr = lr, .pull = {.period = period, .beta = beta, .shards = shards}});
       train_on_device(opt, q, x, g, 0, 0, steps);
       opt.finish(on_device(x));
       auto t = opt.target(0);

@@ -25,7 +25,8 @@ TEST_CASE("named algorithms: step, execution space and value type in any order, 
   namespace pull = tether::pull;
   using serial = tether::exec::serial;
   // The spelling of earlier releases.
-  STATIC_REQUIRE(std::same_as<algo::lsgd<w, step::sgd, serial, double>, optimizer<step::sgd, pull::leader, w, serial, double>>);
+  STATIC_REQUIRE(
+      std::same_as<algo::lsgd<w, step::sgd, serial, double>, optimizer<step::sgd, pull::leader, w, serial, double>>);
   STATIC_REQUIRE(std::same_as<algo::lsgd<w>, optimizer<step::sgd, pull::leader, w, serial, float>>);
   // The value type alone, the execution space alone, in any order with the step.
   STATIC_REQUIRE(std::same_as<algo::lsgd<w, double>, optimizer<step::sgd, pull::leader, w, serial, double>>);
@@ -38,8 +39,10 @@ TEST_CASE("named algorithms: step, execution space and value type in any order, 
                               optimizer<step::clipped<step::adam>, pull::group_leader, w, serial, double>>);
   // EAMSGD fixes the step: its arguments are the execution space and the value type.
   STATIC_REQUIRE(std::same_as<algo::eamsgd<w, double>, optimizer<step::momentum, pull::elastic, w, serial, double>>);
-  STATIC_REQUIRE(std::same_as<algo::eamsgd<w, serial, double>, optimizer<step::momentum, pull::elastic, w, serial, double>>);
-  STATIC_REQUIRE(std::same_as<algo::async_lsgd<w, double>, optimizer<step::sgd, pull::async_leader, w, serial, double>>);
+  STATIC_REQUIRE(
+      std::same_as<algo::eamsgd<w, serial, double>, optimizer<step::momentum, pull::elastic, w, serial, double>>);
+  STATIC_REQUIRE(
+      std::same_as<algo::async_lsgd<w, double>, optimizer<step::sgd, pull::async_leader, w, serial, double>>);
   STATIC_REQUIRE(std::same_as<algo::async_eamsgd<w, double>,
                               optimizer<step::momentum, pull::async_elastic, w, serial, double>>);
 }

@@ -137,7 +137,8 @@ TEST_CASE("clipped<sgd> leaves small gradients alone and scales large ones to ma
   CAPTURE(max_norm);
   std::vector<float> x(n, 1.0f), x_ref = x, g(n);
   tt::on_one_worker([&](tether::team::worker& w) {
-    tt::solo_optimizer<tether::step::clipped<tether::step::sgd>, float> opt(w, n, {.lr = 0.1, .step = {.max_norm = max_norm}});
+    tt::solo_optimizer<tether::step::clipped<tether::step::sgd>, float> opt(w, n,
+                                                                            {.lr = 0.1, .step = {.max_norm = max_norm}});
     for (int t = 0; t < 20; ++t) {
       for (std::size_t i = 0; i < n; ++i) g[i] = static_cast<float>((t % 4) + 1) * (static_cast<float>(i) - 2.0f);
       opt.step(x, g, 0.0);

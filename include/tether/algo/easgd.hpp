@@ -24,8 +24,8 @@ using eamsgd = compose_t<pull::elastic, Comm, step::momentum, Args...>;
 
 /// EAMSGD's defaults from the paper: Nesterov momentum 0.99, tau = 10, beta = 0.9.
 template <class Comm, class Exec = exec::serial, class T = float>
-[[nodiscard]] typename eamsgd<Comm, Exec, T>::options eamsgd_options(double lr) {
-  typename eamsgd<Comm, Exec, T>::options o;
+[[nodiscard]] optimizer_options<step::momentum, pull::elastic> eamsgd_options(double lr) {
+  optimizer_options<step::momentum, pull::elastic> o;  // eamsgd<Comm, Exec, T>::options
   o.lr = lr;
   o.step = {.momentum = 0.99f, .nesterov = true};
   o.pull = {.period = 10, .beta = 0.9f};

@@ -157,9 +157,9 @@ struct kokkos {
     }
   }
 
-  /// init + the sum of f(i) over [0, n): blocks of tuning.reduce_block indices each added in order on the space, then the
-  /// blocks' sums added in block order on the host (the same bits on every run). `R` is an arithmetic type or
-  /// tether::sums.
+  /// init + the sum of f(i) over [0, n): blocks of tuning.reduce_block indices each added in order on the
+  /// space, then the blocks' sums added in block order on the host (the same bits on every run). `R` is an
+  /// arithmetic type or tether::sums.
   template <class R, class F>
   [[nodiscard]] R reduce(std::size_t n, R init, const F& f) const {
     if (n == 0) return init;

@@ -254,7 +254,8 @@ struct thrust {
   }
 
   /// init + the sum of f(i) over [0, n): thrust::transform_reduce on the GPU; on host systems blocks of
-  /// tuning.host_block indices each added in order, then the blocks' sums in block order (the same bits whatever the threads).
+  /// tuning.host_block indices each added in order, then the blocks' sums in block order (the same bits
+  /// whatever the threads).
   /// `R` is an arithmetic type or tether::sums.
   template <class R, class F>
   [[nodiscard]] R reduce(std::size_t n, R init, const F& f) const {

@@ -127,7 +127,8 @@ class mpi::store {
     c.check(MPI_Win_lock(MPI_LOCK_EXCLUSIVE, c.rank(), 0, win_), "MPI_Win_lock");
     for (std::size_t s = 0; s < layout_.shards(); ++s)
       if (holder(s) == c.rank() && layout_.count(s) > 0)
-        std::memcpy(out.data() + layout_.begin(s), static_cast<const T*>(base_) + disp_[s], layout_.count(s) * sizeof(T));
+        std::memcpy(out.data() + layout_.begin(s), static_cast<const T*>(base_) + disp_[s],
+                    layout_.count(s) * sizeof(T));
     c.check(MPI_Win_unlock(c.rank(), win_), "MPI_Win_unlock");
     for (std::size_t s = 0; s < layout_.shards(); ++s)
       if (layout_.count(s) > 0) c.broadcast(out.subspan(layout_.begin(s), layout_.count(s)), holder(s));

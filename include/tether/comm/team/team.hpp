@@ -52,7 +52,8 @@ class shared_memory {
     for (int r = 0; r < workers; ++r)
       handles_.emplace_back(new worker(world_.get(), r, &counters_[static_cast<std::size_t>(r)]));
     if (groups > 1) {
-      for (int g = 0; g < groups; ++g) group_states_.push_back(std::make_unique<detail::team_state>(group_size_, o.tuning));
+      for (int g = 0; g < groups; ++g)
+        group_states_.push_back(std::make_unique<detail::team_state>(group_size_, o.tuning));
       for (int r = 0; r < workers; ++r) {
         const int g = r / group_size_;
         auto* gh = new worker(group_states_[static_cast<std::size_t>(g)].get(), r % group_size_,
