@@ -164,10 +164,12 @@ struct kokkos {
   [[nodiscard]] R reduce(std::size_t n, R init, const F& f) const {
     if (n == 0) return init;
     const std::size_t block = tuning.reduce_block;
-    tether::detail::require(block > 0, "exec::kokkos: tuning.reduce_block must be > 0, got reduce_block = ", block);
+    tether::detail::require(block > 0, "exec::kokkos: tuning.reduce_block must be > 0, got reduce_block = ",
+                            block);
     const std::size_t blocks = (n + block - 1) / block;
     Kokkos::View<R*, kokkos_memory_space> part(Kokkos::view_alloc(std::string("tether::reduce")), blocks);
-    Kokkos::parallel_for("tether::reduce", policy(blocks), detail::kokkos_block_reduce<R, F>{f, n, block, part.data()});
+    Kokkos::parallel_for("tether::reduce", policy(blocks),
+                         detail::kokkos_block_reduce<R, F>{f, n, block, part.data()});
     auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), part);
     space.fence();
     for (std::size_t b = 0; b < blocks; ++b) init += host(b);
