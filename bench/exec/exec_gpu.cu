@@ -88,7 +88,7 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("gpu_sms", std::to_string(prop.multiProcessorCount));
 
   register_space("cuda", tether::exec::cuda{});
-  register_space("cuda_scalar", tether::exec::cuda{.vectorize = false});
+  register_space("cuda_scalar", tether::exec::cuda{.tuning = {.vectorize = false}});
   register_space("thrust_device", tether::exec::thrust_device{});
   const cuda_space cuda("cuda", tether::exec::cuda{}, {.sizes = {std::size_t{1} << 24, std::size_t{1} << 26}});
   for (const std::size_t n : cuda.options().sizes) {

@@ -7,7 +7,9 @@
 ///   2. `my::rmsprop`, a step policy of the user's (RMSprop), satisfying `tether::step_policy`;
 ///   3. `my::deadzone_leader`, a pull policy of the user's: LSGD's pull toward the best worker, but only for
 ///      the part of each coordinate's gap that exceeds a dead zone, so workers that already agree with the
-///      leader to within the dead zone are left to explore; it satisfies `tether::pull_policy`;
+///      leader to within the dead zone are left to explore; it satisfies `tether::pull_policy`, and runs its
+///      collectives and kernels through the step environment (env.min_loc, env.copy, env.broadcast), so the
+///      same code serves parameters in GPU memory;
 ///   4. the user's solver loop (a least-squares model with its own data shards) calling `opt.step` from each
 ///      worker of a thread team, with its own buffers.
 ///

@@ -48,9 +48,10 @@ struct rmsprop {
     return {lr, T(opt.rho), T(opt.eps)};
   }
 
-  /// Per element: updates the state and returns the amount to subtract from x.
+  /// Per element: updates the state and returns the amount to subtract from x (TETHER_HOST_DEVICE: GPU
+  /// execution spaces may call it too).
   template <class T>
-  static T delta(const context<T>& c, T /*x*/, T g, T& v) {
+  TETHER_HOST_DEVICE static T delta(const context<T>& c, T /*x*/, T g, T& v) {
     v = c.rho * v + (T(1) - c.rho) * g * g;
     return c.lr * g / (std::sqrt(v) + c.eps);
   }
@@ -112,11 +113,10 @@ struct deadzone_leader {
     ++losses_;
     if (env.step > 0 && env.step % opt.period == 0) {
       const auto score = static_cast<float>(loss_sum_ / static_cast<double>(losses_));
-      const tether::election e = env.comm.min_loc(score);  // lowest finite score, ties to the lowest rank
+      const tether::election e = env.min_loc(score);  // lowest finite score, ties to the lowest rank
       if (e.rank >= 0) {
-        if (e.rank == env.comm.rank())
-          env.exec.parallel_for(x.size(), tether::kernels::copy<T>{x.data(), b[0].data()});  // pre-step x
-        env.comm.broadcast(b[0].span(), e.rank);
+        if (e.rank == env.rank()) env.copy(x, b[0]);  // the pre-step x, a kernel of the execution space
+        env.broadcast(b[0], e.rank);                  // host or GPU memory alike
         if (leader_ >= 0 && leader_ != e.rank) ++env.stats.leader_changes;
         leader_ = e.rank;
       }
@@ -125,7 +125,7 @@ struct deadzone_leader {
       env.round = true;  // counted as a round; the optimizer calls on_round after this step
     }
     env.stats.leader = leader_;
-    const bool pulled = leader_ >= 0 && leader_ != env.comm.rank();
+    const bool pulled = leader_ >= 0 && leader_ != env.rank();
     c = {pulled ? T(opt.strength / static_cast<float>(opt.period)) : T(0), T(opt.dead_zone)};
     return pulled;
   }
@@ -136,7 +136,7 @@ struct deadzone_leader {
 
   /// Per element: the amount subtracted from x, applied in the same pass as the step's delta.
   template <class T>
-  static T force(const context<T>& c, T x, T xl) {
+  TETHER_HOST_DEVICE static T force(const context<T>& c, T x, T xl) {
     const T d = x - xl;
     const T excess = d > c.dz ? d - c.dz : (d < -c.dz ? d + c.dz : T(0));
     return c.a * excess;

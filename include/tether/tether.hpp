@@ -20,6 +20,7 @@
 
 #include "tether/step/adagrad.hpp"
 #include "tether/step/adam.hpp"
+#include "tether/step/clipped.hpp"
 #include "tether/step/momentum.hpp"
 #include "tether/step/sgd.hpp"
 

@@ -1,6 +1,6 @@
 // The thread team's operations behind the asynchronous algorithms, against closed forms: ibroadcast (root's
 // values everywhere, bytes), imin_loc (the election rule with ties, NaN and infinities), duplicate() (its
-// operations never pair with the original's, even posted in different orders; fault rules), open_center
+// operations never pair with the original's, even posted in different orders; fault rules), open_store
 // (concurrent exchanges lose no addition, over several lock blocks; disagreements are errors).
 
 #include <tether/comm/shared_memory.hpp>
@@ -204,7 +204,7 @@ TEST_CASE("Team duplicate follows the fault rules", "[async][comm]") {
   }
 }
 
-TEST_CASE("Team open_center: concurrent exchanges lose no addition", "[async][comm]") {
+TEST_CASE("Team open_store (one shard, the center): concurrent exchanges lose no addition", "[async][comm]") {
   // 40000 values = 3 lock blocks. Each worker makes 50 exchanges adding (rank + 1) to every value; the initial
   // values are i mod 7. Small integers: every sum is exact in float, in any order.
   constexpr std::size_t n = 40000;
@@ -217,7 +217,7 @@ TEST_CASE("Team open_center: concurrent exchanges lose no addition", "[async][co
     const auto me = static_cast<std::size_t>(w.rank());
     std::vector<float> init(n);
     for (std::size_t i = 0; i < n; ++i) init[i] = static_cast<float>(i % 7);
-    auto c = w.open_center(std::span<const float>(init), 1);
+    auto c = w.open_store(std::span<const float>(init), tether::shard_layout(n, 1), 1);
     std::vector<float> read(n), delta(n);
     bool ok = true;
     for (int k = 0; k < rounds; ++k) {
@@ -247,12 +247,12 @@ TEST_CASE("Team open_center: concurrent exchanges lose no addition", "[async][co
   }
 }
 
-TEST_CASE("Team open_center: workers that disagree on the size or the owner get an error", "[async][comm]") {
+TEST_CASE("Team open_store: workers that disagree on the size or the owner get an error", "[async][comm]") {
   SECTION("size") {
     tether::team team(p);
     const std::string what = run_catching(team, [](worker& w) {
       std::vector<float> init(w.rank() == 2 ? 9 : 8);
-      auto c = w.open_center(std::span<const float>(init), 0);
+      auto c = w.open_store(std::span<const float>(init), tether::shard_layout(init.size(), 1), 0);
     });
     CHECK_THAT(what, Catch::Contains("sizes differ"));
   }
@@ -260,8 +260,8 @@ TEST_CASE("Team open_center: workers that disagree on the size or the owner get 
     tether::team team(p);
     const std::string what = run_catching(team, [](worker& w) {
       std::vector<float> init(8);
-      auto c = w.open_center(std::span<const float>(init), w.rank() == 2 ? 1 : 0);
+      auto c = w.open_store(std::span<const float>(init), tether::shard_layout(8, 1), w.rank() == 2 ? 1 : 0);
     });
-    CHECK_THAT(what, Catch::Contains("disagree on the owner"));
+    CHECK_THAT(what, Catch::Contains("disagree on the owner or the layout"));
   }
 }

@@ -31,6 +31,9 @@ constexpr int p = 4;
 
 TEST_CASE("Async EASGD on the team: zero gradient conserves sum(x_i) + center; the owner may sleep",
           "[async][easgd]") {
+  // The center in one shard on the owner, or in 3 shards on workers 0, 1 and 2.
+  const std::uint32_t shards = GENERATE(1u, 3u);
+  CAPTURE(shards);
   // With g = 0 only the elastic exchanges move anything, and each moves x_i and the center by opposite
   // amounts. The owner (worker 0) sleeps after its first step until the three others have taken all their
   // steps: they exchange with the center all the same (no barrier). Then the owner exchanges ~100 times with
@@ -49,7 +52,7 @@ TEST_CASE("Async EASGD on the team: zero gradient conserves sum(x_i) + center; t
     auto x = async_test::start_point(n, w.rank());
     start[me] = x;
     const std::vector<float> g(n, 0.0f);
-    opt_t opt(w, n, {.lr = 0.05, .pull = {.period = period, .beta = 0.9f, .owner = 0}});
+    opt_t opt(w, n, {.lr = 0.05, .pull = {.period = period, .beta = 0.9f, .owner = 0, .shards = shards}});
     auto run_steps = [&](std::uint64_t from, std::uint64_t to) {
       for (std::uint64_t t = from; t < to; ++t) opt.step(x, g, 1.0);
     };
@@ -136,7 +139,8 @@ TEST_CASE("Async EASGD on the team converges on a noisy quadratic; the center en
   }
 }
 
-TEST_CASE("Async EASGD on the team: one worker follows the equations exactly", "[async][easgd]") {
+TEST_CASE("Async EASGD on the team: one worker follows the equations exactly, for any number of shards",
+          "[async][easgd]") {
   // With p = 1 the exchanges happen in a known order. Reference, written from the equations: every `period`
   // steps (not at step 0), with the pre-step x: delta = alpha*(x - xc); x <- x - lr*g - delta; xc <- xc + delta;
   // otherwise x <- x - lr*g. The center starts at x_0; alpha = beta/p = beta.
@@ -159,12 +163,14 @@ TEST_CASE("Async EASGD on the team: one worker follows the equations exactly", "
       }
     }
   }
+  const std::uint32_t shards = GENERATE(1u, 2u, 100u);  // 100 > N: empty shards
+  CAPTURE(shards);
   tether::team team(1);
   std::vector<float> x, c;
   team.run([&](worker& w) {
     x = async_test::start_point(q.dimension(), 0);
     std::vector<float> g(x.size());
-    opt_t opt(w, x.size(), {.lr = lr, .pull = {.period = period, .beta = beta}});
+    opt_t opt(w, x.size(), {.lr = lr, .pull = {.period = period, .beta = beta, .shards = shards}});
     async_test::train(opt, q, x, g, 0, 0, steps);
     opt.finish(x);
     auto t = opt.target(0);

@@ -9,7 +9,7 @@
 TEMPLATE_TEST_CASE("codecs on exec::openmp match exec::serial", "[codec][openmp]", float, double) {
   const char* env = std::getenv("TETHER_TEST_OMP_THREADS");
   const int threads = env != nullptr ? std::atoi(env) : 2;
-  codec_test::check_space<TestType>(tether::exec::openmp{.threads = threads, .min_parallel = 1},
+  codec_test::check_space<TestType>(tether::exec::openmp{.threads = threads, .tuning = {.min_parallel = 1}},
                                     codec_test::host_adapter{});
   codec_test::check_space<TestType>(tether::exec::openmp{}, codec_test::host_adapter{});
 }

@@ -1,5 +1,6 @@
 // The communicator tiers (core/concepts.hpp, docs/concepts.md#communicator-tiers): which of tether's
-// communicators model which tier today, and that a communicator without the members does not.
+// communicators model which tier today (comm::mpi's are checked in tests/mpi/store.cpp), and that a
+// communicator without the members does not.
 
 #include <span>
 
@@ -28,12 +29,15 @@ struct collective_only {
 
 }  // namespace
 
-TEST_CASE("communicator tiers: the thread team is collective and non-blocking", "[core]") {
+TEST_CASE("communicator tiers: the thread team is collective, non-blocking and one-sided", "[core]") {
   using w = tether::team::worker;
   STATIC_REQUIRE(tether::communicator<w>);
   STATIC_REQUIRE(tether::nonblocking_communicator<w, float>);
   STATIC_REQUIRE(tether::nonblocking_communicator<w, double>);
   STATIC_REQUIRE(std::same_as<tether::channel_t<w>, w>);
+  STATIC_REQUIRE(tether::one_sided_communicator<w, float>);
+  STATIC_REQUIRE(tether::one_sided_communicator<w, double>);
+  STATIC_REQUIRE(tether::shared_store<tether::team::store<float>, float>);
 }
 
 TEST_CASE("communicator tiers: a collective-only communicator has no higher tier", "[core]") {

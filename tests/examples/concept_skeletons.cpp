@@ -7,6 +7,8 @@
 
 #include <tether/tether.hpp>
 
+#include "pull_skeleton.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -90,57 +92,6 @@ static_assert(tether::step_policy<lion>);          // float
 static_assert(tether::step_policy<lion, double>);  // and double
 // [end snippet]
 
-// [snippet: pull_policy]
-/// Every `period` steps the team averages its parameters into a buffer (one all-reduce), and at that step
-/// each worker moves a fraction `strength` of the way toward the average, fused with its gradient step:
-///   x <- x - eta*d(g) - strength*(x - mean_j x_j)
-struct toward_mean {
-  struct options {
-    std::uint32_t period = 8;
-    float strength = 0.5f;
-  };
-  options opt{};  // filled from the optimizer's `.pull = {...}`
-
-  static constexpr std::size_t buffers = 1;  // per-parameter target buffers: the team's mean
-
-  template <class T>
-  struct context {  // per-step scalars handed to force()
-    T a;
-  };
-
-  void validate(int /*workers*/) const {
-    if (opt.period == 0) throw tether::error("toward_mean: period must be > 0");
-    if (!(opt.strength >= 0.0f && opt.strength <= 1.0f)) throw tether::error("toward_mean: strength in [0, 1]");
-  }
-
-  /// Before the first step (a collective, if it communicates: every worker calls it).
-  template <class Env, class T, class S>
-  void start(Env&, tether::view<T, S>, tether::pull_buffers<T, buffers, S>) {}
-
-  /// Before each step's fused update, with x as it is before the step. Returns whether force() acts.
-  template <class Env, class T, class S>
-  bool before(Env& env, tether::view<T, S> x, tether::pull_buffers<T, buffers, S> b, context<T>& c) {
-    if (env.step == 0 || env.step % opt.period != 0) return false;
-    env.exec.parallel_for(x.size(), tether::kernels::copy<T>{x.data(), b[0].data()});
-    env.comm.allreduce_sum(b[0].span());
-    env.exec.parallel_for(x.size(), tether::kernels::scale<T>{b[0].data(), T(1) / T(env.comm.size())});
-    env.round = true;  // a communication round: the optimizer counts it and calls on_round
-    c.a = T(opt.strength);
-    return true;
-  }
-
-  /// After each step's fused update (EASGD's center update, a non-blocking average... would go here).
-  template <class Env, class T, class S>
-  void after(Env&, tether::view<T, S>, tether::pull_buffers<T, buffers, S>) {}
-
-  /// Per element: the amount subtracted from x, with the target buffers' elements as arguments.
-  template <class T>
-  TETHER_HOST_DEVICE static T force(const context<T>& c, T x, T mean) {
-    return c.a * (x - mean);
-  }
-};
-static_assert(tether::pull_policy<toward_mean>);
-// [end snippet]
 
 // [snippet: communicator]
 /// A communicator of one worker, without threads: every collective is trivial. Enough to run any
@@ -323,48 +274,8 @@ TEST_CASE("step policy skeleton (Lion) matches a scalar loop", "[examples]") {
 }
 
 TEST_CASE("pull policy skeleton (toward_mean) matches a two-worker scalar simulation", "[examples]") {
-  const std::size_t n = 6;
-  const std::uint32_t period = 3;
-  const float lr = 0.05f, strength = 0.4f;
-  std::vector<float> a(n), c(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    a[i] = 0.5f + 0.25f * static_cast<float>(i);
-    c[i] = static_cast<float>(i % 3) - 1.0f;
-  }
-  auto start = [&](int r) { return std::vector<float>(n, r == 0 ? -2.0f : 3.0f); };
-
-  // The reference: both workers in one loop; at a round both move toward the mean of their pre-step x.
-  std::vector<std::vector<float>> xr{start(0), start(1)};
-  std::vector<float> g(n);
-  for (std::uint64_t t = 0; t < 20; ++t) {
-    std::vector<float> mean(n);
-    for (std::size_t i = 0; i < n; ++i) mean[i] = (xr[0][i] + xr[1][i]) * 0.5f;
-    const bool round = t > 0 && t % period == 0;
-    for (auto& x : xr) {
-      quadratic_gradient(a, c, x, g);
-      for (std::size_t i = 0; i < n; ++i) x[i] = x[i] - lr * g[i] - (round ? strength * (x[i] - mean[i]) : 0.0f);
-    }
-  }
-
-  tether::team team(2);
-  std::vector<std::vector<float>> out(2);
-  std::vector<std::uint64_t> rounds(2);
-  team.run([&](tether::team::worker& w) {
-    tether::optimizer<tether::step::sgd, skel::toward_mean, tether::team::worker> opt(
-        w, n, {.lr = lr, .pull = {.period = period, .strength = strength}});
-    auto x = start(w.rank());
-    std::vector<float> gw(n);
-    for (int t = 0; t < 20; ++t) {
-      quadratic_gradient(a, c, x, gw);
-      opt.step(x, gw, 0.0);
-    }
-    out[static_cast<std::size_t>(w.rank())] = x;
-    rounds[static_cast<std::size_t>(w.rank())] = opt.stats().rounds;
-  });
-  for (int r = 0; r < 2; ++r)
-    for (std::size_t i = 0; i < n; ++i) CHECK(out[r][i] == Approx(xr[r][i]).margin(1e-5));
-  CHECK(rounds[0] == 6);  // steps 3, 6, ..., 18
-  CHECK(rounds[1] == 6);
+  // exec::serial on std::vector buffers; tests/examples/skeleton_device.cpp runs the same pull on device memory.
+  skel::check_toward_mean(tether::exec::serial{}, skel::host_vectors{});
 }
 
 TEST_CASE("communicator skeleton (solo): LSGD and local SGD on one worker are plain SGD", "[examples]") {
@@ -408,7 +319,7 @@ TEST_CASE("execution space skeleton (counting): one fused pass per step", "[exam
   skel::counting space;
   skel::solo comm;
   tether::optimizer<tether::step::momentum, tether::pull::none, skel::solo, skel::counting> opt(
-      comm, n, {.lr = 0.1, .step = {.momentum = 0.5f}}, space);
+      space, comm, n, {.lr = 0.1, .step = {.momentum = 0.5f}});
   std::vector<float> x(n, 1.0f), g(n, 2.0f);
   std::vector<float> xr(n, 1.0f), v(n, 0.0f);
   for (int t = 0; t < 12; ++t) {

@@ -22,7 +22,7 @@ TEMPLATE_LIST_TEST_CASE("exec::cuda matches exec::serial", "[exec][cuda][gpu]", 
 TEMPLATE_LIST_TEST_CASE("exec::cuda without vector loads matches exec::serial", "[exec][cuda][gpu]",
                         exec_test::all_combos) {
   if (!exec_test::have_gpu()) return;
-  exec_test::check_equivalent<TestType>(tether::exec::cuda{.vectorize = false},
+  exec_test::check_equivalent<TestType>(tether::exec::cuda{.tuning = {.vectorize = false}},
                                         exec_test::device_adapter<true>{}, 0);
 }
 
@@ -87,5 +87,5 @@ struct device_reduce_adapter {
 TEST_CASE("exec::cuda reduce matches a scalar loop", "[exec][cuda][gpu]") {
   if (!exec_test::have_gpu()) return;
   exec_test::check_reduce(tether::exec::cuda{}, device_reduce_adapter{});
-  exec_test::check_reduce(tether::exec::cuda{.block = 96}, device_reduce_adapter{});
+  exec_test::check_reduce(tether::exec::cuda{.tuning = {.block = 96}}, device_reduce_adapter{});
 }

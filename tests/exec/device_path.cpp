@@ -92,11 +92,11 @@ TEST_CASE("the team's device all-reduce sums in rank order across many workers",
         std::vector<float> s(n);
         for (std::size_t i = 0; i < n; ++i) v[i] = exec_test::hash_unit(i * 977 + r * 13 + 5);
         const std::vector<float> snapshot = v;
-        w.allreduce_sum(tether::as_view<fake_device_memory>(v.data(), n), fake_device{});
+        w.allreduce_sum(fake_device{}, tether::as_view<fake_device_memory>(v.data(), n));
         got[r] = v;
         auto req = w.iallreduce_sum(
-            tether::as_view<fake_device_memory>(static_cast<const float*>(snapshot.data()), n),
-            tether::as_view<fake_device_memory>(s.data(), n), fake_device{});
+            fake_device{}, tether::as_view<fake_device_memory>(static_cast<const float*>(snapshot.data()), n),
+            tether::as_view<fake_device_memory>(s.data(), n));
         req.wait();
         avg[r] = s;
       });
@@ -122,7 +122,7 @@ TEST_CASE("the team's device broadcast copies the root's buffer", "[exec][device
   std::vector<std::uint64_t> received(3);
   team.run([&](tether::team::worker& w) {  // no Catch2 assertions in the workers: Catch2 is not thread-safe
     std::vector<float> v(5, static_cast<float>(w.rank()));
-    w.broadcast(tether::as_view<fake_device_memory>(v.data(), v.size()), 2, fake_device{});
+    w.broadcast(fake_device{}, tether::as_view<fake_device_memory>(v.data(), v.size()), 2);
     got[static_cast<std::size_t>(w.rank())] = v;
     received[static_cast<std::size_t>(w.rank())] = w.counters().bytes_received;
   });

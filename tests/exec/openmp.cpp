@@ -21,7 +21,7 @@ int test_threads() {
 }
 
 tether::exec::openmp space() {
-  return {.threads = test_threads(), .min_parallel = 0};
+  return {.threads = test_threads(), .tuning = {.min_parallel = 0}};
 }
 
 }  // namespace
@@ -34,7 +34,7 @@ TEST_CASE("exec::openmp kernels cover every index once", "[exec][openmp]") {
   for (int threads = 1; threads <= (test_threads() > 1 ? 3 : 1); ++threads) {
     for (const std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{7}, std::size_t{4099}}) {
       CAPTURE(threads, n);
-      const tether::exec::openmp omp{.threads = threads, .min_parallel = 0};
+      const tether::exec::openmp omp{.threads = threads, .tuning = {.min_parallel = 0}};
       std::vector<int> hits(n, 0);
       int* h = hits.data();
       omp.parallel_for(n, [h](std::size_t i) { h[i] += 1; });

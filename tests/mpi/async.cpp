@@ -221,10 +221,13 @@ TEST_CASE("Asynchronous EASGD converges on logistic regression", "[async][easgd]
 }
 
 TEST_CASE("Asynchronous EASGD: no barrier, and sum(x_i) + center is conserved", "[async][easgd]") {
+  // The center in one window on rank 0, or in 3 shards on ranks 0, 1, 2 (mod p): rank 0 holds a shard either way.
+  const std::uint32_t shards = GENERATE(1u, 3u);
+  CAPTURE(shards);
   mpi c(MPI_COMM_WORLD);
   using opt = tether::algo::async_easgd<>;
   // lr = 0: only the elastic exchanges move anything, and each moves x and the center by opposite amounts.
-  run<opt, decltype(quad)> w(c, quad, {.lr = 0.0, .pull = {.period = 3, .beta = 0.9f, .owner = 0}});
+  run<opt, decltype(quad)> w(c, quad, {.lr = 0.0, .pull = {.period = 3, .beta = 0.9f, .owner = 0, .shards = shards}});
   const std::size_t n = quad.dimension();
   std::vector<double> before(n);
   for (std::size_t i = 0; i < n; ++i) before[i] = w.x[i];

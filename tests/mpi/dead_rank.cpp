@@ -37,7 +37,7 @@ int main(int argc, char** argv) {
       opt.step(x, g, loss);
       last_ok = std::chrono::steady_clock::now();
     }
-  } catch (const tether::runtime_error& e) {
+  } catch (const tether::timeout& e) {  // the error type of every bounded wait
     const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - last_ok).count();
     std::printf("survivor rank %d failed after %.2f s: %s\n", comm.rank(), waited, e.what());
     std::fflush(stdout);

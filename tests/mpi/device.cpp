@@ -125,7 +125,7 @@ TEST_CASE("comm::mpi stages device buffers through host memory when MPI is not d
         tally t;
         std::vector<float> device = mine;
         const auto before_dev = comm.counters();
-        tether::detail::allreduce_sum(comm, test_device{&t}, dev(device));
+        tether::allreduce_sum(test_device{&t}, comm, dev(device));
         CHECK(device == want);
         CHECK(device == host);
         CHECK(comm.counters().bytes_sent - before_dev.bytes_sent == host_bytes);
@@ -136,7 +136,7 @@ TEST_CASE("comm::mpi stages device buffers through host memory when MPI is not d
         // The overload called directly.
         tally t2;
         device = mine;
-        comm.allreduce_sum(dev(device), test_device{&t2});
+        comm.allreduce_sum(test_device{&t2}, dev(device));
         CHECK(device == want);
         CHECK(t2.to_host == 1);
         CHECK(t2.from_host == 1);
@@ -145,7 +145,7 @@ TEST_CASE("comm::mpi stages device buffers through host memory when MPI is not d
         const int root = p - 1;
         tally tb;
         std::vector<float> b = mine;
-        tether::detail::broadcast(comm, test_device{&tb}, dev(b), root);
+        tether::broadcast(test_device{&tb}, comm, dev(b), root);
         std::vector<float> want_b(n);
         for (std::size_t i = 0; i < n; ++i) want_b[i] = value(root, i);
         CHECK(b == want_b);
@@ -157,7 +157,7 @@ TEST_CASE("comm::mpi stages device buffers through host memory when MPI is not d
         tally ti;
         const std::vector<float> send = mine;
         std::vector<float> recv(n, -1.0f);
-        auto req = tether::detail::iallreduce_sum(comm, test_device{&ti}, cdev(send), dev(recv));
+        auto req = tether::iallreduce_sum(test_device{&ti}, comm, cdev(send), dev(recv));
         CHECK(ti.to_host == 1);
         CHECK(ti.from_host == 0);
         CHECK(ti.fences >= 1);
@@ -181,8 +181,8 @@ TEST_CASE("comm::mpi staged collectives handle other element types", "[mpi][devi
     k[i] = comm.rank() * 10 + static_cast<int>(i);
   }
   tally t;
-  tether::detail::allreduce_sum(comm, test_device{&t}, dev(d));
-  tether::detail::allreduce_sum(comm, test_device{&t}, dev(k));
+  tether::allreduce_sum(test_device{&t}, comm, dev(d));
+  tether::allreduce_sum(test_device{&t}, comm, dev(k));
   for (std::size_t i = 0; i < 5; ++i) {
     CHECK(d[i] == 0.25 * static_cast<double>(p * (p + 1) / 2) * static_cast<double>(i));
     CHECK(k[i] == 10 * p * (p - 1) / 2 + p * static_cast<int>(i));
@@ -200,10 +200,10 @@ TEST_CASE("comm::mpi device_direct = always throws a clear error when MPI cannot
   tally t;
   const char* says = "device_direct = always, but this MPI library cannot take pointers";
   // A memory space MPI never reaches: every collective refuses before any MPI call (so no rank waits).
-  REQUIRE_THROWS_AS(comm.allreduce_sum(dev(v), test_device{&t}), tether::error);
-  REQUIRE_THROWS_WITH(comm.allreduce_sum(dev(v), test_device{&t}), Catch::Contains(says));
-  REQUIRE_THROWS_WITH(tether::detail::broadcast(comm, test_device{&t}, dev(v), 0), Catch::Contains(says));
-  REQUIRE_THROWS_WITH((void)tether::detail::iallreduce_sum(comm, test_device{&t}, cdev(v), dev(r)),
+  REQUIRE_THROWS_AS(comm.allreduce_sum(test_device{&t}, dev(v)), tether::error);
+  REQUIRE_THROWS_WITH(comm.allreduce_sum(test_device{&t}, dev(v)), Catch::Contains(says));
+  REQUIRE_THROWS_WITH(tether::broadcast(test_device{&t}, comm, dev(v), 0), Catch::Contains(says));
+  REQUIRE_THROWS_WITH((void)tether::iallreduce_sum(test_device{&t}, comm, cdev(v), dev(r)),
                       Catch::Contains(says));
   CHECK(t.to_host == 0);
   CHECK(t.from_host == 0);

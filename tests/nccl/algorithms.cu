@@ -51,10 +51,10 @@ TEST_CASE("the algorithms compile and link on comm::nccl + exec::cuda", "[nccl][
   STATIC_REQUIRE(tether::pull_policy_for<tether::pull::anchor, double, env, tether::mem::cuda>);
   // The device overloads are what the pulls reach (no host staging through collectives.hpp).
   STATIC_REQUIRE(requires(nccl & c, tether::view<float, tether::mem::cuda> v, tether::exec::cuda e) {
-    c.allreduce_sum(v, e);
-    c.broadcast(v, 0, e);
+    c.allreduce_sum(e, v);
+    c.broadcast(e, v, 0);
     {
-      c.iallreduce_sum(tether::view<const float, tether::mem::cuda>(v), v, e)
+      c.iallreduce_sum(e, tether::view<const float, tether::mem::cuda>(v), v)
       } -> std::same_as<tether::request>;
   });
   void (*f)(nccl&, float*, float*, std::size_t, tether::exec::cuda) = &nccl_test::step_every_algorithm;

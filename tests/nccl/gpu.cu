@@ -147,23 +147,23 @@ TEST_CASE("comm::nccl, one worker: collectives, stream order, counters", "[nccl]
   tether::exec::detail::device_buffer<float> x(n);
   tether::exec::detail::device_buffer<float> y(n);
   check(cudaMemcpyAsync(x.data(), src.data(), n * sizeof(float), cudaMemcpyDeviceToDevice, s));
-  c.allreduce_sum(tether::as_view<tether::mem::cuda>(x.data(), n), gpu);
+  c.allreduce_sum(gpu, tether::as_view<tether::mem::cuda>(x.data(), n));
   // A device collective returns with NCCL done (a bounded host wait), so neither stream has work left.
   REQUIRE(cudaStreamQuery(c.stream()) == cudaSuccess);
   REQUIRE(cudaStreamQuery(s) == cudaSuccess);
-  c.broadcast(tether::as_view<tether::mem::cuda>(x.data(), n), 0, gpu);
+  c.broadcast(gpu, tether::as_view<tether::mem::cuda>(x.data(), n), 0);
   check(cudaMemcpyAsync(y.data(), x.data(), n * sizeof(float), cudaMemcpyDeviceToDevice, s));
   gpu.fence();
   REQUIRE(to_host(y.data(), n) == h);
   tether::exec::detail::device_buffer<float> z(n);
-  auto rd = c.iallreduce_sum(tether::view<const float, tether::mem::cuda>{x.data(), n},
-                             tether::as_view<tether::mem::cuda>(z.data(), n), gpu);
+  auto rd = c.iallreduce_sum(gpu, tether::view<const float, tether::mem::cuda>{x.data(), n},
+                             tether::as_view<tether::mem::cuda>(z.data(), n));
   rd.wait();
   REQUIRE(to_host(z.data(), n) == h);
   // test() polled to completion (it polls NCCL's state and the timeout too) reaches the same result.
   tether::exec::detail::device_buffer<float> z2(n);
-  auto rt = c.iallreduce_sum(tether::view<const float, tether::mem::cuda>{x.data(), n},
-                             tether::as_view<tether::mem::cuda>(z2.data(), n), gpu);
+  auto rt = c.iallreduce_sum(gpu, tether::view<const float, tether::mem::cuda>{x.data(), n},
+                             tether::as_view<tether::mem::cuda>(z2.data(), n));
   while (!rt.test()) {
   }
   rt.wait();
@@ -228,27 +228,27 @@ TEST_CASE("comm::nccl, one GPU per thread: collectives against host references; 
     std::vector<float> h(n);
     for (std::size_t i = 0; i < n; ++i) h[i] = value(c.rank(), i);
     auto x = to_device(h);
-    c.allreduce_sum(tether::as_view<tether::mem::cuda>(x.data(), n), gpu);
+    c.allreduce_sum(gpu, tether::as_view<tether::mem::cuda>(x.data(), n));
     out.idle_after_collective = cudaStreamQuery(c.stream()) == cudaSuccess;
     gpu.fence();
     out.dev_sum = to_host(x.data(), n);
 
     auto send = to_device(h);
     tether::exec::detail::device_buffer<float> recv(n);
-    auto r = c.iallreduce_sum(tether::view<const float, tether::mem::cuda>{send.data(), n},
-                              tether::as_view<tether::mem::cuda>(recv.data(), n), gpu);
+    auto r = c.iallreduce_sum(gpu, tether::view<const float, tether::mem::cuda>{send.data(), n},
+                              tether::as_view<tether::mem::cuda>(recv.data(), n));
     while (!r.test()) {
     }
     r.wait();
     out.dev_isum = to_host(recv.data(), n);
 
     auto b = to_device(h);
-    c.broadcast(tether::as_view<tether::mem::cuda>(b.data(), n), p - 1, gpu);
+    c.broadcast(gpu, tether::as_view<tether::mem::cuda>(b.data(), n), p - 1);
     gpu.fence();
     out.dev_bcast = to_host(b.data(), n);
 
     auto g = to_device(h);
-    c.group().allreduce_sum(tether::as_view<tether::mem::cuda>(g.data(), n), gpu);
+    c.group().allreduce_sum(gpu, tether::as_view<tether::mem::cuda>(g.data(), n));
     gpu.fence();
     out.group_sum = to_host(g.data(), n);
 

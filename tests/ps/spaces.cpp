@@ -51,7 +51,7 @@ std::vector<float> replayed(Exec exec, tether::ps::consistency c = {}) {
 /// inside the uninstrumented OpenMP runtime are false, as in tests/exec).
 tether::exec::openmp omp() {
   const char* env = std::getenv("TETHER_TEST_OMP_THREADS");
-  return {.threads = env != nullptr ? std::atoi(env) : 2, .min_parallel = 8};
+  return {.threads = env != nullptr ? std::atoi(env) : 2, .tuning = {.min_parallel = 8}};
 }
 
 TEST_CASE("Shards on exec::openmp give the bits of exec::serial", "[ps][spaces]") {

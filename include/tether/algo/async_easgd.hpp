@@ -15,6 +15,7 @@
 ///       ... the same loop, then opt.finish(x) ...
 ///     });
 
+#include "tether/core/compose.hpp"
 #include "tether/core/optimizer.hpp"
 #include "tether/exec/serial.hpp"
 #include "tether/pull/async_elastic.hpp"
@@ -27,12 +28,14 @@ class mpi;  // <tether/comm/mpi.hpp>
 
 namespace tether::algo {
 
-/// Asynchronous EASGD: a step policy with an elastic pull toward a center shared by the workers.
-template <class Comm = comm::mpi, class Step = step::sgd, class Exec = exec::serial, class T = float>
-using async_easgd = optimizer<Step, pull::async_elastic, Comm, Exec, T>;
+/// Asynchronous EASGD: a step policy with an elastic pull toward a center shared by the workers. Args:
+/// optionally a step policy, an execution space and a value type, in any order (core/compose.hpp).
+template <class Comm = comm::mpi, class... Args>
+using async_easgd = compose_t<pull::async_elastic, Comm, Args...>;
 
-/// Asynchronous EAMSGD: the same with a momentum step (the paper: Nesterov momentum 0.99).
-template <class Comm = comm::mpi, class Exec = exec::serial, class T = float>
-using async_eamsgd = optimizer<step::momentum, pull::async_elastic, Comm, Exec, T>;
+/// Asynchronous EAMSGD: the same with a momentum step (the paper: Nesterov momentum 0.99). Args: optionally an
+/// execution space and a value type, in any order.
+template <class Comm = comm::mpi, class... Args>
+using async_eamsgd = compose_t<pull::async_elastic, Comm, step::momentum, Args...>;
 
 }  // namespace tether::algo

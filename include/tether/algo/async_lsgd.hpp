@@ -15,6 +15,7 @@
 ///       ... the same loop, then opt.finish(x) ...
 ///     });
 
+#include "tether/core/compose.hpp"
 #include "tether/core/optimizer.hpp"
 #include "tether/exec/serial.hpp"
 #include "tether/pull/async_leader.hpp"
@@ -26,8 +27,9 @@ class mpi;  // <tether/comm/mpi.hpp>
 
 namespace tether::algo {
 
-/// Asynchronous LSGD: a step policy pulled toward the freshest copy of the best worker's parameters.
-template <class Comm = comm::mpi, class Step = step::sgd, class Exec = exec::serial, class T = float>
-using async_lsgd = optimizer<Step, pull::async_leader, Comm, Exec, T>;
+/// Asynchronous LSGD: a step policy pulled toward the freshest copy of the best worker's parameters. Args:
+/// optionally a step policy, an execution space and a value type, in any order (core/compose.hpp).
+template <class Comm = comm::mpi, class... Args>
+using async_lsgd = compose_t<pull::async_leader, Comm, Args...>;
 
 }  // namespace tether::algo

@@ -3,6 +3,7 @@
 /// algo::lsgd: Leader SGD, synchronous (docs/algorithms/lsgd.md). A step policy pulled toward the best
 /// worker; `lsgd_grouped` adds local leaders per group (threads of a node) under a global leader.
 
+#include "tether/core/compose.hpp"
 #include "tether/core/optimizer.hpp"
 #include "tether/exec/serial.hpp"
 #include "tether/pull/leader.hpp"
@@ -10,12 +11,13 @@
 
 namespace tether::algo {
 
-/// Synchronous LSGD with one leader.
-template <class Comm, class Step = step::sgd, class Exec = exec::serial, class T = float>
-using lsgd = optimizer<Step, pull::leader, Comm, Exec, T>;
+/// Synchronous LSGD with one leader. Args: optionally a step policy (step::sgd), an execution space
+/// (exec::serial) and a value type (float), in any order: lsgd<W, double>, lsgd<W, step::adam, exec::openmp>.
+template <class Comm, class... Args>
+using lsgd = compose_t<pull::leader, Comm, Args...>;
 
-/// Synchronous LSGD with local leaders (per group) and a global leader.
-template <class Comm, class Step = step::sgd, class Exec = exec::serial, class T = float>
-using lsgd_grouped = optimizer<Step, pull::group_leader, Comm, Exec, T>;
+/// Synchronous LSGD with local leaders (per group) and a global leader. Args as lsgd's.
+template <class Comm, class... Args>
+using lsgd_grouped = compose_t<pull::group_leader, Comm, Args...>;
 
 }  // namespace tether::algo

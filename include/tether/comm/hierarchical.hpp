@@ -106,8 +106,7 @@ class hierarchical {
     template <class T>
     [[nodiscard]] request iallreduce_sum(std::span<const T> send, std::span<T> recv) {
       static_assert(std::is_arithmetic_v<T>, "iallreduce_sum needs an arithmetic element type");
-      tether::detail::require(send.size() == recv.size(), "iallreduce_sum: send and recv sizes differ: send has ",
-                              send.size(), ", recv has ", recv.size());
+      tether::detail::require_send_recv(send.size(), recv.size());
       if (!recv.empty() && static_cast<const void*>(send.data()) != static_cast<const void*>(recv.data()))
         std::memcpy(recv.data(), send.data(), recv.size() * sizeof(T));
       if (threads() > 1) tw_->allreduce_sum(recv);

@@ -23,9 +23,11 @@
 /// each way; barriers and consistency checks are not counted. A group's traffic counts on its parent.
 ///
 /// This is the public header; the parts live in comm/mpi/: support.hpp (datatypes, errors, chunks),
-/// environment.hpp (mpi_environment), communicator.hpp (comm::mpi), center.hpp (the window center).
+/// options.hpp (mpi_options), environment.hpp (mpi_environment), communicator.hpp (comm::mpi), store.hpp (the
+/// one-sided store in an MPI window).
 
-#include "tether/comm/mpi/center.hpp"
+#include "tether/comm/mpi/store.hpp"
 #include "tether/comm/mpi/communicator.hpp"
 #include "tether/comm/mpi/environment.hpp"
+#include "tether/comm/mpi/options.hpp"
 #include "tether/comm/mpi/support.hpp"

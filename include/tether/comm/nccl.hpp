@@ -29,6 +29,6 @@
 /// others; election 8 bytes each way; barriers and consistency checks are not counted.
 ///
 /// This is the public header; the parts live in comm/nccl/: support.hpp (datatypes, traits, waits, device
-/// guard), key.hpp (the election key), communicator.hpp (comm::nccl).
+/// guard), key.hpp (the election key), options.hpp (nccl_options), communicator.hpp (comm::nccl).
 
 #include "tether/comm/nccl/communicator.hpp"

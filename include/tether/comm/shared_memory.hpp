@@ -15,14 +15,15 @@
 /// Non-blocking collectives (iallreduce_sum, ibroadcast, imin_loc) are posted by each worker and carried out
 /// by the team's progress thread once every worker of the group has posted; test() never blocks. For
 /// protocols that run in the background (asynchronous LSGD), duplicate() gives a private handle whose
-/// operations never pair with the program's own; open_center() shares one buffer among the workers
-/// (asynchronous EASGD). Both follow the fault rules above. See docs/algorithms/async.md.
+/// operations never pair with the program's own (the non-blocking tier); open_store() shares N values among
+/// the workers, in shards (the one-sided tier: asynchronous EASGD's center). Both follow the fault rules
+/// above. See docs/algorithms/async.md and docs/concepts.md#communicator-tiers.
 ///
 /// This is the public header; the parts live in comm/team/: the worker's collectives (worker.hpp), the
-/// group state and progress thread (state.hpp, reduction.hpp), the team and run() (team.hpp), the shared
-/// center (center.hpp).
+/// group state and progress thread (state.hpp, reduction.hpp), the tuning constants (tuning.hpp), the team
+/// and run() (team.hpp), the shared store (store.hpp).
 
-#include "tether/comm/team/center.hpp"
+#include "tether/comm/team/store.hpp"
 #include "tether/comm/team/team.hpp"
 
 namespace tether {

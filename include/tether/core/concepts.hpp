@@ -18,6 +18,7 @@
 #include "tether/core/stats.hpp"
 #include "tether/core/sums.hpp"
 #include "tether/core/step_env.hpp"
+#include "tether/core/step_reductions.hpp"
 #include "tether/core/view.hpp"
 
 namespace tether {
@@ -41,18 +42,20 @@ constexpr bool force_callable(std::index_sequence<I...>) {
 }  // namespace detail
 
 /// A step policy: how one worker descends. It has `options opt`, `state_size` per-element state buffers,
-/// a per-step `context<T>` computed once by `prepare(k, lr)` (k = applied steps, from 1), the initial value
-/// of each state buffer, and a static per-element `delta(ctx, x, g, state&...)`: the amount to subtract
-/// from x. See docs/concepts.md#step-policy.
+/// a per-step `context<T>` computed once by `prepare(k, lr)` (k = applied steps, from 1; or
+/// `prepare(k, lr, reductions)` when the step declares `reductions`, see core/step_reductions.hpp), the
+/// initial value of each state buffer, and a static per-element `delta(ctx, x, g, state&...)`: the amount to
+/// subtract from x. See docs/concepts.md#step-policy.
 template <class S, class T = float>
-concept step_policy = std::default_initializable<S> && requires(const S& s, std::uint64_t k, T lr) {
+concept step_policy = std::default_initializable<S> &&
+    requires(const S& s, std::uint64_t k, T lr, const step_reductions& r) {
   typename S::options;
   requires std::same_as<std::remove_cvref_t<decltype(s.opt)>, typename S::options>;
   { S::state_size } -> std::convertible_to<std::size_t>;
   typename S::template context<T>;
   s.validate();
   { s.template initial<T>(std::size_t{}) } -> std::convertible_to<T>;
-  { s.prepare(k, lr) } -> std::same_as<typename S::template context<T>>;
+  { detail::prepare_step(s, k, lr, r) } -> std::same_as<typename S::template context<T>>;
   requires detail::delta_callable<S, T>(std::make_index_sequence<S::state_size>{});
 };
 

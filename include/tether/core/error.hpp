@@ -2,6 +2,7 @@
 /// \file
 /// tether's exception types and the argument checks that raise them.
 
+#include <cstddef>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -24,6 +25,12 @@ struct aborted : runtime_error {
   using runtime_error::runtime_error;
 };
 
+/// A bounded wait ran out of time: a peer may have died or stalled (comm::mpi's and comm::nccl's timeouts).
+/// The message names the operation, the worker and the limit.
+struct timeout : runtime_error {
+  using runtime_error::runtime_error;
+};
+
 namespace detail {
 
 template <class... A>
@@ -37,6 +44,11 @@ template <class... A>
 template <class... A>
 void require(bool ok, A&&... a) {
   if (!ok) throw error(concat("tether: ", std::forward<A>(a)...));
+}
+
+/// Throws tether::error when the send and receive buffers of a non-blocking sum differ in size.
+inline void require_send_recv(std::size_t send, std::size_t recv) {
+  require(send == recv, "iallreduce_sum: send and recv sizes differ: send has ", send, ", recv has ", recv);
 }
 
 }  // namespace detail

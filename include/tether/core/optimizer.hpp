@@ -22,9 +22,12 @@
 #include "tether/core/config.hpp"
 #include "tether/core/consistency.hpp"
 #include "tether/core/error.hpp"
+#include "tether/core/fused_update.hpp"
 #include "tether/core/schedule.hpp"
 #include "tether/core/stats.hpp"
 #include "tether/core/step_env.hpp"
+#include "tether/core/step_reductions.hpp"
+#include "tether/core/sums.hpp"
 #include "tether/core/view.hpp"
 #include "tether/exec/serial.hpp"
 
@@ -34,31 +37,6 @@ namespace tether {
 enum class nonfinite_policy {
   skip,   ///< skip the gradient step and count it (the pull still takes part in rounds)
   raise,  ///< throw tether::runtime_error
-};
-
-/// The fused update kernel of a step and a pull: one pass, no temporaries.
-template <class Step, class Pull, class T, bool WithStep, bool WithForce>
-struct fused_update {
-  T* x;
-  const T* g;
-  std::array<T*, Step::state_size> s;
-  std::array<const T*, Pull::buffers> b;
-  typename Step::template context<T> sc;
-  typename Pull::template context<T> pc;
-
-  TETHER_HOST_DEVICE void operator()(std::size_t i) const {
-    apply(i, std::make_index_sequence<Step::state_size>{}, std::make_index_sequence<Pull::buffers>{});
-  }
-
- private:
-  template <std::size_t... S, std::size_t... B>
-  TETHER_HOST_DEVICE void apply(std::size_t i, std::index_sequence<S...>, std::index_sequence<B...>) const {
-    const T xi = x[i];
-    T r = xi;
-    if constexpr (WithStep) r -= Step::delta(sc, xi, g[i], s[S][i]...);
-    if constexpr (WithForce) r -= Pull::force(pc, xi, b[B][i]...);
-    x[i] = r;
-  }
 };
 
 /// Predicate of a non-finite element.
@@ -114,8 +92,18 @@ class optimizer {
 
   using options = optimizer_options<Step, Pull>;
 
-  /// An optimizer for `n` parameters on worker `comm`. Validates every option (tether::error on bad input).
-  optimizer(Comm& comm, std::size_t n, options o = {}, Exec exec = {})
+ private:
+  /// The per-step reductions the step asks for (none for most steps).
+  static constexpr reduction_request wanted = reductions_of<Step>();
+  static_assert(!wanted.any() || reducing_execution_space<Exec>,
+                "tether::optimizer: the step asks for per-step reductions (core/step_reductions.hpp), but the "
+                "execution space has no reduce(n, init, f) (see docs/concepts.md#execution-space)");
+
+ public:
+
+  /// An optimizer for `n` parameters on worker `comm` whose kernels run on `exec` (the execution space comes
+  /// first, as in every tether function that takes one). Validates every option (tether::error on bad input).
+  optimizer(Exec exec, Comm& comm, std::size_t n, options o = {})
       : comm_(&comm), exec_(std::move(exec)), n_(n), opt_(std::move(o)) {
     // Communicators across processes (comm::mpi, comm::hierarchical) check in one collective that every
     // rank has the same parameter count and options, so a mismatch is a clear error, not a hang.
@@ -135,6 +123,12 @@ class optimizer {
       state_[k] = exec_.template allocate<T>(n, step_.template initial<T>(k));
     for (std::size_t k = 0; k != Pull::buffers; ++k) targets_[k] = exec_.template allocate<T>(n, T(0));
   }
+
+  /// An optimizer for `n` parameters on worker `comm`, on a default-constructed execution space.
+  optimizer(Comm& comm, std::size_t n, options o = {}) : optimizer(Exec{}, comm, n, std::move(o)) {}
+
+  /// The execution space last: the spelling of earlier releases, kept so that their code compiles.
+  optimizer(Comm& comm, std::size_t n, options o, Exec exec) : optimizer(std::move(exec), comm, n, std::move(o)) {}
 
   optimizer(const optimizer&) = delete;
   optimizer& operator=(const optimizer&) = delete;
@@ -161,8 +155,20 @@ class optimizer {
     const view<T, memory_space> xs{xv.data(), xv.size()};
     const T* gp = gv.data();
 
+    // The finite check of g; a step that asks for reductions (core/step_reductions.hpp) gets them from the
+    // same pass over g.
     bool finite = std::isfinite(loss);
-    if (finite && opt_.check_gradient) finite = !exec_.any(n_, nonfinite_element<T>{gp});
+    step_reductions reductions{};
+    if constexpr (wanted.any()) {
+      if (finite) {
+        const auto r = exec_.reduce(n_, sums<double, 3>{},
+                                    kernels::step_norms<T, wanted.g_norm2, wanted.x_norm2>{gp, xs.data()});
+        if (opt_.check_gradient && r[2] != 0.0) finite = false;
+        reductions = {r[0], r[1]};
+      }
+    } else {
+      if (finite && opt_.check_gradient) finite = !exec_.any(n_, nonfinite_element<T>{gp});
+    }
     if (!finite) {
       if (opt_.on_nonfinite == nonfinite_policy::raise)
         throw runtime_error(detail::concat("tether: optimizer::step: non-finite ",
@@ -192,7 +198,7 @@ class optimizer {
 
     if (finite) {
       ++applied_;
-      const auto sc = step_.prepare(applied_, static_cast<T>(lr));
+      const auto sc = detail::prepare_step(step_, applied_, static_cast<T>(lr), reductions);
       if (force)
         run<true, true>(xs.data(), gp, sc, pc);
       else

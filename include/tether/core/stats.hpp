@@ -12,6 +12,13 @@ struct comm_counters {
   std::uint64_t bytes_sent = 0;
   std::uint64_t bytes_received = 0;
   std::uint64_t collectives = 0;
+
+  /// Counts one operation that moved `sent` and `received` payload bytes.
+  constexpr void add(std::uint64_t sent, std::uint64_t received) noexcept {
+    bytes_sent += sent;
+    bytes_received += received;
+    ++collectives;
+  }
 };
 
 /// The byte model of the collectives of communicators between processes (comm::mpi, comm::nccl), per worker.
@@ -31,10 +38,9 @@ namespace detail {
 /// other worker receives them once.
 inline void count_broadcast(comm_counters& c, std::uint64_t bytes, int rank, int root, int size) noexcept {
   if (rank == root)
-    c.bytes_sent += bytes * static_cast<std::uint64_t>(size - 1);
+    c.add(bytes * static_cast<std::uint64_t>(size - 1), 0);
   else
-    c.bytes_received += bytes;
-  ++c.collectives;
+    c.add(0, bytes);
 }
 
 }  // namespace detail

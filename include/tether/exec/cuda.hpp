@@ -7,7 +7,7 @@
 /// (CMake: enable_language(CUDA), link tether::cuda). See docs/exec.md.
 ///
 ///     tether::exec::cuda gpu{.stream = s};
-///     tether::algo::lsgd<tether::team::worker, tether::step::sgd, tether::exec::cuda> opt(w, n, {}, gpu);
+///     tether::algo::lsgd<tether::team::worker, tether::exec::cuda> opt(gpu, w, n, {});
 ///     opt.step(tether::as_view<tether::mem::cuda>(x_dev, n), tether::as_view<tether::mem::cuda>(g_dev, n),
 ///     loss);
 ///
@@ -29,7 +29,7 @@
 
 #include "tether/core/config.hpp"
 #include "tether/core/kernels.hpp"
-#include "tether/core/optimizer.hpp"
+#include "tether/core/fused_update.hpp"
 #include "tether/core/view.hpp"
 #include "tether/exec/detail/cuda_memory.hpp"
 
@@ -103,16 +103,18 @@ struct lanes {
   alignas(16) T v[K == 0 ? 1 : K][W];
 };
 
-/// The fused step over [0, n): a scalar head (until the buffers reach a 16-byte boundary), `nvec` vectors
-/// of W = 16/sizeof(T) elements, a scalar tail. Each lane runs the same fused_update arithmetic as every
-/// other execution space: the kernel only changes how elements travel between memory and registers.
-template <class Step, class Pull, class T, bool WithStep, bool WithForce>
-__global__ void fused_vector_kernel(fused_update<Step, Pull, T, WithStep, WithForce> k, std::size_t head,
-                                    std::size_t nvec, std::size_t n) {
+/// A vector kernel (the fused step, or any kernel that opted in through tether::vector_kernel_traits) over
+/// [0, n): a scalar head (until the buffers reach a 16-byte boundary), `nvec` vectors of W = 16/sizeof(T)
+/// elements, a scalar tail. Each lane runs the kernel's own arithmetic, as on every other execution space:
+/// the kernel only changes how elements travel between memory and registers.
+template <class K>
+__global__ void vector_kernel_launch(K k, std::size_t head, std::size_t nvec, std::size_t n) {
+  using traits = vector_kernel_traits<K>;
+  using T = typename traits::value_type;
   using V = typename vec16<T>::type;
   constexpr std::size_t W = 16 / sizeof(T);
-  constexpr std::size_t NS = WithStep ? Step::state_size : 0;
-  constexpr std::size_t NB = WithForce ? Pull::buffers : 0;
+  constexpr std::size_t NS = traits::states;
+  constexpr std::size_t NB = traits::buffers;
   const std::size_t tid = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   const std::size_t stride = static_cast<std::size_t>(blockDim.x) * gridDim.x;
 
@@ -123,7 +125,7 @@ __global__ void fused_vector_kernel(fused_update<Step, Pull, T, WithStep, WithFo
     lanes<T, W, NS> s;
     lanes<T, W, NB> b;
     *reinterpret_cast<V*>(x.v[0]) = *reinterpret_cast<const V*>(k.x + base);
-    if constexpr (WithStep) *reinterpret_cast<V*>(g.v[0]) = *reinterpret_cast<const V*>(k.g + base);
+    if constexpr (traits::reads_g) *reinterpret_cast<V*>(g.v[0]) = *reinterpret_cast<const V*>(k.g + base);
 #pragma unroll
     for (std::size_t q = 0; q != NS; ++q)
       *reinterpret_cast<V*>(s.v[q]) = *reinterpret_cast<const V*>(k.s[q] + base);
@@ -152,14 +154,15 @@ __global__ void fused_vector_kernel(fused_update<Step, Pull, T, WithStep, WithFo
   for (std::size_t t = tid; t < scalars; t += stride) k(t < head ? t : tail0 + (t - head));
 }
 
-/// Blocks for a grid-stride launch over `work` items: enough to fill the GPU, no more.
-inline unsigned grid_for(std::size_t work, int block) {
+/// Blocks of `block` threads for a grid-stride launch over `work` items: enough to fill the GPU (its SMs
+/// times the blocks of `resident` threads an SM keeps), no more.
+inline unsigned grid_for(std::size_t work, int block, int resident) {
   int dev = 0;
   int sms = 0;
   cuda_check(cudaGetDevice(&dev), "cudaGetDevice");
   cuda_check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev), "cudaDeviceGetAttribute");
   const std::size_t wanted = (work + static_cast<std::size_t>(block) - 1) / static_cast<std::size_t>(block);
-  const std::size_t cap = static_cast<std::size_t>(sms) * static_cast<std::size_t>(2048 / block);
+  const std::size_t cap = static_cast<std::size_t>(sms) * static_cast<std::size_t>(std::max(1, resident / block));
   return static_cast<unsigned>(std::max<std::size_t>(1, std::min(wanted, cap)));
 }
 
@@ -168,6 +171,22 @@ inline void check_launch() {
 }
 
 }  // namespace detail
+
+/// exec::cuda's tuning, one aggregate a user may override as CUB's tuning policies are
+/// (`tether::exec::cuda{.stream = s, .tuning = {.block = 128}}`). docs/benchmarks.md#tuning says how each
+/// value was chosen.
+struct cuda_tuning {
+  /// Threads per block. 256 keeps 8 blocks resident per SM for the fused kernels (27 to 48 registers a
+  /// thread, docs/benchmarks.md#gpu-not-measured-yet); not yet measured against other values: no GPU was lent
+  /// to the sessions that wrote exec::cuda, and bench_exec_gpu is the benchmark that will choose it.
+  int block = 256;
+  /// Threads an SM keeps resident (2048 on every architecture since Maxwell): a grid holds at most
+  /// SMs * resident / block blocks, each looping grid-stride over the rest.
+  int resident_threads_per_sm = 2048;
+  /// 16-byte vector loads and stores in vector kernels (tether::vector_kernel_traits) when the buffers share
+  /// their alignment.
+  bool vectorize = true;
+};
 
 /// Runs every kernel as a hand-written CUDA kernel on `stream`.
 struct cuda {
@@ -178,15 +197,14 @@ struct cuda {
   using buffer = detail::device_buffer<T>;
 
   cudaStream_t stream = nullptr;  ///< the stream kernels run on (nullptr: the default stream)
-  int block = 256;                ///< threads per block
-  bool vectorize = true;          ///< 16-byte vector loads in the fused step when the buffers allow them
+  cuda_tuning tuning{};           ///< block size, grid cap, vector accesses
 
   /// `n` elements set to `value` (allocated, filled and synchronised: errors surface here).
   template <class T>
   [[nodiscard]] buffer<T> allocate(std::size_t n, T value = T{}) const {
     buffer<T> b(n);
     if (n != 0) {
-      detail::fill_kernel<T><<<detail::grid_for(n, block), block, 0, stream>>>(b.data(), value, n);
+      detail::fill_kernel<T><<<grid(n), tuning.block, 0, stream>>>(b.data(), value, n);
       detail::check_launch();
       fence();
     }
@@ -197,7 +215,7 @@ struct cuda {
   template <class F>
   void parallel_for(std::size_t n, const F& f) const {
     if (n == 0) return;
-    detail::grid_stride_kernel<F><<<detail::grid_for(n, block), block, 0, stream>>>(f, n);
+    detail::grid_stride_kernel<F><<<grid(n), tuning.block, 0, stream>>>(f, n);
     detail::check_launch();
   }
 
@@ -209,15 +227,18 @@ struct cuda {
                        "cudaMemcpyAsync");
   }
 
-  /// The fused optimizer step: one launch, 16-byte vector accesses where every buffer allows them.
-  template <class Step, class Pull, class T, bool WithStep, bool WithForce>
-  void parallel_for(std::size_t n, const fused_update<Step, Pull, T, WithStep, WithForce>& f) const {
+  /// The fused optimizer step, and every kernel that opted into the vector path (tether::vector_kernel_traits):
+  /// one launch, 16-byte vector accesses where every buffer allows them.
+  template <class K>
+    requires vector_kernel<K>
+  void parallel_for(std::size_t n, const K& f) const {
     if (n == 0) return;
+    using T = typename vector_kernel_traits<K>::value_type;
     constexpr std::size_t W = 16 / sizeof(T);
     std::size_t head = 0;
     std::size_t nvec = 0;
     if constexpr (!std::is_void_v<typename detail::vec16<T>::type>) {
-      if (vectorize) {
+      if (tuning.vectorize) {
         const std::size_t mis = misalignment(f);
         if (mis != bad_alignment && mis % sizeof(T) == 0) {
           head = std::min(n, ((16 - mis) % 16) / sizeof(T));
@@ -226,8 +247,7 @@ struct cuda {
       }
     }
     const std::size_t scalars = n - nvec * W;
-    detail::fused_vector_kernel<Step, Pull, T, WithStep, WithForce>
-        <<<detail::grid_for(std::max(nvec, scalars), block), block, 0, stream>>>(f, head, nvec, n);
+    detail::vector_kernel_launch<K><<<grid(std::max(nvec, scalars)), tuning.block, 0, stream>>>(f, head, nvec, n);
     detail::check_launch();
   }
 
@@ -239,7 +259,7 @@ struct cuda {
     detail::cuda_check(cudaMallocAsync(reinterpret_cast<void**>(&flag), sizeof(int), stream),
                        "cudaMallocAsync");
     detail::cuda_check(cudaMemsetAsync(flag, 0, sizeof(int), stream), "cudaMemsetAsync");
-    detail::any_kernel<F><<<detail::grid_for(n, block), block, 0, stream>>>(pred, n, flag);
+    detail::any_kernel<F><<<grid(n), tuning.block, 0, stream>>>(pred, n, flag);
     detail::check_launch();
     int h = 0;
     detail::cuda_check(cudaMemcpyAsync(&h, flag, sizeof(int), cudaMemcpyDeviceToHost, stream),
@@ -255,14 +275,15 @@ struct cuda {
   template <class R, class F>
   [[nodiscard]] R reduce(std::size_t n, R init, const F& f) const {
     if (n == 0) return init;
-    const unsigned grid = detail::grid_for(n, block);
+    const unsigned blocks = grid(n);
     R* part = nullptr;
-    detail::cuda_check(cudaMallocAsync(reinterpret_cast<void**>(&part), grid * sizeof(R), stream),
+    detail::cuda_check(cudaMallocAsync(reinterpret_cast<void**>(&part), blocks * sizeof(R), stream),
                        "cudaMallocAsync");
-    detail::reduce_kernel<R, F><<<grid, block, static_cast<std::size_t>(block) * sizeof(R), stream>>>(f, n, part);
+    detail::reduce_kernel<R, F>
+        <<<blocks, tuning.block, static_cast<std::size_t>(tuning.block) * sizeof(R), stream>>>(f, n, part);
     detail::check_launch();
-    std::vector<R> host(grid);
-    detail::cuda_check(cudaMemcpyAsync(host.data(), part, grid * sizeof(R), cudaMemcpyDeviceToHost, stream),
+    std::vector<R> host(blocks);
+    detail::cuda_check(cudaMemcpyAsync(host.data(), part, blocks * sizeof(R), cudaMemcpyDeviceToHost, stream),
                        "cudaMemcpyAsync");
     detail::cuda_check(cudaFreeAsync(part, stream), "cudaFreeAsync");
     fence();
@@ -296,20 +317,27 @@ struct cuda {
  private:
   static constexpr std::size_t bad_alignment = ~std::size_t{0};
 
-  /// The common address modulo 16 of every buffer the fused step touches, or bad_alignment if they differ.
-  template <class Step, class Pull, class T, bool WithStep, bool WithForce>
-  static std::size_t misalignment(const fused_update<Step, Pull, T, WithStep, WithForce>& f) {
+  /// Blocks of a grid-stride launch over `work` items; tether::error on a tuning that cannot launch.
+  [[nodiscard]] unsigned grid(std::size_t work) const {
+    tether::detail::require(tuning.block > 0 && tuning.block <= 1024 && tuning.resident_threads_per_sm > 0,
+                            "exec::cuda: tuning.block must be in [1, 1024] and resident_threads_per_sm > 0, got "
+                            "block = ",
+                            tuning.block, ", resident_threads_per_sm = ", tuning.resident_threads_per_sm);
+    return detail::grid_for(work, tuning.block, tuning.resident_threads_per_sm);
+  }
+
+  /// The common address modulo 16 of every buffer a vector kernel touches, or bad_alignment if they differ.
+  template <class K>
+  static std::size_t misalignment(const K& f) {
+    using traits = vector_kernel_traits<K>;
     const auto mod = [](const void* p) {
       return static_cast<std::size_t>(reinterpret_cast<std::uintptr_t>(p) % 16);
     };
     const std::size_t m = mod(f.x);
     bool same = true;
-    if constexpr (WithStep) {
-      same = same && mod(f.g) == m;
-      for (std::size_t q = 0; q != Step::state_size; ++q) same = same && mod(f.s[q]) == m;
-    }
-    if constexpr (WithForce)
-      for (std::size_t q = 0; q != Pull::buffers; ++q) same = same && mod(f.b[q]) == m;
+    if constexpr (traits::reads_g) same = same && mod(f.g) == m;
+    for (std::size_t q = 0; q != traits::states; ++q) same = same && mod(f.s[q]) == m;
+    for (std::size_t q = 0; q != traits::buffers; ++q) same = same && mod(f.b[q]) == m;
     return same ? m : bad_alignment;
   }
 };

@@ -65,9 +65,9 @@ struct kokkos_kernel {
 /// parallel_for rather than Kokkos::parallel_reduce, for the reason given at kokkos_any.
 template <class R, class F>
 struct kokkos_block_reduce {
-  static constexpr std::size_t block = 4096;
   F f;
   std::size_t n;
+  std::size_t block;
   R* part;
   KOKKOS_INLINE_FUNCTION void operator()(const std::int64_t b) const {
     const std::size_t lo = static_cast<std::size_t>(b) * block;
@@ -93,6 +93,15 @@ struct kokkos_any {
 
 namespace exec {
 
+/// exec::kokkos's tuning, one aggregate a user may override as CUB's tuning policies are
+/// (`tether::exec::kokkos<>{.tuning = {.reduce_block = 16384}}`).
+struct kokkos_tuning {
+  /// Indices per block of reduce(): each block is summed in order on the space, then the blocks' sums in
+  /// block order on the host, so the value fixes the bits. The same blocks as exec::thrust's host systems
+  /// (thrust_tuning::host_block), so the two give the same sums.
+  std::size_t reduce_block = 4096;
+};
+
 /// Runs every kernel with `Kokkos::parallel_for(RangePolicy<ExecSpace>(space, 0, n), f)`.
 template <class ExecSpace = Kokkos::DefaultExecutionSpace>
 struct kokkos {
@@ -107,7 +116,8 @@ struct kokkos {
   template <class T>
   using buffer = Kokkos::View<T*, kokkos_memory_space>;
 
-  ExecSpace space{};  ///< the execution space instance kernels run on
+  ExecSpace space{};       ///< the execution space instance kernels run on
+  kokkos_tuning tuning{};  ///< block size of reductions
 
   /// `n` elements set to `value`. Throws tether::runtime_error when Kokkos is not initialised.
   template <class T>
@@ -147,16 +157,19 @@ struct kokkos {
     }
   }
 
-  /// init + the sum of f(i) over [0, n): blocks of 4096 indices each added in order on the space, then the
-  /// blocks' sums added in block order on the host (the same bits on every run). `R` is an arithmetic type or
-  /// tether::sums.
+  /// init + the sum of f(i) over [0, n): blocks of tuning.reduce_block indices each added in order on the
+  /// space, then the blocks' sums added in block order on the host (the same bits on every run). `R` is an
+  /// arithmetic type or tether::sums.
   template <class R, class F>
   [[nodiscard]] R reduce(std::size_t n, R init, const F& f) const {
     if (n == 0) return init;
-    using blocked = detail::kokkos_block_reduce<R, F>;
-    const std::size_t blocks = (n + blocked::block - 1) / blocked::block;
+    const std::size_t block = tuning.reduce_block;
+    tether::detail::require(block > 0, "exec::kokkos: tuning.reduce_block must be > 0, got reduce_block = ",
+                            block);
+    const std::size_t blocks = (n + block - 1) / block;
     Kokkos::View<R*, kokkos_memory_space> part(Kokkos::view_alloc(std::string("tether::reduce")), blocks);
-    Kokkos::parallel_for("tether::reduce", policy(blocks), blocked{f, n, part.data()});
+    Kokkos::parallel_for("tether::reduce", policy(blocks),
+                         detail::kokkos_block_reduce<R, F>{f, n, block, part.data()});
     auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), part);
     space.fence();
     for (std::size_t b = 0; b < blocks; ++b) init += host(b);

@@ -5,7 +5,7 @@
 /// OpenMP (CMake: link OpenMP::OpenMP_CXX). See docs/exec.md.
 ///
 ///     tether::exec::openmp omp{.threads = 8};
-///     tether::optimizer<tether::step::adam, tether::pull::none, W, tether::exec::openmp> opt(w, n, {}, omp);
+///     tether::optimizer<tether::step::adam, tether::pull::none, W, tether::exec::openmp> opt(omp, w, n, {});
 
 #if !defined(_OPENMP)
 #error \
@@ -56,9 +56,20 @@ struct first_touch_allocator : aligned_allocator<T> {
 
 }  // namespace detail
 
+/// exec::openmp's tuning, one aggregate a user may override as CUB's tuning policies are
+/// (`tether::exec::openmp{.tuning = {.min_parallel = 0}}`). docs/benchmarks.md#tuning has the measurements.
+struct openmp_tuning {
+  /// Loops shorter than this run on the calling thread (still SIMD): below it, opening a parallel region
+  /// costs more than the threads save. bench_tuning (BM_openmp_loop: the fused SGD update on 1 and on 2
+  /// threads) is the benchmark that decides it: the shortest n that 2 threads run faster than 1. On the shared
+  /// 2-core machine of docs/benchmarks.md#tuning 2 threads never won up to 2^18 (the second core was busy), so
+  /// the value (32768) predates the measurement and stays until an idle machine decides.
+  std::size_t min_parallel = 32768;
+};
+
 /// Runs every kernel as an OpenMP `for simd` loop with a static schedule: each thread takes one contiguous
-/// block and vectorises it. Short loops (n < min_parallel) and one-thread spaces run as `omp simd` loops on
-/// the calling thread.
+/// block and vectorises it. Short loops (n < tuning.min_parallel) and one-thread spaces run as `omp simd`
+/// loops on the calling thread.
 struct openmp {
   using memory_space = mem::host;
 
@@ -66,8 +77,8 @@ struct openmp {
   template <class T>
   using buffer = std::vector<T, detail::first_touch_allocator<T>>;
 
-  int threads = 0;                   ///< threads per kernel; 0 = OpenMP's default (OMP_NUM_THREADS)
-  std::size_t min_parallel = 32768;  ///< loops shorter than this run on the calling thread (still SIMD)
+  int threads = 0;         ///< threads per kernel; 0 = OpenMP's default (OMP_NUM_THREADS)
+  openmp_tuning tuning{};  ///< when a loop is worth a parallel region
 
   /// `n` elements set to `value`, written by the threads that will update them (first touch).
   template <class T>
@@ -82,7 +93,7 @@ struct openmp {
   template <class F>
   void parallel_for(std::size_t n, const F& f) const {
     const int nt = team_size();
-    if (nt <= 1 || n < min_parallel) {
+    if (nt <= 1 || n < tuning.min_parallel) {
       const F k = f;  // a local copy: the kernel's pointers stay in registers
 #pragma omp simd
       for (std::size_t i = 0; i < n; ++i) k(i);
@@ -101,7 +112,7 @@ struct openmp {
   [[nodiscard]] bool any(std::size_t n, const F& pred) const {
     const int nt = team_size();
     unsigned r = 0;
-    if (nt <= 1 || n < min_parallel) {
+    if (nt <= 1 || n < tuning.min_parallel) {
       const F k = pred;
 #pragma omp simd reduction(| : r)
       for (std::size_t i = 0; i < n; ++i) r |= static_cast<unsigned>(static_cast<bool>(k(i)));
@@ -122,7 +133,7 @@ struct openmp {
   template <class R, class F>
   [[nodiscard]] R reduce(std::size_t n, R init, const F& f) const {
     const int nt = team_size();
-    if (nt <= 1 || n < min_parallel) {
+    if (nt <= 1 || n < tuning.min_parallel) {
       for (std::size_t i = 0; i < n; ++i) init += f(i);
       return init;
     }

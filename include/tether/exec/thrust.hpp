@@ -112,9 +112,9 @@ struct thrust_index_kernel {
 /// loop of ours: it vectorises whether or not the compiler inlines a large kernel into Thrust's own loop.
 template <class F>
 struct thrust_block_kernel {
-  static constexpr std::size_t block = 4096;
   F f;
   std::size_t n;
+  std::size_t block;
   void operator()(std::size_t b) const {
     const F k = f;
     const std::size_t lo = b * block;
@@ -127,9 +127,9 @@ struct thrust_block_kernel {
 /// any_of on the OpenMP system goes through a reduction that binds a reference to a null policy: UBSan.)
 template <class F>
 struct thrust_block_any {
-  static constexpr std::size_t block = 4096;
   F pred;
   std::size_t n;
+  std::size_t block;
   std::atomic<unsigned>* flag;
   void operator()(std::size_t b) const {
     const F k = pred;
@@ -144,9 +144,9 @@ struct thrust_block_any {
 /// The host systems' `reduce`: block b adds f(i) over its indices in order into part[b].
 template <class R, class F>
 struct thrust_block_reduce {
-  static constexpr std::size_t block = 4096;
   F f;
   std::size_t n;
+  std::size_t block;
   R* part;
   void operator()(std::size_t b) const {
     const F k = f;
@@ -181,8 +181,21 @@ struct thrust_index_pred {
 
 namespace exec {
 
+/// exec::thrust's tuning, one aggregate a user may override as CUB's tuning policies are
+/// (`tether::exec::thrust_omp{.tuning = {.host_block = 16384}}`). docs/benchmarks.md#tuning has the
+/// measurements.
+struct thrust_tuning {
+  /// Indices per block on host systems: Thrust's loop calls the kernel once per block and the block is a
+  /// plain loop of ours, so it vectorises whether or not the compiler inlines the kernel into Thrust's loop
+  /// (docs/benchmarks.md#execution-spaces); reductions add the blocks' sums in block order, so the value fixes
+  /// their bits. bench_tuning (BM_thrust_host_block: SGD+leader, 2^20 floats on thrust_cpp) measured 256 to
+  /// 65536 within its noise of each other (docs/benchmarks.md#tuning); 4096 keeps the bits of earlier runs
+  /// and equals exec::kokkos's reduce block.
+  std::size_t host_block = 4096;
+};
+
 /// Runs every kernel as `thrust::for_each(policy, counting_iterator(0), counting_iterator(n), f)`; on host
-/// systems the iterator counts blocks of 4096 indices, each a plain (vectorised) loop.
+/// systems the iterator counts blocks of tuning.host_block indices, each a plain (vectorised) loop.
 template <class Policy>
 struct thrust {
   using policy_type = Policy;
@@ -194,7 +207,8 @@ struct thrust {
   using buffer = std::conditional_t<on_device, detail::thrust_buffer<::thrust::device_vector<T>>,
                                     std::vector<T, aligned_allocator<T>>>;
 
-  Policy policy{};  ///< the execution policy every kernel runs with
+  Policy policy{};          ///< the execution policy every kernel runs with
+  thrust_tuning tuning{};   ///< block size on host systems
 
   /// `n` elements set to `value`.
   template <class T>
@@ -213,10 +227,10 @@ struct thrust {
       ::thrust::for_each(policy, ::thrust::counting_iterator<std::size_t>(0),
                          ::thrust::counting_iterator<std::size_t>(n), detail::thrust_index_kernel<F>{f});
     } else {
-      using blocked = detail::thrust_block_kernel<F>;
+      const std::size_t block = host_block();
       ::thrust::for_each(policy, ::thrust::counting_iterator<std::size_t>(0),
-                         ::thrust::counting_iterator<std::size_t>((n + blocked::block - 1) / blocked::block),
-                         blocked{f, n});
+                         ::thrust::counting_iterator<std::size_t>((n + block - 1) / block),
+                         detail::thrust_block_kernel<F>{f, n, block});
     }
   }
 
@@ -230,17 +244,18 @@ struct thrust {
                               ::thrust::counting_iterator<std::size_t>(n),
                               detail::thrust_index_pred<F>{pred});
     } else {
-      using blocked = detail::thrust_block_any<F>;
+      const std::size_t block = host_block();
       std::atomic<unsigned> flag{0};
       ::thrust::for_each(policy, ::thrust::counting_iterator<std::size_t>(0),
-                         ::thrust::counting_iterator<std::size_t>((n + blocked::block - 1) / blocked::block),
-                         blocked{pred, n, &flag});
+                         ::thrust::counting_iterator<std::size_t>((n + block - 1) / block),
+                         detail::thrust_block_any<F>{pred, n, block, &flag});
       return flag.load(std::memory_order_relaxed) != 0;
     }
   }
 
-  /// init + the sum of f(i) over [0, n): thrust::transform_reduce on the GPU; on host systems blocks of 4096
-  /// indices each added in order, then the blocks' sums in block order (the same bits whatever the threads).
+  /// init + the sum of f(i) over [0, n): thrust::transform_reduce on the GPU; on host systems blocks of
+  /// tuning.host_block indices each added in order, then the blocks' sums in block order (the same bits
+  /// whatever the threads).
   /// `R` is an arithmetic type or tether::sums.
   template <class R, class F>
   [[nodiscard]] R reduce(std::size_t n, R init, const F& f) const {
@@ -250,13 +265,20 @@ struct thrust {
                                                ::thrust::counting_iterator<std::size_t>(n),
                                                detail::thrust_index_value<R, F>{f}, R{}, detail::thrust_add<R>{});
     } else {
-      using blocked = detail::thrust_block_reduce<R, F>;
-      std::vector<R> part((n + blocked::block - 1) / blocked::block, R{});
+      const std::size_t block = host_block();
+      std::vector<R> part((n + block - 1) / block, R{});
       ::thrust::for_each(policy, ::thrust::counting_iterator<std::size_t>(0),
-                         ::thrust::counting_iterator<std::size_t>(part.size()), blocked{f, n, part.data()});
+                         ::thrust::counting_iterator<std::size_t>(part.size()),
+                         detail::thrust_block_reduce<R, F>{f, n, block, part.data()});
       for (const R& r : part) init += r;
       return init;
     }
+  }
+
+  /// The block size of host systems; tether::error when the tuning says 0.
+  [[nodiscard]] std::size_t host_block() const {
+    detail_require_block(tuning.host_block);
+    return tuning.host_block;
   }
 
   /// Waits for kernels still running (asynchronous CUDA policies such as par_nosync.on(stream)).
@@ -267,6 +289,10 @@ struct thrust {
       detail::cuda_check(cudaStreamSynchronize(::thrust::cuda_cub::stream(p)), "cudaStreamSynchronize");
     }
 #endif
+  }
+
+  static void detail_require_block(std::size_t block) {
+    tether::detail::require(block > 0, "exec::thrust: tuning.host_block must be > 0, got host_block = ", block);
   }
 
 #if TETHER_THRUST_CUDA

@@ -14,7 +14,6 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "tether/core/collectives.hpp"
 #include "tether/core/config.hpp"
 #include "tether/core/error.hpp"
 #include "tether/core/kernels.hpp"
@@ -69,7 +68,7 @@ struct anchor {
     if (!round_) return false;
     pending_.wait();
     env.exec.parallel_for(x.size(), kernels::anchor_update<T>{b[0].data(), b[3].data(), b[2].data(),
-                                                              T(1) / static_cast<T>(env.comm.size()),
+                                                              T(1) / static_cast<T>(env.size()),
                                                               T(opt.momentum), first_});
     first_ = false;
     env.round = true;
@@ -101,8 +100,8 @@ struct anchor {
  private:
   template <class Env, class T, class S>
   void launch(Env& env, view<T, S> x, pull_buffers<T, buffers, S> b) {
-    env.exec.parallel_for(x.size(), kernels::copy<T>{x.data(), b[1].data()});
-    pending_ = detail::iallreduce_sum(env.comm, env.exec, view<const T, S>{b[1].data(), b[1].size()}, b[2]);
+    env.copy(x, b[1]);
+    pending_ = env.iallreduce_sum(b[1], b[2]);
   }
 
   request pending_;

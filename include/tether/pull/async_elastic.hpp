@@ -1,9 +1,10 @@
 #pragma once
 /// \file
-/// pull::async_elastic: asynchronous EASGD (Zhang, Choromanska, LeCun, NeurIPS 2015) on any communicator that
-/// can open a shared center: comm::mpi (the center in an MPI window on an owner rank, one-sided operations) and
-/// the thread team (one center in the process, a lock per block). A worker's round is one exchange with the
-/// center and nobody waits for anybody else. Every `period` steps, with the pre-step parameters x:
+/// pull::async_elastic: asynchronous EASGD (Zhang, Choromanska, LeCun, NeurIPS 2015) on communicators of the
+/// one-sided tier (comm::mpi: the center in an MPI window; the thread team: one center in the process, a lock
+/// per block). The center is a shared store (docs/concepts.md#one-sided-tier) of one shard by default, or
+/// of `shards` shards held by different workers. A worker's round is one exchange with the center and nobody
+/// waits for anybody else. Every `period` steps, with the pre-step parameters x:
 ///
 ///     read xc
 ///     delta = alpha * (x - xc)
@@ -15,9 +16,11 @@
 /// alpha defaults to beta/p. The center starts at the mean of the workers' starting points; finish() waits
 /// for every worker (one barrier) and leaves the final center in target(0) on every worker.
 ///
-/// What the communicator provides (docs/algorithms/async.md): `duplicate()`, a private channel (collective)
-/// with `allreduce_sum`, `rank`, `size` and `open_center<T>(initial, owner)`, whose handle has
-/// `exchange(read, delta, compute)`, `release()`, `poll()` and `close(out)`.
+/// The run state is bound to the optimizer's communicator, execution space and value type
+/// (async_elastic::bind, docs/concepts.md#pull-state-bound-to-its-environment): the private channel and the
+/// store have their concrete types. Parameters in device memory: the store holds host values, so an exchange
+/// stages each block through host memory the execution space provides; the elastic difference is computed
+/// by the execution space's kernels.
 
 #include <array>
 #include <cmath>
@@ -25,15 +28,20 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <type_traits>
 #include <utility>
 
+#include "tether/core/collectives.hpp"
+#include "tether/core/concepts.hpp"
 #include "tether/core/config.hpp"
 #include "tether/core/error.hpp"
 #include "tether/core/kernels.hpp"
+#include "tether/core/shard_layout.hpp"
 #include "tether/core/step_env.hpp"
 #include "tether/core/view.hpp"
+#include "tether/pull/elastic_rules.hpp"
 
 namespace tether::pull {
 
@@ -49,84 +57,28 @@ struct elastic_delta {
   TETHER_HOST_DEVICE void operator()(std::size_t i) const { d[i] = a * (x[i] - c[i]); }
 };
 
-/// The private channel a communicator's duplicate() returns.
-template <class Comm>
-using channel_t = typename std::remove_cvref_t<decltype(*std::declval<Comm&>().duplicate())>;
-
-/// The handle of a center of T opened on channel C.
-template <class C, class T>
-using center_t = std::remove_cvref_t<decltype(std::declval<C&>().template open_center<T>(
-    std::declval<std::span<const T>>(), 0))>;
-
-/// A channel that can open a center of T: a shared center with one-sided exchanges.
-template <class C, class T>
-concept center_channel = requires(C& c, std::span<T> v) {
-  { c.rank() } -> std::convertible_to<int>;
-  { c.size() } -> std::convertible_to<int>;
-  c.allreduce_sum(v);
-  typename center_t<C, T>;
-} && requires(center_t<C, T>& h, std::span<T> v, void (*f)(std::size_t, std::size_t)) {
-  h.exchange(v, v, f);
-  h.release();
-  h.poll();
-  h.close(v);
-};
-
-/// The center of a running asynchronous EASGD, with the channel it was opened on.
-class center_link {
- public:
-  virtual ~center_link() = default;
-  /// One exchange: `read` <- center, delta filled by `compute(ctx, lo, hi)`, center += delta.
-  virtual void exchange(void* read, void* delta, void (*compute)(const void*, std::size_t, std::size_t),
-                        const void* ctx) = 0;
-  virtual void release() = 0;
-  virtual void poll() = 0;
-  virtual void close(void* out) = 0;
-  [[nodiscard]] virtual int rank() const = 0;
-  [[nodiscard]] virtual int size() const = 0;
-};
-
-template <class C, class T>
-class center_link_of final : public center_link {
- public:
-  center_link_of(std::unique_ptr<C> channel, std::span<const T> initial, int owner)
-      : channel_(std::move(channel)), center_(channel_->template open_center<T>(initial, owner)),
-        n_(initial.size()) {}
-  void exchange(void* read, void* delta, void (*compute)(const void*, std::size_t, std::size_t),
-                const void* ctx) override {
-    center_.exchange(std::span<T>(static_cast<T*>(read), n_), std::span<T>(static_cast<T*>(delta), n_),
-                     [compute, ctx](std::size_t lo, std::size_t hi) { compute(ctx, lo, hi); });
-  }
-  void release() override { center_.release(); }
-  void poll() override { center_.poll(); }
-  void close(void* out) override { center_.close(std::span<T>(static_cast<T*>(out), n_)); }
-  [[nodiscard]] int rank() const override { return channel_->rank(); }
-  [[nodiscard]] int size() const override { return channel_->size(); }
-
- private:
-  std::unique_ptr<C> channel_;
-  // Declared after the channel, so destroyed before it.
-  center_t<C, T> center_;
-  std::size_t n_;
-};
-
 }  // namespace detail_async
 
-/// A communicator whose workers can run asynchronous EASGD on T: `duplicate()` gives a channel that can open
-/// a shared center (comm::mpi, the thread team's worker).
-template <class Comm, class T>
-concept async_center_communicator = requires { typename detail_async::channel_t<Comm>; } &&
-                                    detail_async::center_channel<detail_async::channel_t<Comm>, T>;
+/// A communicator whose workers can run asynchronous EASGD on T: the one-sided tier, on the communicator and
+/// on the private channel its `duplicate()` gives (comm::mpi, the thread team's worker).
+template <class C, class T>
+concept async_store_communicator = one_sided_communicator<C, T> && requires(C& c) { *c.duplicate(); } &&
+                                   one_sided_communicator<channel_t<C>, T>;
 
 /// Options of the asynchronous elastic pull.
 struct async_elastic_options {
   std::uint32_t period = 10;  ///< tau: steps between a worker's exchanges with the center
   float beta = 0.9f;          ///< moving rate of the center, beta = p*alpha
   float alpha = 0.0f;         ///< elastic coefficient; 0 = beta/p
-  int owner = 0;              ///< worker that holds the center (MPI: its window; the team: counted as its holder)
+  int owner = 0;              ///< worker that holds the center (its first shard: shard s on (owner + s) % p)
+  std::uint32_t shards = 1;   ///< S: the center is cut into S shards held by different workers (>= 1)
 };
 
-/// Asynchronous EASGD's pull. See the file comment.
+template <class Comm, class Exec, class T>
+class async_elastic_run;
+
+/// Asynchronous EASGD's pull: its options, buffers and force. The optimizer holds its run state,
+/// async_elastic_run<Comm, Exec, T> (see bind). See the file comment.
 struct async_elastic {
   using options = async_elastic_options;
   options opt{};
@@ -139,88 +91,128 @@ struct async_elastic {
   template <class T>
   struct context {};
 
+  /// The run state an optimizer on communicator Comm, execution space Exec and value type T holds.
+  template <class Comm, class Exec, class T>
+  using bind = async_elastic_run<Comm, Exec, T>;
+
   void validate(int workers) const {
-    detail::require(opt.period > 0, "async elastic pull: period must be > 0, got period = ", opt.period);
-    detail::require(std::isfinite(opt.beta) && opt.beta >= 0.0f && opt.beta <= 1.0f,
-                    "async elastic pull: beta must be in [0, 1], got beta = ", opt.beta);
-    detail::require(std::isfinite(opt.alpha) && opt.alpha >= 0.0f && opt.alpha <= 1.0f,
-                    "async elastic pull: alpha must be in [0, 1], got alpha = ", opt.alpha);
-    detail::require(alpha(workers) * static_cast<float>(workers) <= 1.0f + 1e-6f,
-                    "async elastic pull: p*alpha must be <= 1 for a stable center, got p = ", workers,
-                    ", alpha = ", alpha(workers));
+    detail::validate_elastic("async elastic pull", opt, workers);
     detail::require(opt.owner >= 0 && opt.owner < workers, "async elastic pull: owner must be a worker in [0, ",
                     workers, "), got owner = ", opt.owner);
+    detail::require(opt.shards >= 1, "async elastic pull: shards must be >= 1, got shards = ", opt.shards);
   }
 
-  [[nodiscard]] float alpha(int workers) const noexcept {
-    return opt.alpha > 0.0f ? opt.alpha : opt.beta / static_cast<float>(workers);
-  }
-  /// Exchanges with the center done by this worker.
-  [[nodiscard]] std::uint64_t exchanges() const noexcept { return exchanges_; }
-
-  template <class Env, class T, class S>
-    requires async_center_communicator<typename Env::comm_type, T> && std::same_as<S, mem::host>
-  void start(Env& env, view<T, S> x, pull_buffers<T, buffers, S> b) {
-    auto channel = env.comm.duplicate();
-    auto& c = *channel;
-    n_ = x.size();
-    exchanges_ = 0;
-    // The center starts at the mean of the starting points.
-    env.exec.parallel_for(n_, kernels::copy<T>{x.data(), b[1].data()});
-    c.allreduce_sum(b[1].span());
-    env.exec.parallel_for(n_, kernels::copy<T>{b[1].data(), b[0].data()});
-    env.exec.parallel_for(n_, kernels::scale<T>{b[0].data(), T(1) / static_cast<T>(c.size())});
-    using link = detail_async::center_link_of<detail_async::channel_t<typename Env::comm_type>, T>;
-    center_ = std::make_unique<link>(std::move(channel), std::span<const T>(b[0].data(), n_), opt.owner);
-  }
-
-  template <class Env, class T, class S>
-    requires async_center_communicator<typename Env::comm_type, T> && std::same_as<S, mem::host>
-  bool before(Env& env, view<T, S> x, pull_buffers<T, buffers, S> b, context<T>&) {
-    detail::require(center_ != nullptr, "async elastic pull: step after finish()");
-    center_->poll();
-    if (env.step == 0 || env.step % opt.period != 0) return false;
-    struct compute_ctx {
-      const typename Env::exec_type* exec;
-      detail_async::elastic_delta<T> k;
-    };
-    const compute_ctx ctx{&env.exec, {x.data(), b[0].data(), b[1].data(), T(alpha(center_->size()))}};
-    center_->exchange(b[0].data(), b[1].data(),
-                      [](const void* p, std::size_t lo, std::size_t hi) {
-                        const auto& cx = *static_cast<const compute_ctx*>(p);
-                        cx.exec->parallel_for(hi - lo, detail_async::elastic_delta<T>{cx.k.x + lo, cx.k.c + lo,
-                                                                                      cx.k.d + lo, cx.k.a});
-                      },
-                      &ctx);
-    ++exchanges_;
-    env.round = true;
-    return true;
-  }
-
-  /// Completes the exchange (on MPI the addition reaches the owner) while the step's kernel has run.
-  template <class Env, class T, class S>
-  void after(Env&, view<T, S>, pull_buffers<T, buffers, S>) {
-    if (center_) center_->release();
-  }
-
-  /// Waits for every worker (one barrier of the private channel), then leaves the final center in target(0)
-  /// on every worker and closes the center.
-  template <class Env, class T, class S>
-  void finish(Env&, view<T, S>, pull_buffers<T, buffers, S> b) {
-    if (!center_) return;
-    auto link = std::move(center_);
-    link->close(b[0].data());
-  }
+  [[nodiscard]] float alpha(int workers) const noexcept { return detail::elastic_alpha(opt, workers); }
 
   /// The force is the delta sent to the center in this step: the worker moves by exactly what the center gains.
   template <class T>
   TETHER_HOST_DEVICE static T force(const context<T>&, T /*x*/, T /*center*/, T delta) {
     return delta;
   }
+};
+
+/// The run state of asynchronous EASGD on communicator Comm (of the one-sided tier), execution space Exec and
+/// value type T: the private channel, the store that holds the center, host staging for device memory.
+template <class Comm, class Exec, class T>
+class async_elastic_run : public async_elastic {
+  static_assert(async_store_communicator<Comm, T>,
+                "tether::pull::async_elastic (asynchronous EASGD) needs a communicator of the one-sided tier: "
+                "open_store<T>(initial, layout, owner) on it and on the channel its duplicate() gives (see "
+                "docs/concepts.md#one-sided-tier)");
+  using channel = channel_t<Comm>;
+  using store = std::remove_cvref_t<decltype(std::declval<channel&>().template open_store<T>(
+      std::declval<std::span<const T>>(), std::declval<const shard_layout&>(), 0))>;
+  using space = typename Exec::memory_space;
+  static constexpr bool on_host = std::same_as<space, mem::host>;
+  static_assert(on_host || detail::stages_through_host<Exec, T>,
+                "tether::pull::async_elastic: the center is in host memory and this execution space cannot stage "
+                "its device memory through host memory (see docs/exec.md)");
+  using host_buffer = typename detail::staging_buffer<Exec, T, on_host>::type;
+
+ public:
+  /// Exchanges with the center done by this worker.
+  [[nodiscard]] std::uint64_t exchanges() const noexcept { return exchanges_; }
+
+  template <class Env>
+  void start(Env& env, view<T, space> x, pull_buffers<T, buffers, space> b) {
+    exec_.emplace(env.exec);
+    const Exec& e = *exec_;
+    channel_ = env.comm.duplicate();
+    const std::size_t n = x.size();
+    exchanges_ = 0;
+    // The center starts at the mean of the starting points.
+    e.parallel_for(n, kernels::copy<T>{x.data(), b[1].data()});
+    tether::allreduce_sum(e, *channel_, b[1]);
+    e.parallel_for(n, kernels::copy<T>{b[1].data(), b[0].data()});
+    e.parallel_for(n, kernels::scale<T>{b[0].data(), T(1) / static_cast<T>(channel_->size())});
+    const shard_layout layout(n, opt.shards);
+    if constexpr (on_host) {
+      store_ = std::make_unique<store>(
+          channel_->template open_store<T>(std::span<const T>(b[0].data(), n), layout, opt.owner));
+    } else {
+      read_ = e.template allocate_host<T>(n);
+      delta_ = e.template allocate_host<T>(n);
+      detail::fence(e);
+      e.copy_to_host(b[0].data(), read_.data(), n);
+      store_ = std::make_unique<store>(
+          channel_->template open_store<T>(std::span<const T>(read_.data(), n), layout, opt.owner));
+    }
+  }
+
+  template <class Env>
+  bool before(Env& env, view<T, space> x, pull_buffers<T, buffers, space> b, context<T>&) {
+    detail::require(store_ != nullptr, "async elastic pull: step after finish()");
+    if constexpr (requires(store& s) { s.poll(); }) store_->poll();
+    if (env.step == 0 || env.step % opt.period != 0) return false;
+    const Exec& e = *exec_;
+    const detail_async::elastic_delta<T> k{x.data(), b[0].data(), b[1].data(), T(alpha(channel_->size()))};
+    const auto delta_of = [&](std::size_t lo, std::size_t hi) {
+      e.parallel_for(hi - lo, detail_async::elastic_delta<T>{k.x + lo, k.c + lo, k.d + lo, k.a});
+    };
+    if constexpr (on_host) {
+      store_->exchange(b[0].span(), b[1].span(), delta_of);
+    } else {
+      // Each block as read is copied in, its delta computed on the device and copied out before it is added.
+      store_->exchange(std::span<T>(read_.data(), read_.size()), std::span<T>(delta_.data(), delta_.size()),
+                       [&](std::size_t lo, std::size_t hi) {
+                         e.copy_from_host(read_.data() + lo, b[0].data() + lo, hi - lo);
+                         delta_of(lo, hi);
+                         detail::fence(e);
+                         e.copy_to_host(b[1].data() + lo, delta_.data() + lo, hi - lo);
+                       });
+    }
+    ++exchanges_;
+    env.round = true;
+    return true;
+  }
+
+  /// Completes the exchange (on MPI the addition reaches the center's holders) while the step's kernel has run.
+  template <class Env>
+  void after(Env&, view<T, space>, pull_buffers<T, buffers, space>) {
+    if (store_) store_->release();
+  }
+
+  /// Waits for every worker (one barrier of the private channel), then leaves the final center in target(0)
+  /// on every worker and closes the center.
+  template <class Env>
+  void finish(Env&, view<T, space>, pull_buffers<T, buffers, space> b) {
+    if (!store_) return;
+    auto st = std::move(store_);
+    if constexpr (on_host) {
+      st->close(b[0].span());
+    } else {
+      st->close(std::span<T>(read_.data(), read_.size()));
+      exec_->copy_from_host(read_.data(), b[0].data(), read_.size());
+    }
+  }
 
  private:
-  std::unique_ptr<detail_async::center_link> center_;
-  std::size_t n_ = 0;
+  std::optional<Exec> exec_;
+  host_buffer read_{};   // device memory only: host staging of the values read
+  host_buffer delta_{};  // and of the delta added (MPI reads it until release())
+  std::unique_ptr<channel> channel_;
+  // Declared after the channel and the staging, so destroyed before them.
+  std::unique_ptr<store> store_;
   std::uint64_t exchanges_ = 0;
 };
 

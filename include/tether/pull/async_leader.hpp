@@ -1,8 +1,9 @@
 #pragma once
 /// \file
-/// pull::async_leader: asynchronous LSGD on comm::mpi and on the thread team. Elections and leader broadcasts
-/// progress in the background while the workers keep stepping; a worker never waits for a round and always
-/// pulls toward the freshest leader copy it has (at most one round stale):
+/// pull::async_leader: asynchronous LSGD on communicators of the non-blocking tier (comm::mpi, the thread
+/// team). Elections and leader broadcasts progress in the background while the workers keep stepping; a
+/// worker never waits for a round and always pulls toward the freshest leader copy it has (at most one round
+/// stale):
 ///
 ///     x <- x - eta*d(g) - (strength/period) * (x - x_leader)       (every step, once a copy has arrived)
 ///
@@ -23,79 +24,35 @@
 /// by an exception does not wait for the others: on the team it aborts the private channel (every worker's
 /// next round operation throws tether::aborted), so no worker waits for it.
 ///
-/// What the communicator provides: `duplicate()` (collective) returning a channel with `rank()`,
-/// `imin_loc(score, election&) -> request` and `ibroadcast(span<T>, root) -> request`; optionally `abort()`.
+/// The run state is bound to the optimizer's communicator, execution space and value type
+/// (async_leader::bind, docs/concepts.md#pull-state-bound-to-its-environment): the channel and the staging
+/// buffer have their concrete types. Parameters in device memory: the staging buffer lives in the execution
+/// space's memory and the broadcast runs on the channel's `ibroadcast(exec, view, root)` where it has one (the
+/// team: device-to-device copies on the progress thread), otherwise through host memory the execution space
+/// provides (comm::mpi).
 
-#include <cmath>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
-#include <limits>
 #include <memory>
+#include <optional>
 #include <span>
 #include <type_traits>
 #include <utility>
-#include <vector>
 
+#include "tether/core/collectives.hpp"
+#include "tether/core/concepts.hpp"
 #include "tether/core/config.hpp"
 #include "tether/core/error.hpp"
 #include "tether/core/kernels.hpp"
 #include "tether/core/request.hpp"
 #include "tether/core/step_env.hpp"
 #include "tether/core/view.hpp"
+#include "tether/pull/leader_rules.hpp"
+#include "tether/pull/loss_window.hpp"
 
 namespace tether::pull {
-
-namespace detail_leader {
-
-/// The private channel a communicator's duplicate() returns.
-template <class Comm>
-using channel_t = typename std::remove_cvref_t<decltype(*std::declval<Comm&>().duplicate())>;
-
-/// A channel with non-blocking elections and broadcasts of T.
-template <class C, class T>
-concept leader_channel = requires(C& c, float score, election& e, std::span<T> v) {
-  { c.rank() } -> std::convertible_to<int>;
-  { c.imin_loc(score, e) } -> std::same_as<request>;
-  { c.ibroadcast(v, 0) } -> std::same_as<request>;
-};
-
-/// The channel of a running asynchronous LSGD (type-erased: the pull is not a template of the communicator).
-class channel_link {
- public:
-  virtual ~channel_link() = default;
-  [[nodiscard]] virtual int rank() const = 0;
-  [[nodiscard]] virtual request imin_loc(float score, election& out) = 0;
-  /// Makes every worker's pending and future operations on the channel fail, so nobody waits for this worker
-  /// any more. False when the channel cannot (comm::mpi: the other ranks' timeouts bound their waits).
-  virtual bool abort() noexcept = 0;
-};
-
-template <class C>
-class channel_link_of final : public channel_link {
- public:
-  explicit channel_link_of(std::unique_ptr<C> c) : comm(std::move(c)) {}
-  [[nodiscard]] int rank() const override { return comm->rank(); }
-  [[nodiscard]] request imin_loc(float score, election& out) override { return comm->imin_loc(score, out); }
-  bool abort() noexcept override {
-    if constexpr (requires { comm->abort(); }) {
-      comm->abort();
-      return true;
-    } else {
-      return false;
-    }
-  }
-  std::unique_ptr<C> comm;
-};
-
-}  // namespace detail_leader
-
-/// A communicator whose workers can run asynchronous LSGD on T: `duplicate()` gives a channel with
-/// non-blocking elections and broadcasts (comm::mpi, the thread team's worker).
-template <class Comm, class T>
-concept async_leader_communicator = requires { typename detail_leader::channel_t<Comm>; } &&
-                                    detail_leader::leader_channel<detail_leader::channel_t<Comm>, T>;
 
 /// Options of the asynchronous leader pull.
 struct async_leader_options {
@@ -105,13 +62,17 @@ struct async_leader_options {
   std::uint32_t score_window = 10;  ///< k: the score is the mean of the last k losses
 };
 
-/// Asynchronous LSGD's pull. See the file comment.
+template <class Comm, class Exec, class T>
+class async_leader_run;
+
+/// Asynchronous LSGD's pull: its options, buffers and force. The optimizer holds its run state,
+/// async_leader_run<Comm, Exec, T> (see bind). See the file comment.
 struct async_leader {
   using options = async_leader_options;
   options opt{};
 
-  /// Buffers: [leader copy]. (The staging buffer of the broadcast in flight is the pull's own: the fused
-  /// kernel must not read a buffer the team's progress thread may be writing.)
+  /// Buffers: [leader copy]. (The staging buffer of the broadcast in flight is the run state's own: the
+  /// fused kernel must not read a buffer the team's progress thread may be writing.)
   static constexpr std::size_t buffers = 1;
 
   template <class T>
@@ -119,39 +80,63 @@ struct async_leader {
     T a;  ///< coefficient of (x - x_leader)
   };
 
-  async_leader() = default;
-  async_leader(const async_leader&) = delete;
-  async_leader& operator=(const async_leader&) = delete;
-  async_leader(async_leader&& o) noexcept = default;
-  async_leader& operator=(async_leader&& o) noexcept = default;
-  ~async_leader() {
+  /// The run state an optimizer on communicator Comm, execution space Exec and value type T holds.
+  template <class Comm, class Exec, class T>
+  using bind = async_leader_run<Comm, Exec, T>;
+
+  void validate(int /*workers*/) const { detail::validate_leader("async leader pull", opt); }
+
+  template <class T>
+  TETHER_HOST_DEVICE static T force(const context<T>& c, T x, T leader_copy) {
+    return c.a * (x - leader_copy);
+  }
+};
+
+/// The run state of asynchronous LSGD on communicator Comm (of the non-blocking tier), execution space Exec
+/// and value type T: the private channel, the election and broadcast in flight, the staging buffer.
+template <class Comm, class Exec, class T>
+class async_leader_run : public async_leader {
+  static_assert(nonblocking_communicator<Comm, T>,
+                "tether::pull::async_leader (asynchronous LSGD) needs a communicator of the non-blocking tier: "
+                "duplicate() giving a channel with imin_loc, ibroadcast and iallreduce_sum (see "
+                "docs/concepts.md#non-blocking-tier)");
+  using channel = channel_t<Comm>;
+  using space = typename Exec::memory_space;
+  /// The broadcast runs on the staging buffer in the execution space's memory (host memory, or a channel
+  /// with device broadcasts), or through host staging the execution space provides.
+  static constexpr bool direct =
+      std::same_as<space, mem::host> || requires(channel& c, const Exec& e, view<T, space> v) {
+        { c.ibroadcast(e, v, 0) } -> std::same_as<request>;
+      };
+  static_assert(direct || detail::stages_through_host<Exec, T>,
+                "tether::pull::async_leader: the channel has no broadcast for this memory space and the execution "
+                "space cannot stage through host memory (see docs/exec.md)");
+  using staging_buffer = typename detail::staging_buffer<Exec, T, direct>::type;
+
+ public:
+  async_leader_run() = default;
+  async_leader_run(const async_leader_run&) = delete;
+  async_leader_run& operator=(const async_leader_run&) = delete;
+  async_leader_run(async_leader_run&&) noexcept = default;
+  async_leader_run& operator=(async_leader_run&&) noexcept = default;
+  ~async_leader_run() {
     if (!channel_) return;
     // A failing worker must not wait for the others' rounds (they may be blocked in a collective it will
     // never join): where the channel can, it releases them instead (the thread team).
-    if (std::uncaught_exceptions() > exceptions_at_start_ && channel_->abort()) return;
+    if (std::uncaught_exceptions() > exceptions_at_start_) {
+      if constexpr (requires(channel& c) { c.abort(); }) {
+        channel_->abort();
+        return;
+      }
+    }
     try {
       complete(due_at_end(), nullptr, false);  // the parameters may be gone: the leader re-sends its last snapshot
     } catch (...) {  // NOLINT(bugprone-empty-catch): a destructor must not throw; call finish() to see errors
     }
   }
 
-  void validate(int /*workers*/) const {
-    detail::require(opt.period > 0, "async leader pull: period must be > 0, got period = ", opt.period);
-    detail::require(std::isfinite(opt.strength) && opt.strength >= 0.0f,
-                    "async leader pull: strength must be finite and >= 0, got strength = ", opt.strength);
-    detail::require(std::isfinite(opt.jump) && opt.jump >= 0.0f && opt.jump <= 1.0f,
-                    "async leader pull: jump must be in [0, 1], got jump = ", opt.jump);
-    detail::require(opt.score_window > 0, "async leader pull: score_window must be > 0, got score_window = ",
-                    opt.score_window);
-  }
-
   /// The worker's score: mean of the last score_window losses.
-  [[nodiscard]] double score() const noexcept {
-    if (filled_ == 0) return std::numeric_limits<double>::infinity();
-    double s = 0.0;
-    for (std::size_t i = 0; i < filled_; ++i) s += window_[i];
-    return s / static_cast<double>(filled_);
-  }
+  [[nodiscard]] double score() const noexcept { return window_.score(); }
   /// Rank whose parameters the leader copy holds (-1 before the first copy arrived).
   [[nodiscard]] int leader() const noexcept { return copy_owner_; }
   /// Rounds started and completed by this worker.
@@ -160,43 +145,30 @@ struct async_leader {
   /// True while a round is in flight.
   [[nodiscard]] bool in_flight() const noexcept { return phase_ != phase::idle; }
 
-  template <class Env, class T, class S>
-    requires async_leader_communicator<typename Env::comm_type, T> && std::same_as<S, mem::host>
-  void start(Env& env, view<T, S> x, pull_buffers<T, buffers, S> b) {
-    using channel = detail_leader::channel_t<typename Env::comm_type>;
-    window_.assign(opt.score_window, 0.0);
-    filled_ = 0;
-    pos_ = 0;
+  template <class Env>
+  void start(Env& env, view<T, space> x, pull_buffers<T, buffers, space> b) {
+    window_.reset(opt.score_window);
     copy_owner_ = -1;
     started_ = completed_ = 0;
     steps_ = 0;
     phase_ = phase::idle;
     exceptions_at_start_ = std::uncaught_exceptions();
-    channel_ = std::make_unique<detail_leader::channel_link_of<channel>>(env.comm.duplicate());
+    exec_.emplace(env.exec);
+    channel_ = env.comm.duplicate();
     election_ = std::make_unique<election>();
     rank_ = channel_->rank();
-    auto staging = std::make_shared<std::vector<T>>(x.size());
-    x_ = {x.data(), x.size()};
-    copy_ = {b[0].data(), b[0].size()};
-    staging_ = {staging->data(), staging->size()};
-    staging_owner_ = std::move(staging);
-    copy_kernel_ = [](const void* src, void* dst, std::size_t n, const void* exec) {
-      static_cast<const typename Env::exec_type*>(exec)->parallel_for(
-          n, kernels::copy<T>{static_cast<const T*>(src), static_cast<T*>(dst)});
-    };
-    exec_ = &env.exec;
-    bcast_ = [](detail_leader::channel_link& c, void* data, std::size_t n, int root) {
-      return static_cast<detail_leader::channel_link_of<channel>&>(c).comm->ibroadcast(
-          std::span<T>(static_cast<T*>(data), n), root);
-    };
+    if constexpr (direct)
+      staging_ = exec_->template allocate<T>(x.size(), T(0));
+    else
+      staging_ = exec_->template allocate_host<T>(x.size());
+    x_ = x;
+    copy_ = b[0];
   }
 
-  template <class Env, class T, class S>
-    requires async_leader_communicator<typename Env::comm_type, T> && std::same_as<S, mem::host>
-  bool before(Env& env, view<T, S> x, pull_buffers<T, buffers, S> /*b*/, context<T>& c) {
-    record(env.loss);
-    x_ = {x.data(), x.size()};
-    exec_ = &env.exec;
+  template <class Env>
+  bool before(Env& env, view<T, space> x, pull_buffers<T, buffers, space> /*b*/, context<T>& c) {
+    window_.record(env.loss);
+    x_ = x;
     steps_ = env.step + 1;
     bool arrived = progress(env.stats);
     if (phase_ == phase::idle && started_ < env.step / opt.period) {
@@ -213,48 +185,57 @@ struct async_leader {
     return c.a != T(0);
   }
 
-  template <class Env, class T, class S>
-  void after(Env&, view<T, S>, pull_buffers<T, buffers, S>) {}
+  template <class Env>
+  void after(Env&, view<T, space>, pull_buffers<T, buffers, space>) {}
 
   /// Runs the rounds still due (blocking, bounded by the communicator's timeout), so that every rank has
   /// taken part in the same operations; afterwards every worker holds the same leader copy.
-  template <class Env, class T, class S>
-  void finish(Env& env, view<T, S> x, pull_buffers<T, buffers, S>) {
+  template <class Env>
+  void finish(Env& env, view<T, space> x, pull_buffers<T, buffers, space>) {
     if (!channel_) return;
-    x_ = {x.data(), x.size()};
-    exec_ = &env.exec;
+    x_ = x;
     const std::uint64_t before_rounds = completed_;
     complete(due_at_end(), &env.stats, true);
     env.stats.leader = copy_owner_;
     env.stats.rounds += completed_ - before_rounds;
   }
 
-  template <class T>
-  TETHER_HOST_DEVICE static T force(const context<T>& c, T x, T leader_copy) {
-    return c.a * (x - leader_copy);
-  }
-
  private:
   enum class phase { idle, electing, sharing };
 
-  struct raw_view {
-    void* ptr = nullptr;
-    std::size_t len = 0;
-  };
-
   [[nodiscard]] std::uint64_t due_at_end() const noexcept { return steps_ == 0 ? 0 : (steps_ - 1) / opt.period; }
-
-  void record(double loss) {
-    window_[pos_] = loss;
-    pos_ = (pos_ + 1) % window_.size();
-    if (filled_ < window_.size()) ++filled_;
-  }
 
   void begin_round() {
     ++started_;
     *election_ = {};
     elect_ = channel_->imin_loc(static_cast<float>(score()), *election_);
     phase_ = phase::electing;
+  }
+
+  /// The winner's snapshot of its parameters into the staging buffer.
+  void snapshot() {
+    if constexpr (direct) {
+      exec_->parallel_for(x_.size(), kernels::copy<T>{x_.data(), staging_.data()});
+    } else {
+      detail::fence(*exec_);
+      exec_->copy_to_host(x_.data(), staging_.data(), x_.size());
+    }
+  }
+
+  /// The broadcast of the staging buffer from `root`.
+  [[nodiscard]] request share(int root) {
+    if constexpr (std::same_as<space, mem::host> || !direct)
+      return channel_->ibroadcast(std::span<T>(staging_.data(), staging_.size()), root);
+    else
+      return channel_->ibroadcast(*exec_, view<T, space>{staging_.data(), staging_.size()}, root);
+  }
+
+  /// The arrived copy, from the staging buffer into the leader copy (the pull's buffer).
+  void adopt() {
+    if constexpr (direct)
+      exec_->parallel_for(copy_.size(), kernels::copy<T>{staging_.data(), copy_.data()});
+    else
+      exec_->copy_from_host(staging_.data(), copy_.data(), copy_.size());
   }
 
   /// Advances the round in flight without blocking. True when a new leader copy arrived.
@@ -268,13 +249,13 @@ struct async_leader {
         return false;
       }
       winner_ = election_->rank;
-      if (winner_ == rank_ && have_x) copy_kernel_(x_.ptr, staging_.ptr, x_.len, exec_);
-      share_ = bcast_(*channel_, staging_.ptr, staging_.len, winner_);
+      if (winner_ == rank_ && have_x) snapshot();
+      share_ = share(winner_);
       phase_ = phase::sharing;
     }
     if (phase_ == phase::sharing && share_.test()) {
       share_.wait();
-      copy_kernel_(staging_.ptr, copy_.ptr, copy_.len, exec_);
+      adopt();
       if (copy_owner_ >= 0 && copy_owner_ != winner_) ++stats.leader_changes;
       copy_owner_ = winner_;
       phase_ = phase::idle;
@@ -296,9 +277,7 @@ struct async_leader {
     }
   }
 
-  std::vector<double> window_;
-  std::size_t filled_ = 0;
-  std::size_t pos_ = 0;
+  loss_window window_;
   int copy_owner_ = -1;
   int winner_ = -1;
   int rank_ = 0;
@@ -307,16 +286,14 @@ struct async_leader {
   std::uint64_t steps_ = 0;
   int exceptions_at_start_ = 0;
   phase phase_ = phase::idle;
+  std::optional<Exec> exec_;  // a copy of the optimizer's: valid in the destructor too
   std::unique_ptr<election> election_;  // on the heap: the election in flight writes here, even after a move
-  raw_view x_{};
-  raw_view copy_{};
-  raw_view staging_{};
-  std::shared_ptr<void> staging_owner_;  // a std::vector<T>: its data stays put when the pull moves
-  void (*copy_kernel_)(const void*, void*, std::size_t, const void*) = nullptr;
-  const void* exec_ = nullptr;
-  request (*bcast_)(detail_leader::channel_link&, void*, std::size_t, int) = nullptr;
-  std::unique_ptr<detail_leader::channel_link> channel_;
-  // Declared after the channel, so destroyed before it: requests in flight complete while it lives.
+  view<T, space> x_{};
+  view<T, space> copy_{};
+  staging_buffer staging_{};  // its data stays put when the run state moves
+  std::unique_ptr<channel> channel_;
+  // Declared after the channel and the staging buffer, so destroyed before them: requests in flight complete
+  // while they live.
   request elect_;
   request share_;
 };

@@ -6,10 +6,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "tether/core/collectives.hpp"
 #include "tether/core/config.hpp"
 #include "tether/core/error.hpp"
-#include "tether/core/kernels.hpp"
 #include "tether/core/step_env.hpp"
 
 namespace tether::pull {
@@ -46,8 +44,8 @@ struct average {
   template <class Env, class T, class S>
   void after(Env& env, view<T, S> x, pull_buffers<T, 0, S>) {
     if (!averages_after(env.step)) return;
-    detail::allreduce_sum(env.comm, env.exec, x);
-    env.exec.parallel_for(x.size(), kernels::scale<T>{x.data(), T(1) / static_cast<T>(env.comm.size())});
+    env.allreduce_sum(x);
+    env.scale(x, T(1) / static_cast<T>(env.size()));
     env.round = true;
   }
 

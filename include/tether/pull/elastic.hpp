@@ -11,15 +11,14 @@
 /// The center starts at the mean of the workers' starting points.
 
 #include <array>
-#include <cmath>
 #include <cstddef>
 #include <cstdint>
 
-#include "tether/core/collectives.hpp"
 #include "tether/core/config.hpp"
 #include "tether/core/error.hpp"
 #include "tether/core/kernels.hpp"
 #include "tether/core/step_env.hpp"
+#include "tether/pull/elastic_rules.hpp"
 
 namespace tether::pull {
 
@@ -42,20 +41,9 @@ struct elastic {
     T alpha;
   };
 
-  void validate(int workers) const {
-    detail::require(opt.period > 0, "elastic pull: period must be > 0, got period = ", opt.period);
-    detail::require(std::isfinite(opt.beta) && opt.beta >= 0.0f && opt.beta <= 1.0f,
-                    "elastic pull: beta must be in [0, 1], got beta = ", opt.beta);
-    detail::require(std::isfinite(opt.alpha) && opt.alpha >= 0.0f && opt.alpha <= 1.0f,
-                    "elastic pull: alpha must be in [0, 1], got alpha = ", opt.alpha);
-    detail::require(alpha(workers) * static_cast<float>(workers) <= 1.0f + 1e-6f,
-                    "elastic pull: p*alpha must be <= 1 for a stable center, got p = ", workers,
-                    ", alpha = ", alpha(workers));
-  }
+  void validate(int workers) const { detail::validate_elastic("elastic pull", opt, workers); }
 
-  [[nodiscard]] float alpha(int workers) const noexcept {
-    return opt.alpha > 0.0f ? opt.alpha : opt.beta / static_cast<float>(workers);
-  }
+  [[nodiscard]] float alpha(int workers) const noexcept { return detail::elastic_alpha(opt, workers); }
 
   /// The context of a step between rounds on a worker that is pulled (not the leader), with `workers`
   /// workers: what benchmarks of the fused kernel run (tether/bench/register.hpp).
@@ -66,11 +54,10 @@ struct elastic {
 
   template <class Env, class T, class S>
   void start(Env& env, view<T, S> x, pull_buffers<T, buffers, S> b) {
-    const auto p = static_cast<T>(env.comm.size());
-    env.exec.parallel_for(x.size(), kernels::copy<T>{x.data(), b[1].data()});
-    detail::allreduce_sum(env.comm, env.exec, b[1]);
-    env.exec.parallel_for(x.size(), kernels::copy<T>{b[1].data(), b[0].data()});
-    env.exec.parallel_for(x.size(), kernels::scale<T>{b[0].data(), T(1) / p});
+    env.copy(x, b[1]);
+    env.allreduce_sum(b[1]);
+    env.copy(b[1], b[0]);
+    env.scale(b[0], T(1) / static_cast<T>(env.size()));
     round_ = false;
   }
 
@@ -78,18 +65,18 @@ struct elastic {
   bool before(Env& env, view<T, S> x, pull_buffers<T, buffers, S> b, context<T>& c) {
     round_ = env.step > 0 && env.step % opt.period == 0;
     if (!round_) return false;
-    env.exec.parallel_for(x.size(), kernels::copy<T>{x.data(), b[1].data()});
-    detail::allreduce_sum(env.comm, env.exec, b[1]);
+    env.copy(x, b[1]);
+    env.allreduce_sum(b[1]);
     env.round = true;
-    c.alpha = T(alpha(env.comm.size()));
+    c.alpha = T(alpha(env.size()));
     return true;
   }
 
   template <class Env, class T, class S>
   void after(Env& env, view<T, S> x, pull_buffers<T, buffers, S> b) {
     if (!round_) return;
-    env.exec.parallel_for(x.size(), kernels::elastic_center<T>{b[0].data(), b[1].data(),
-                                                               T(alpha(env.comm.size())), T(env.comm.size())});
+    env.exec.parallel_for(x.size(), kernels::elastic_center<T>{b[0].data(), b[1].data(), T(alpha(env.size())),
+                                                               T(env.size())});
     round_ = false;
   }
 

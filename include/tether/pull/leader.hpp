@@ -21,14 +21,13 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <limits>
-#include <vector>
 
 #include "tether/core/collectives.hpp"
 #include "tether/core/config.hpp"
 #include "tether/core/error.hpp"
-#include "tether/core/kernels.hpp"
 #include "tether/core/step_env.hpp"
+#include "tether/pull/leader_rules.hpp"
+#include "tether/pull/loss_window.hpp"
 
 namespace tether::pull {
 
@@ -59,13 +58,7 @@ struct basic_leader {
   };
 
   void validate(int /*workers*/) const {
-    detail::require(opt.period > 0, "leader pull: period must be > 0, got period = ", opt.period);
-    detail::require(std::isfinite(opt.strength) && opt.strength >= 0.0f,
-                    "leader pull: strength must be finite and >= 0, got strength = ", opt.strength);
-    detail::require(std::isfinite(opt.jump) && opt.jump >= 0.0f && opt.jump <= 1.0f,
-                    "leader pull: jump must be in [0, 1], got jump = ", opt.jump);
-    detail::require(opt.score_window > 0, "leader pull: score_window must be > 0, got score_window = ",
-                    opt.score_window);
+    detail::validate_leader("leader pull", opt);
     if constexpr (Grouped) {
       detail::require(global_period() % opt.period == 0, "leader pull: global_period (", global_period(),
                       ") must be a multiple of period (", opt.period, ")");
@@ -93,28 +86,21 @@ struct basic_leader {
   }
 
   /// The worker's score: mean of the last score_window losses (NaN while any of them is non-finite).
-  [[nodiscard]] double score() const noexcept {
-    if (filled_ == 0) return std::numeric_limits<double>::infinity();
-    double s = 0.0;
-    for (std::size_t i = 0; i < filled_; ++i) s += window_[i];
-    return s / static_cast<double>(filled_);
-  }
+  [[nodiscard]] double score() const noexcept { return window_.score(); }
   /// Rank of the current global leader (-1 before the first election) and of the local one (group rank).
   [[nodiscard]] int leader() const noexcept { return global_leader_; }
   [[nodiscard]] int local_leader() const noexcept { return local_leader_; }
 
   template <class Env, class T, class S>
   void start(Env&, view<T, S>, pull_buffers<T, buffers, S>) {
-    window_.assign(opt.score_window, 0.0);
-    filled_ = 0;
-    pos_ = 0;
+    window_.reset(opt.score_window);
     global_leader_ = -1;
     local_leader_ = -1;
   }
 
   template <class Env, class T, class S>
   bool before(Env& env, view<T, S> x, pull_buffers<T, buffers, S> b, context<T>& c) {
-    record(env.loss);
+    window_.record(env.loss);
     const std::uint64_t t = env.step;
     const bool global_round = t > 0 && t % global_period() == 0;
     const bool local_round = Grouped && t > 0 && t % opt.period == 0;
@@ -162,27 +148,19 @@ struct basic_leader {
   }
 
  private:
-  void record(double loss) {
-    window_[pos_] = loss;
-    pos_ = (pos_ + 1) % window_.size();
-    if (filled_ < window_.size()) ++filled_;
-  }
-
   /// One election on `comm` and the winner's broadcast into `copy`. Returns the winner (or the previous
   /// leader when no score is finite: the copies are then left as they are).
   template <class Env, class C, class T, class S>
   int elect_and_share(Env& env, C& comm, float s, view<T, S> x, view<T, S> copy, int previous, bool global) {
     const election e = comm.min_loc(s);
     if (e.rank < 0) return previous;
-    if (comm.rank() == e.rank) env.exec.parallel_for(x.size(), kernels::copy<T>{x.data(), copy.data()});
-    detail::broadcast(comm, env.exec, copy, e.rank);
+    if (comm.rank() == e.rank) env.copy(x, copy);
+    tether::broadcast(env.exec, comm, copy, e.rank);  // on env.comm or on its group
     if (global && previous >= 0 && previous != e.rank) ++env.stats.leader_changes;
     return e.rank;
   }
 
-  std::vector<double> window_;
-  std::size_t filled_ = 0;
-  std::size_t pos_ = 0;
+  loss_window window_;
   int global_leader_ = -1;
   int local_leader_ = -1;
 };

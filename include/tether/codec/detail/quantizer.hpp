@@ -21,6 +21,7 @@
 
 #include "tether/codec/detail/random.hpp"
 #include "tether/codec/detail/rules.hpp"
+#include "tether/codec/detail/tuning.hpp"
 #include "tether/codec/format.hpp"
 #include "tether/core/config.hpp"
 #include "tether/core/error.hpp"
@@ -92,10 +93,10 @@ TETHER_HOST_DEVICE inline unsigned unpack(const std::byte* p, std::size_t v) noe
   }
 }
 
-/// Values per chunk of the per-block kernels. Levels are computed into (or read from) a small array by a loop
-/// without branches or 64-bit arithmetic, which compilers vectorise, then packed (unpacked) separately. A
-/// multiple of 8, so that every chunk starts on a byte boundary for every bit width.
-inline constexpr std::size_t chunk_values = 512;
+/// Values per chunk of the per-block kernels (codec_tuning::chunk_values). Levels are computed into (or read
+/// from) a small array by a loop without branches or 64-bit arithmetic, which compilers vectorise, then packed
+/// (unpacked) separately.
+inline constexpr std::size_t chunk_values = tuning.chunk_values;
 
 /// lv[t] = the level of x[t], the element of index i0 + t, for t in [0, m).
 template <class Rule, unsigned Bits, class Grid>

@@ -1,14 +1,13 @@
 #pragma once
 /// \file
-/// comm::mpi: one worker per MPI rank (see comm/mpi.hpp for the whole picture): options, groups, the
-/// blocking and non-blocking collectives on host and device memory, elections, consistency checks.
+/// comm::mpi: one worker per MPI rank (see comm/mpi.hpp for the whole picture): groups, the blocking and
+/// non-blocking collectives on host and device memory, elections, consistency checks.
 
 #include <mpi.h>
 
 #include <algorithm>
 #include <array>
 #include <bit>
-#include <chrono>
 #include <climits>
 #include <cmath>
 #include <cstddef>
@@ -21,35 +20,22 @@
 #include <memory>
 #include <span>
 #include <string>
-#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "tether/comm/mpi/options.hpp"
 #include "tether/comm/mpi/support.hpp"
 #include "tether/core/collectives.hpp"
 #include "tether/core/consistency.hpp"
 #include "tether/core/error.hpp"
+#include "tether/core/poll.hpp"
 #include "tether/core/request.hpp"
+#include "tether/core/shard_layout.hpp"
 #include "tether/core/stats.hpp"
 #include "tether/core/view.hpp"
 
 namespace tether::comm {
-
-/// How comm::mpi's collectives treat buffers in device memory (views whose memory space is not mem::host).
-enum class mpi_device_direct {
-  automatic,  ///< device pointers straight to MPI when it is CUDA-aware (asked at run time), else staging
-  never,      ///< always stage through host memory the execution space provides
-  always,     ///< always pass device pointers; a collective throws tether::error if MPI is not CUDA-aware
-};
-
-/// Options of comm::mpi. Every rank must pass the same options (checked at construction).
-struct mpi_options {
-  double timeout = 300.0;   ///< seconds a blocking operation may take before it fails; <= 0 waits forever
-  int group_size = 0;       ///< ranks per group; 0 = one group per shared-memory node (MPI_COMM_TYPE_SHARED)
-  std::size_t max_count = 0;///< elements per MPI call (larger buffers go in chunks); 0 = INT_MAX
-  mpi_device_direct device_direct = mpi_device_direct::automatic;  ///< device buffers: direct or staged
-};
 
 /// One worker per MPI rank. Satisfies tether::communicator; see the file comment.
 class mpi {
@@ -57,7 +43,7 @@ class mpi {
   using options = mpi_options;
 
   template <class T>
-  class center;
+  class store;
 
   /// Wraps (a duplicate of) `comm`. Collective over `comm`: duplicates it, checks that every rank gave the
   /// same options, and splits the groups.
@@ -114,11 +100,7 @@ class mpi {
   /// Payload bytes moved by this rank (its group's collectives included).
   [[nodiscard]] const comm_counters& counters() const noexcept { return *counters_; }
   /// Adds traffic done directly on native() (one-sided protocols built on this communicator).
-  void count(std::uint64_t sent, std::uint64_t received) noexcept {
-    counters_->bytes_sent += sent;
-    counters_->bytes_received += received;
-    ++counters_->collectives;
-  }
+  void count(std::uint64_t sent, std::uint64_t received) noexcept { counters_->add(sent, received); }
 
   /// The duplicated communicator (MPI_ERRORS_RETURN). Owned by this object.
   [[nodiscard]] MPI_Comm native() const noexcept { return comm_; }
@@ -176,8 +158,7 @@ class mpi {
   template <class T>
   [[nodiscard]] request iallreduce_sum(std::span<const T> send, std::span<T> recv) {
     static_assert(std::is_arithmetic_v<T>, "iallreduce_sum needs an arithmetic element type");
-    tether::detail::require(send.size() == recv.size(), "iallreduce_sum: send and recv sizes differ: send has ",
-                            send.size(), ", recv has ", recv.size());
+    tether::detail::require_send_recv(send.size(), recv.size());
     const MPI_Datatype dt = detail::mpi_datatype<T>();
     auto op = std::make_shared<detail::pending_mpi>();
     const bool in_place = static_cast<const void*>(send.data()) == static_cast<const void*>(recv.data());
@@ -236,7 +217,7 @@ class mpi {
     else return false;
   }
 
-  /// True when the `(view, exec)` collectives pass a pointer into `Space` straight to MPI (device_aware and
+  /// True when the `(exec, view)` collectives pass a pointer into `Space` straight to MPI (device_aware and
   /// the device_direct option); false when they stage it through host memory. Throws tether::error when
   /// device_direct is `always` and MPI cannot take `Space`'s pointers.
   template <class Space>
@@ -262,38 +243,38 @@ class mpi {
   /// through host memory as tether::detail::allreduce_sum does. Counters as for host buffers.
   template <class T, class Space, class Exec>
     requires(!std::same_as<Space, mem::host> && tether::detail::stages_through_host<Exec, T>)
-  void allreduce_sum(view<T, Space> v, const Exec& exec) {
+  void allreduce_sum(const Exec& exec, view<T, Space> v) {
     if (device_direct(Space{})) {
       tether::detail::fence(exec);
       allreduce_sum(std::span<T>(v.data(), v.size()));
     } else {
-      tether::detail::staged_allreduce_sum(*this, exec, v);
+      tether::detail::staged_allreduce_sum(exec, *this, v);
     }
   }
 
-  /// Broadcast of a buffer in device memory: direct or staged, as allreduce_sum(view, exec).
+  /// Broadcast of a buffer in device memory: direct or staged, as allreduce_sum(exec, view).
   template <class T, class Space, class Exec>
     requires(!std::same_as<Space, mem::host> && tether::detail::stages_through_host<Exec, T>)
-  void broadcast(view<T, Space> v, int root, const Exec& exec) {
+  void broadcast(const Exec& exec, view<T, Space> v, int root) {
     if (device_direct(Space{})) {
       tether::detail::fence(exec);
       broadcast(std::span<T>(v.data(), v.size()), root);
     } else {
-      tether::detail::staged_broadcast(*this, exec, v, root);
+      tether::detail::staged_broadcast(exec, *this, v, root);
     }
   }
 
   /// Non-blocking sum of buffers in device memory: direct (MPI_Iallreduce on the device pointers, which must
   /// stay untouched until the request completes) or staged (`send` is copied out now, `recv` written when
-  /// the request is waited on), as allreduce_sum(view, exec).
+  /// the request is waited on), as allreduce_sum(exec, view).
   template <class T, class Space, class Exec>
     requires(!std::same_as<Space, mem::host> && tether::detail::stages_through_host<Exec, T>)
-  [[nodiscard]] request iallreduce_sum(view<const T, Space> send, view<T, Space> recv, const Exec& exec) {
+  [[nodiscard]] request iallreduce_sum(const Exec& exec, view<const T, Space> send, view<T, Space> recv) {
     if (device_direct(Space{})) {
       tether::detail::fence(exec);
       return iallreduce_sum(std::span<const T>(send.data(), send.size()), std::span<T>(recv.data(), recv.size()));
     }
-    return tether::detail::staged_iallreduce_sum(*this, exec, send, recv);
+    return tether::detail::staged_iallreduce_sum(exec, *this, send, recv);
   }
 
   /// The (score, rank) min-reduction of an election (MPI_Allreduce of MPI_FLOAT_INT with MPI_MINLOC): the
@@ -332,10 +313,13 @@ class mpi {
     return make_request(std::move(op), "MPI_Iallreduce (election)");
   }
 
-  /// Opens a center variable held by rank `owner` in an MPI window (collective; asynchronous EASGD): every
-  /// rank gets a handle on the same values, `owner`'s `initial`. See mpi::center.
+  /// Opens a store of `initial.size()` values shared by the ranks, cut into the shards of `layout`, shard s
+  /// in the window of rank (owner + s) % size() (collective; the one-sided tier, see
+  /// docs/concepts.md#one-sided-tier): every rank gets a handle on the same values, `owner`'s `initial`.
+  /// Every rank must pass the same size, layout and owner (tether::error on every rank otherwise). See
+  /// mpi::store.
   template <class T>
-  [[nodiscard]] center<T> open_center(std::span<const T> initial, int owner);
+  [[nodiscard]] store<T> open_store(std::span<const T> initial, const shard_layout& layout, int owner);
 
   /// Collective check that every rank holds the same values: one MPI_Allreduce (MPI_MIN of v and ~v). On a
   /// mismatch every rank throws tether::error naming the value and what each rank holds.
@@ -371,25 +355,20 @@ class mpi {
     check_consistent(std::span<const consistency_item>(&item, 1));
   }
 
-  /// Waits for `reqs` (MPI_Testall polling, bounded by the timeout; MPI_Waitall when the timeout is off).
-  /// `what` names the operation in the timeout error.
+  /// Waits for `reqs` (MPI_Testall polled by tether::detail::poll_until, bounded by the timeout: past it,
+  /// tether::timeout; MPI_Waitall when the timeout is off). `what` names the operation in the error.
   void wait_all(std::span<MPI_Request> reqs, const char* what) const {
     if (reqs.empty()) return;
     if (!polling()) {
       check(MPI_Waitall(static_cast<int>(reqs.size()), reqs.data(), MPI_STATUSES_IGNORE), "MPI_Waitall");
       return;
     }
-    const auto start = clock::now();
-    for (std::uint64_t spins = 0;; ++spins) {
-      int done = 0;
-      check(MPI_Testall(static_cast<int>(reqs.size()), reqs.data(), &done, MPI_STATUSES_IGNORE), "MPI_Testall");
-      if (done != 0) return;
-      if (spins >= 4096) std::this_thread::yield();
-      if ((spins & 255u) == 255u &&
-          std::chrono::duration<double>(clock::now() - start).count() > opt_.timeout)
-        throw runtime_error(tether::detail::concat("tether: rank ", rank_, ": ", what, " did not complete within ",
-                                                   opt_.timeout, " s: a rank may have died (comm::mpi timeout)"));
-    }
+    tether::detail::poll_until(
+        opt_.timeout, [&] { return test_all(reqs); },
+        [&] {
+          return tether::detail::concat("tether: rank ", rank_, ": ", what, " did not complete within ",
+                                        opt_.timeout, " s: a rank may have died (comm::mpi timeout)");
+        });
   }
 
   /// True when every request has completed (MPI_Testall; drives MPI's progress).
@@ -410,8 +389,6 @@ class mpi {
   [[nodiscard]] bool polling() const noexcept { return opt_.timeout > 0; }
 
  private:
-  using clock = std::chrono::steady_clock;
-
   // A group: owns `comm` (already split), shares the parent's options and counters.
   mpi(MPI_Comm comm, const options& o, comm_counters* counters) : comm_(comm), opt_(o), counters_(counters) {
     init_handle();

@@ -20,28 +20,22 @@
 #include <new>
 #include <span>
 #include <string>
-#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "tether/comm/nccl/key.hpp"
+#include "tether/comm/nccl/options.hpp"
 #include "tether/comm/nccl/support.hpp"
 #include "tether/core/concepts.hpp"
 #include "tether/core/consistency.hpp"
 #include "tether/core/error.hpp"
+#include "tether/core/poll.hpp"
 #include "tether/core/request.hpp"
 #include "tether/core/stats.hpp"
 #include "tether/core/view.hpp"
 
 namespace tether::comm {
-
-/// Options of comm::nccl. Workers built from a host communicator must pass the same options (checked).
-struct nccl_options {
-  int device = -1;         ///< this worker's CUDA device; -1: its rank modulo the number of visible devices
-  double timeout = 300.0;  ///< seconds a host wait may take before the communicator is aborted; <= 0: forever
-  int group_size = 0;      ///< workers per group (LSGD's local leaders; ncclCommSplit); 0: one group of all
-};
 
 /// One worker per GPU over an NCCL communicator. Satisfies tether::communicator; see the file comment.
 class nccl {
@@ -152,11 +146,7 @@ class nccl {
   /// Payload bytes moved by this worker (its group's collectives included).
   [[nodiscard]] const comm_counters& counters() const noexcept { return *counters_; }
   /// Adds traffic done directly on native() or stream().
-  void count(std::uint64_t sent, std::uint64_t received) noexcept {
-    counters_->bytes_sent += sent;
-    counters_->bytes_received += received;
-    ++counters_->collectives;
-  }
+  void count(std::uint64_t sent, std::uint64_t received) noexcept { counters_->add(sent, received); }
 
   /// The NCCL communicator (nullptr once aborted). Owned by this object.
   [[nodiscard]] ncclComm_t native() const noexcept { return comm_; }
@@ -197,9 +187,7 @@ class nccl {
   /// Neither buffer may be touched, and this communicator must live, until wait() returns.
   template <class T>
   [[nodiscard]] request iallreduce_sum(std::span<const T> send, std::span<T> recv) {
-    tether::detail::require(send.size() == recv.size(),
-                            "iallreduce_sum: send and recv sizes differ: send has ", send.size(),
-                            ", recv has ", recv.size());
+    tether::detail::require_send_recv(send.size(), recv.size());
     const std::uint64_t moved = allreduce_bytes(recv.size(), sizeof(T));
     count(moved, moved);
     if (recv.empty()) return {};
@@ -241,9 +229,9 @@ class nccl {
   /// In-place sum of GPU memory (see the file comment): starts after the work queued on `exec` (its stream
   /// when it names one, otherwise exec.fence()) and returns when NCCL is done (a bounded host wait). `v`
   /// must live on this worker's device.
-  template <class T, class Exec>
+  template <class Exec, class T>
   requires detail::cuda_memory_space<Exec>
-  void allreduce_sum(view<T, mem::cuda> v, const Exec& exec) {
+  void allreduce_sum(const Exec& exec, view<T, mem::cuda> v) {
     if (!v.empty())
       ordered(exec, "ncclAllReduce", [&] {
         return ncclAllReduce(v.data(), v.data(), v.size(), detail::nccl_datatype<T>(), ncclSum, comm_,
@@ -253,10 +241,10 @@ class nccl {
     count(moved, moved);
   }
 
-  /// Broadcast of GPU memory from `root`, ordered and waited for as allreduce_sum(view, exec).
-  template <class T, class Exec>
+  /// Broadcast of GPU memory from `root`, ordered and waited for as allreduce_sum(exec, view).
+  template <class Exec, class T>
   requires detail::cuda_memory_space<Exec>
-  void broadcast(view<T, mem::cuda> v, int root, const Exec& exec) {
+  void broadcast(const Exec& exec, view<T, mem::cuda> v, int root) {
     check_root(root, "broadcast");
     if (!v.empty())
       ordered(exec, "ncclBroadcast", [&] {
@@ -269,13 +257,11 @@ class nccl {
   /// `exec` so far is done, and the request completes with a CUDA event recorded after it. Neither buffer
   /// may be touched until wait() returns. test() never blocks, but like wait() it aborts and throws on an
   /// NCCL error or once the timeout has passed since the call. In place when both are the same buffer.
-  template <class T, class Exec>
+  template <class Exec, class T>
   requires detail::cuda_memory_space<Exec>
-  [[nodiscard]] request iallreduce_sum(view<const T, mem::cuda> send, view<T, mem::cuda> recv,
-                                       const Exec& exec) {
-    tether::detail::require(send.size() == recv.size(),
-                            "iallreduce_sum: send and recv sizes differ: send has ", send.size(),
-                            ", recv has ", recv.size());
+  [[nodiscard]] request iallreduce_sum(const Exec& exec, view<const T, mem::cuda> send,
+                                       view<T, mem::cuda> recv) {
+    tether::detail::require_send_recv(send.size(), recv.size());
     const std::uint64_t moved = allreduce_bytes(recv.size(), sizeof(T));
     count(moved, moved);
     if (recv.empty()) return {};
@@ -589,18 +575,14 @@ class nccl {
         what, [] { return false; }, true);
   }
 
-  /// Polls until `done()`, or with `settling` until the communicator's state is ncclSuccess. Each round
-  /// reads NCCL's asynchronous state (an error aborts and throws), yields after a while, and aborts and
-  /// throws after `timeout` seconds.
+  /// Polls until `done()`, or with `settling` until the communicator's state is ncclSuccess, by
+  /// tether::detail::poll_until: each round reads NCCL's asynchronous state (an error aborts and throws), and
+  /// past the timeout the communicator is aborted and tether::timeout thrown.
   template <class Done>
   void poll_until(const char* what, Done&& done, bool settling = false) {
-    const auto start = clock::now();
-    for (std::uint64_t spins = 0;; ++spins) {
-      if (done()) return;
-      // The clock is read every 256 rounds only; in between a timeout cannot fire.
-      if (progress(what, settling, (spins & 255u) == 255u ? seconds_since(start) : 0.0)) return;
-      if (spins >= 1024) std::this_thread::yield();
-    }
+    tether::detail::poll_until(
+        opt_.timeout, [&] { return done() || progress(what, settling, 0.0); },
+        [&] { return abort_on_timeout(what); });
   }
 
   /// One poll of NCCL's asynchronous state after `elapsed` seconds of waiting: true when settled (with
@@ -648,19 +630,19 @@ class nccl {
                                                "; the communicator was aborted"));
   }
 
-  [[noreturn]] void fail_timeout(const char* what) {
+  /// Aborts the communicator after a wait ran out of time; returns the message of its tether::timeout.
+  std::string abort_on_timeout(const char* what) {
     abort();
-    throw runtime_error(tether::detail::concat(
-        "tether: comm::nccl: rank ", rank_, ": ", what, " did not complete within ", opt_.timeout,
-        " s: a worker may have died (comm::nccl timeout); the communicator "
-        "was aborted"));
+    return tether::detail::concat("tether: comm::nccl: rank ", rank_, ": ", what, " did not complete within ",
+                                  opt_.timeout,
+                                  " s: a worker may have died (comm::nccl timeout); the communicator was aborted");
   }
 
-  /// Throws tether::runtime_error naming the CUDA call and its error.
+  [[noreturn]] void fail_timeout(const char* what) { throw tether::timeout(abort_on_timeout(what)); }
+
+  /// Throws tether::runtime_error naming the CUDA call and its error (exec::detail::cuda_check).
   void cuda(cudaError_t e, const char* what) const {
-    if (e != cudaSuccess)
-      throw runtime_error(tether::detail::concat("tether: comm::nccl: rank ", rank_, ": ", what, " failed: ",
-                                                 cudaGetErrorName(e), ": ", cudaGetErrorString(e)));
+    exec::detail::cuda_check(e, "comm::nccl: rank ", rank_, ": ", what);
   }
 
   void require_usable(const char* what) const {

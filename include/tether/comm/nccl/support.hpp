@@ -14,6 +14,7 @@
 
 #include "tether/core/error.hpp"
 #include "tether/core/view.hpp"
+#include "tether/exec/detail/cuda_check.hpp"
 
 namespace tether::comm {
 
@@ -63,10 +64,11 @@ struct nccl_agreed {
   int group_size;
 };
 
-/// What a host wait does after one poll of NCCL's asynchronous state (see nccl::poll_until and
-/// request::test()): keep waiting, stop because the communicator settled, fail on an NCCL error, or fail
-/// because `elapsed` seconds exceeded a positive `timeout` (a peer may have died). An error wins over a
-/// timeout; `settling` waits for the communicator's state itself (after a non-blocking NCCL call).
+/// What a host wait does after one poll of NCCL's asynchronous state (nccl's waits, polled by
+/// tether::detail::poll_until, and request::test()): keep waiting, stop because the communicator settled,
+/// fail on an NCCL error, or fail because `elapsed` seconds exceeded a positive `timeout` (a peer may have
+/// died). An error wins over a timeout; `settling` waits for the communicator's state itself (after a
+/// non-blocking NCCL call).
 enum class nccl_poll { wait, settled, error, timed_out };
 
 [[nodiscard]] constexpr nccl_poll nccl_poll_step(ncclResult_t state, bool settling, double elapsed,
@@ -86,9 +88,9 @@ class nccl_device_guard {
   nccl_device_guard(int device, int rank) {
     if (device < 0) return;
     int current = -1;
-    check(cudaGetDevice(&current), "cudaGetDevice", rank);
+    exec::detail::cuda_check(cudaGetDevice(&current), "comm::nccl: rank ", rank, ": cudaGetDevice");
     if (current == device) return;
-    check(cudaSetDevice(device), "cudaSetDevice", rank);
+    exec::detail::cuda_check(cudaSetDevice(device), "comm::nccl: rank ", rank, ": cudaSetDevice");
     previous_ = current;
   }
   nccl_device_guard(int device, std::nothrow_t) noexcept {
@@ -105,11 +107,6 @@ class nccl_device_guard {
   }
 
  private:
-  static void check(cudaError_t e, const char* what, int rank) {
-    if (e != cudaSuccess)
-      throw runtime_error(tether::detail::concat("tether: comm::nccl: rank ", rank, ": ", what, " failed: ",
-                                                 cudaGetErrorName(e), ": ", cudaGetErrorString(e)));
-  }
   int previous_ = -1;
 };
 

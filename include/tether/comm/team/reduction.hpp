@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <functional>
 #include <span>
@@ -25,6 +26,7 @@ struct pending_reduction {
   std::vector<const void*> send;
   std::vector<void*> recv;
   std::size_t count = 0;
+  std::uint64_t seq = 0;             // its place in every worker's sequence of non-blocking operations
   long tag = 0;                      // must agree across workers too (a broadcast's root)
   const char* what = "iallreduce_sum";  // the operation, for error messages
   int posted = 0;
@@ -33,10 +35,11 @@ struct pending_reduction {
   std::string failure;  // set when the workers disagreed on the size or the tag
 };
 
+/// The rank-order sum of a pending reduction on the host, `block` elements at a time: recv[r] = send[0] +
+/// send[1] + ... for every r, the running sum of a block kept in a buffer that stays in the L1 cache.
 template <class T>
-void reduce_in_rank_order(pending_reduction& op) {
-  constexpr std::size_t block = 4096;
-  T acc[block];
+void reduce_in_rank_order(pending_reduction& op, std::size_t block) {
+  std::vector<T> acc(std::min(block, op.count));
   const std::size_t p = op.send.size();
   for (std::size_t lo = 0; lo < op.count; lo += block) {
     const std::size_t len = std::min(block, op.count - lo);
@@ -46,7 +49,7 @@ void reduce_in_rank_order(pending_reduction& op) {
       const T* s = static_cast<const T*>(op.send[r]) + lo;
       for (std::size_t i = 0; i < len; ++i) acc[i] += s[i];
     }
-    for (std::size_t r = 0; r < p; ++r) std::memcpy(static_cast<T*>(op.recv[r]) + lo, acc, len * sizeof(T));
+    for (std::size_t r = 0; r < p; ++r) std::memcpy(static_cast<T*>(op.recv[r]) + lo, acc.data(), len * sizeof(T));
   }
 }
 

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "tether/comm/team/reduction.hpp"
+#include "tether/comm/team/tuning.hpp"
 #include "tether/core/error.hpp"
 
 namespace tether::comm {
@@ -28,8 +29,8 @@ namespace detail {
 /// The shared state of one group of workers (the whole team is a group too).
 class team_state {
  public:
-  explicit team_state(int size)
-      : size_(size), ptrs_(static_cast<std::size_t>(size)), sizes_(static_cast<std::size_t>(size)),
+  explicit team_state(int size, team_tuning tuning = {})
+      : size_(size), tuning_(tuning), ptrs_(static_cast<std::size_t>(size)), sizes_(static_cast<std::size_t>(size)),
         scores_(static_cast<std::size_t>(size)), next_op_(static_cast<std::size_t>(size)),
         finished_flag_(static_cast<std::size_t>(size)) {}
   team_state(const team_state&) = delete;
@@ -37,6 +38,8 @@ class team_state {
   ~team_state() { stop_progress(); }
 
   [[nodiscard]] int size() const noexcept { return size_; }
+  /// The team's tuning constants.
+  [[nodiscard]] const team_tuning& tuning() const noexcept { return tuning_; }
 
   /// Resets per-run state (called by the team before it starts its threads), its duplicates' too.
   void reset() {
@@ -68,12 +71,7 @@ class team_state {
     std::unique_lock lk(m_);
     if (aborted_) throw aborted("tether: collective interrupted: another worker of the team failed");
     const std::uint64_t gen = generation_;
-    if (++arrived_ == size_) {
-      arrived_ = 0;
-      ++generation_;
-      cv_.notify_all();
-      return;
-    }
+    if (arrive()) return;
     cv_.wait(lk, [&] { return generation_ != gen || aborted_ || arrived_ + finished_ >= size_; });
     if (generation_ != gen) return;
     --arrived_;
@@ -89,12 +87,7 @@ class team_state {
   void inner_barrier() {
     std::unique_lock lk(m_);
     const std::uint64_t gen = generation_;
-    if (++arrived_ == size_) {
-      arrived_ = 0;
-      ++generation_;
-      cv_.notify_all();
-      return;
-    }
+    if (arrive()) return;
     cv_.wait(lk, [&] { return generation_ != gen; });
   }
 
@@ -138,8 +131,8 @@ class team_state {
   template <class T>
   std::shared_ptr<pending_reduction> post_reduction(int rank, const T* send, T* recv, std::size_t n,
                                                     std::function<void(pending_reduction&)> reduce = {}) {
-    return post(rank, send, recv, n, 0, "iallreduce_sum",
-                reduce ? std::move(reduce) : std::function<void(pending_reduction&)>(&reduce_in_rank_order<T>));
+    if (!reduce) reduce = [block = tuning_.reduce_block](pending_reduction& op) { reduce_in_rank_order<T>(op, block); };
+    return post(rank, send, recv, n, 0, "iallreduce_sum", std::move(reduce));
   }
 
   /// Posts this worker's part of a non-blocking collective `what` (its buffers, element count and tag, which
@@ -156,6 +149,7 @@ class team_state {
       op->send.resize(static_cast<std::size_t>(size_));
       op->recv.resize(static_cast<std::size_t>(size_));
       op->count = n;
+      op->seq = seq;
       op->tag = tag;
       op->what = what;
       op->reduce = std::move(run);
@@ -190,7 +184,8 @@ class team_state {
   }
 
   /// Blocks until the operation has completed; throws if it failed or never can complete.
-  void wait_reduction(int rank, const std::shared_ptr<pending_reduction>& op, std::uint64_t seq) {
+  void wait_reduction(int rank, const std::shared_ptr<pending_reduction>& op) {
+    const std::uint64_t seq = op->seq;
     using ph = pending_reduction::phase;
     std::unique_lock lk(m_);
     cv_.wait(lk, [&] {
@@ -210,12 +205,17 @@ class team_state {
     return op->state == pending_reduction::phase::done || op->state == pending_reduction::phase::cancelled;
   }
 
-  [[nodiscard]] std::uint64_t current_op(int rank) {
-    std::lock_guard lk(m_);
-    return next_op_[static_cast<std::size_t>(rank)];
+ private:
+  /// Counts this worker in at a barrier (under the lock). True when it was the last to arrive: the barrier's
+  /// generation advanced and every waiting worker was woken.
+  bool arrive() {
+    if (++arrived_ != size_) return false;
+    arrived_ = 0;
+    ++generation_;
+    cv_.notify_all();
+    return true;
   }
 
- private:
   bool missing_poster(std::uint64_t seq) const {
     for (std::size_t r = 0; r < finished_flag_.size(); ++r)
       if (finished_flag_[r] && next_op_[r] <= seq) return true;
@@ -253,6 +253,7 @@ class team_state {
   }
 
   int size_;
+  team_tuning tuning_;
   std::mutex m_;
   std::condition_variable cv_;
   int arrived_ = 0;

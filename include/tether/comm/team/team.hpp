@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "tether/comm/team/state.hpp"
+#include "tether/comm/team/tuning.hpp"
 #include "tether/comm/team/worker.hpp"
 #include "tether/core/error.hpp"
 #include "tether/core/stats.hpp"
@@ -18,7 +19,8 @@ namespace tether::comm {
 
 /// Options of a thread team.
 struct shared_memory_options {
-  int group_size = 0;  ///< workers per group (LSGD's local leaders); 0 = one group of all workers
+  int group_size = 0;    ///< workers per group (LSGD's local leaders); 0 = one group of all workers
+  team_tuning tuning{};  ///< block sizes of the progress thread's sums and of shared stores
 };
 
 /// A team of threads in one process. Each thread is a worker; see the file comment.
@@ -28,25 +30,30 @@ class shared_memory {
 
   /// A worker's handle: its rank, the team size, and the collectives. Passed to the function given to run().
   using worker = team_worker;
-  /// A center shared by the workers (asynchronous EASGD), opened by worker::open_center.
+  /// N values shared by the workers, in shards (the one-sided tier: asynchronous EASGD's center), opened by
+  /// worker::open_store.
   template <class T>
-  using center = team_center<T>;
+  using store = team_store<T>;
 
   /// A team of `workers` threads, optionally split into groups of `o.group_size`.
   explicit shared_memory(int workers, options o = {}) : size_(workers), group_size_(o.group_size) {
     tether::detail::require(workers >= 1, "shared_memory: workers must be >= 1, got workers = ", workers);
     tether::detail::require(o.group_size >= 0, "shared_memory: group_size must be >= 0, got group_size = ",
                             o.group_size);
+    tether::detail::require(o.tuning.reduce_block > 0 && o.tuning.store_block > 0,
+                            "shared_memory: tuning block sizes must be > 0, got reduce_block = ",
+                            o.tuning.reduce_block, ", store_block = ", o.tuning.store_block);
     if (group_size_ == 0) group_size_ = workers;
     tether::detail::require(workers % group_size_ == 0, "shared_memory: workers (", workers,
                             ") must be a multiple of group_size (", group_size_, ")");
-    world_ = std::make_unique<detail::team_state>(workers);
+    world_ = std::make_unique<detail::team_state>(workers, o.tuning);
     counters_.resize(static_cast<std::size_t>(workers));
     const int groups = workers / group_size_;
     for (int r = 0; r < workers; ++r)
       handles_.emplace_back(new worker(world_.get(), r, &counters_[static_cast<std::size_t>(r)]));
     if (groups > 1) {
-      for (int g = 0; g < groups; ++g) group_states_.push_back(std::make_unique<detail::team_state>(group_size_));
+      for (int g = 0; g < groups; ++g)
+        group_states_.push_back(std::make_unique<detail::team_state>(group_size_, o.tuning));
       for (int r = 0; r < workers; ++r) {
         const int g = r / group_size_;
         auto* gh = new worker(group_states_[static_cast<std::size_t>(g)].get(), r % group_size_,

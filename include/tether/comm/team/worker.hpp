@@ -10,6 +10,7 @@
 #include <memory>
 #include <span>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "tether/comm/team/state.hpp"
@@ -17,6 +18,7 @@
 #include "tether/core/error.hpp"
 #include "tether/core/kernels.hpp"
 #include "tether/core/request.hpp"
+#include "tether/core/shard_layout.hpp"
 #include "tether/core/stats.hpp"
 #include "tether/core/view.hpp"
 
@@ -24,7 +26,7 @@ namespace tether::comm {
 
 class shared_memory;
 template <class T>
-class team_center;
+class team_store;
 
 /// A worker of a thread team (tether::team::worker): its rank, the team size, and the collectives. Passed to the
 /// function given to shared_memory::run().
@@ -48,11 +50,7 @@ class team_worker {
   /// Bytes moved by this worker's collectives (its group's included).
   [[nodiscard]] const comm_counters& counters() const noexcept { return *counters_; }
   /// Adds traffic done outside the collectives (protocols built on the team, such as a shared center).
-  void count(std::uint64_t sent, std::uint64_t received) noexcept {
-    counters_->bytes_sent += sent;
-    counters_->bytes_received += received;
-    ++counters_->collectives;
-  }
+  void count(std::uint64_t sent, std::uint64_t received) noexcept { counters_->add(sent, received); }
 
   void barrier() { state_->barrier(); }
 
@@ -65,7 +63,7 @@ class team_worker {
     auto& st = *state_;
     std::shared_ptr<detail::team_state> fresh;
     if (rank_ == 0) {
-      fresh = std::make_shared<detail::team_state>(size());
+      fresh = std::make_shared<detail::team_state>(size(), st.tuning());
       st.adopt(fresh);
     }
     st.ptrs()[static_cast<std::size_t>(rank_)] = &fresh;
@@ -124,23 +122,18 @@ class team_worker {
   template <class T>
   [[nodiscard]] request iallreduce_sum(std::span<const T> send, std::span<T> recv) {
     static_assert(std::is_arithmetic_v<T>, "iallreduce_sum needs an arithmetic element type");
-    tether::detail::require(send.size() == recv.size(), "iallreduce_sum: send and recv sizes differ: send has ",
-                            send.size(), ", recv has ", recv.size());
-    auto* st = state_;
-    const std::uint64_t seq = st->current_op(rank_);
-    auto op = st->post_reduction<T>(rank_, send.data(), recv.data(), send.size());
+    tether::detail::require_send_recv(send.size(), recv.size());
+    auto op = state_->post_reduction<T>(rank_, send.data(), recv.data(), send.size());
     const std::uint64_t bytes = send.size() * sizeof(T);
     count(bytes, bytes);
-    const int r = rank_;
-    return request([st, op, r, seq] { st->wait_reduction(r, op, seq); },
-                   [st, op] { return st->reduction_done(op); });
+    return track(std::move(op));
   }
 
   /// In-place sum of a buffer in an execution space's memory (GPU memory shared by the team's threads):
   /// each worker adds one slice of every worker's buffer in rank order with `exec`'s kernels and writes the
   /// sum into all of them. No host copy; the same bits as the host overload.
-  template <class T, class Space, class Exec>
-  void allreduce_sum(view<T, Space> data, const Exec& exec) {
+  template <class Exec, class T, class Space>
+  void allreduce_sum(const Exec& exec, view<T, Space> data) {
     static_assert(std::is_arithmetic_v<T>, "allreduce_sum needs an arithmetic element type");
     auto& st = *state_;
     const std::size_t p = static_cast<std::size_t>(size());
@@ -171,74 +164,34 @@ class team_worker {
 
   /// Non-blocking sum of buffers in an execution space's memory; the team's progress thread runs `exec`'s
   /// kernels (device reductions, no host copy). Neither buffer may be touched until wait() returns.
-  template <class T, class Space, class Exec>
-  [[nodiscard]] request iallreduce_sum(view<const T, Space> send, view<T, Space> recv, const Exec& exec) {
+  template <class Exec, class T, class Space>
+  [[nodiscard]] request iallreduce_sum(const Exec& exec, view<const T, Space> send, view<T, Space> recv) {
     static_assert(std::is_arithmetic_v<T>, "iallreduce_sum needs an arithmetic element type");
-    tether::detail::require(send.size() == recv.size(),
-                            "iallreduce_sum: send and recv sizes differ: send has ", send.size(),
-                            ", recv has ", recv.size());
+    tether::detail::require_send_recv(send.size(), recv.size());
     tether::detail::fence(exec);  // `send` is complete before the progress thread reads it
-    auto* st = state_;
-    const std::uint64_t seq = st->current_op(rank_);
-    auto op = st->post_reduction<T>(
+    auto op = state_->post_reduction<T>(
         rank_, send.data(), recv.data(), send.size(),
         [exec](detail::pending_reduction& o) { detail::reduce_in_rank_order_on<T>(exec, o); });
     const std::uint64_t bytes = send.size() * sizeof(T);
     count(bytes, bytes);
-    const int r = rank_;
-    return request([st, op, r, seq] { st->wait_reduction(r, op, seq); },
-                   [st, op] { return st->reduction_done(op); });
+    return track(std::move(op));
   }
 
   /// Copies `root`'s buffer in an execution space's memory into every other worker's (device-to-device).
-  template <class T, class Space, class Exec>
-  void broadcast(view<T, Space> data, int root, const Exec& exec) {
-    auto& st = *state_;
-    tether::detail::require(root >= 0 && root < size(), "broadcast: root must be in [0, ", size(),
-                            "), got root = ", root);
-    const std::size_t me = static_cast<std::size_t>(rank_);
-    tether::detail::fence(exec);
-    st.ptrs()[me] = data.data();
-    st.sizes()[me] = data.size();
-    st.barrier();
-    detail::collective_phase phase(st, 1);
-    check_sizes("broadcast");
-    const std::uint64_t bytes = data.size() * sizeof(T);
-    if (rank_ != root) {
-      if (!data.empty()) {
-        exec.parallel_for(data.size(),
-                          kernels::copy<T>{static_cast<const T*>(st.ptrs()[static_cast<std::size_t>(root)]),
-                                           data.data()});
-        tether::detail::fence(exec);
-      }
-      count(0, bytes);
-    } else {
-      count(bytes * static_cast<std::uint64_t>(size() - 1), 0);
-    }
-    phase.sync();
+  template <class Exec, class T, class Space>
+  void broadcast(const Exec& exec, view<T, Space> data, int root) {
+    tether::detail::fence(exec);  // the root's kernels that wrote `data` are complete
+    broadcast_with(data.data(), data.size(), root, [&](const T* src, T* dst, std::size_t n) {
+      exec.parallel_for(n, kernels::copy<T>{src, dst});
+      tether::detail::fence(exec);
+    });
   }
 
   /// Copies `root`'s buffer into every other worker's buffer.
   template <class T>
   void broadcast(std::span<T> data, int root) {
-    auto& st = *state_;
-    tether::detail::require(root >= 0 && root < size(), "broadcast: root must be in [0, ", size(),
-                            "), got root = ", root);
-    const std::size_t me = static_cast<std::size_t>(rank_);
-    st.ptrs()[me] = data.data();
-    st.sizes()[me] = data.size();
-    st.barrier();
-    detail::collective_phase phase(st, 1);
-    check_sizes("broadcast");
-    const std::uint64_t bytes = data.size() * sizeof(T);
-    if (rank_ != root) {
-      if (!data.empty())
-        std::memcpy(data.data(), st.ptrs()[static_cast<std::size_t>(root)], data.size() * sizeof(T));
-      count(0, bytes);
-    } else {
-      count(bytes * static_cast<std::uint64_t>(size() - 1), 0);
-    }
-    phase.sync();
+    broadcast_with(data.data(), data.size(), root,
+                   [](const T* src, T* dst, std::size_t n) { std::memcpy(dst, src, n * sizeof(T)); });
   }
 
   /// The (score, rank) min-reduction of an election: the lowest finite score wins, ties go to the lowest
@@ -262,10 +215,8 @@ class team_worker {
   /// completes (the team's progress thread computes it once every worker has posted). `out` must not be
   /// touched until then. 8 bytes each way.
   [[nodiscard]] request imin_loc(float score, election& out) {
-    auto* st = state_;
     out = {score, -1};
-    const std::uint64_t seq = st->current_op(rank_);
-    auto op = st->post(rank_, &out.score, &out, 1, 0, "imin_loc", [](detail::pending_reduction& o) {
+    auto op = state_->post(rank_, &out.score, &out, 1, 0, "imin_loc", [](detail::pending_reduction& o) {
       election best;
       for (std::size_t r = 0; r < o.send.size(); ++r) {
         const float s = *static_cast<const float*>(o.send[r]);
@@ -274,9 +225,7 @@ class team_worker {
       for (void* dst : o.recv) *static_cast<election*>(dst) = best;  // after every score was read
     });
     count(8, 8);
-    const int r = rank_;
-    return request([st, op, r, seq] { st->wait_reduction(r, op, seq); },
-                   [st, op] { return st->reduction_done(op); });
+    return track(std::move(op));
   }
 
   /// Non-blocking broadcast: when the request completes, every worker's `data` holds `root`'s (the team's
@@ -285,36 +234,85 @@ class team_worker {
   template <class T>
   [[nodiscard]] request ibroadcast(std::span<T> data, int root) {
     static_assert(std::is_trivially_copyable_v<T>, "ibroadcast needs a trivially copyable element type");
-    tether::detail::require(root >= 0 && root < size(), "ibroadcast: root must be in [0, ", size(),
-                            "), got root = ", root);
-    auto* st = state_;
-    const std::uint64_t seq = st->current_op(rank_);
-    auto op = st->post(rank_, data.data(), data.data(), data.size(), root, "ibroadcast",
-                       [root](detail::pending_reduction& o) {
-                         if (o.count == 0) return;
-                         const void* src = o.send[static_cast<std::size_t>(root)];
-                         for (std::size_t r = 0; r < o.recv.size(); ++r)
-                           if (static_cast<int>(r) != root) std::memcpy(o.recv[r], src, o.count * sizeof(T));
-                       });
-    const std::uint64_t bytes = data.size() * sizeof(T);
-    if (rank_ == root)
-      count(bytes * static_cast<std::uint64_t>(size() - 1), 0);
-    else
-      count(0, bytes);
-    const int r = rank_;
-    return request([st, op, r, seq] { st->wait_reduction(r, op, seq); },
-                   [st, op] { return st->reduction_done(op); });
+    return post_broadcast<T>(data.data(), data.size(), root, [root](detail::pending_reduction& o) {
+      if (o.count == 0) return;
+      const void* src = o.send[static_cast<std::size_t>(root)];
+      for (std::size_t r = 0; r < o.recv.size(); ++r)
+        if (static_cast<int>(r) != root) std::memcpy(o.recv[r], src, o.count * sizeof(T));
+    });
   }
 
-  /// Opens a center shared by the workers of this handle's group (collective): every worker gets a handle
-  /// on the same values, `owner`'s `initial`. See team_center.
+  /// Non-blocking broadcast of buffers in an execution space's memory: the team's progress thread copies
+  /// `root`'s buffer into the others with `exec`'s kernels (device-to-device, no host copy). Bytes as
+  /// broadcast().
+  template <class Exec, class T, class Space>
+  [[nodiscard]] request ibroadcast(const Exec& exec, view<T, Space> data, int root) {
+    tether::detail::fence(exec);  // the root's buffer is complete before the progress thread reads it
+    return post_broadcast<T>(data.data(), data.size(), root, [root, exec](detail::pending_reduction& o) {
+      if (o.count == 0) return;
+      const T* src = static_cast<const T*>(o.send[static_cast<std::size_t>(root)]);
+      for (std::size_t r = 0; r < o.recv.size(); ++r)
+        if (static_cast<int>(r) != root) exec.parallel_for(o.count, kernels::copy<T>{src, static_cast<T*>(o.recv[r])});
+      tether::detail::fence(exec);
+    });
+  }
+
+  /// Opens a store of `initial.size()` values shared by the workers of this handle's group, cut into the
+  /// shards of `layout`, shard s held by worker (owner + s) % size() (collective; the one-sided tier, see
+  /// docs/concepts.md#one-sided-tier): every worker gets a handle on the same values, `owner`'s `initial`.
+  /// Every worker must pass the same size, layout and owner (tether::error on every worker otherwise). See
+  /// team_store.
   template <class T>
-  [[nodiscard]] team_center<T> open_center(std::span<const T> initial, int owner);
+  [[nodiscard]] team_store<T> open_store(std::span<const T> initial, const shard_layout& layout, int owner);
 
  private:
   friend class shared_memory;
   team_worker(detail::team_state* st, int rank, comm_counters* counters)
       : state_(st), rank_(rank), counters_(counters) {}
+
+  /// A blocking broadcast of `n` values of T from `root`: every other worker runs `copy(root's data, its data,
+  /// n)` inside the collective's data phase.
+  template <class T, class Copy>
+  void broadcast_with(T* data, std::size_t n, int root, Copy&& copy) {
+    auto& st = *state_;
+    tether::detail::require(root >= 0 && root < size(), "broadcast: root must be in [0, ", size(),
+                            "), got root = ", root);
+    const std::size_t me = static_cast<std::size_t>(rank_);
+    st.ptrs()[me] = data;
+    st.sizes()[me] = n;
+    st.barrier();
+    detail::collective_phase phase(st, 1);
+    check_sizes("broadcast");
+    const std::uint64_t bytes = n * sizeof(T);
+    if (rank_ != root) {
+      if (n != 0) copy(static_cast<const T*>(st.ptrs()[static_cast<std::size_t>(root)]), data, n);
+      count(0, bytes);
+    } else {
+      count(bytes * static_cast<std::uint64_t>(size() - 1), 0);
+    }
+    phase.sync();
+  }
+
+  /// The request of a non-blocking operation this worker posted.
+  [[nodiscard]] request track(std::shared_ptr<detail::pending_reduction> op) {
+    auto* st = state_;
+    const int r = rank_;
+    return request([st, op, r] { st->wait_reduction(r, op); }, [st, op] { return st->reduction_done(op); });
+  }
+
+  /// Posts this worker's part of a broadcast of `n` values of T from `root`, carried out by `copy`.
+  template <class T, class Copy>
+  [[nodiscard]] request post_broadcast(T* data, std::size_t n, int root, Copy&& copy) {
+    tether::detail::require(root >= 0 && root < size(), "ibroadcast: root must be in [0, ", size(),
+                            "), got root = ", root);
+    auto op = state_->post(rank_, data, data, n, root, "ibroadcast", std::forward<Copy>(copy));
+    const std::uint64_t bytes = n * sizeof(T);
+    if (rank_ == root)
+      count(bytes * static_cast<std::uint64_t>(size() - 1), 0);
+    else
+      count(0, bytes);
+    return track(std::move(op));
+  }
 
   void check_sizes(const char* what) const {
     const auto& s = state_->sizes();

@@ -1,39 +1,48 @@
 #pragma once
 /// \file
-/// CUDA runtime helpers shared by the GPU execution spaces: error checks, owning device and pinned host
-/// buffers, copies. Host code only (cuda_runtime_api.h); included by exec/cuda.hpp and exec/thrust.hpp.
+/// Owning device and pinned host buffers of the GPU execution spaces. Host code only (cuda_runtime_api.h);
+/// included by exec/cuda.hpp and exec/thrust.hpp.
 
 #include <cuda_runtime_api.h>
 
 #include <cstddef>
 #include <utility>
 
-#include "tether/core/error.hpp"
+#include "tether/exec/detail/cuda_check.hpp"
 
 namespace tether::exec::detail {
 
-/// Throws tether::runtime_error naming the call when a CUDA runtime call failed.
-inline void cuda_check(cudaError_t e, const char* what) {
-  if (e != cudaSuccess)
-    throw runtime_error(tether::detail::concat("tether: ", what, " failed: ", cudaGetErrorName(e), ": ",
-                                               cudaGetErrorString(e)));
-}
+/// GPU global memory (cudaMalloc: 256-byte aligned).
+struct device_memory {
+  static void* allocate(std::size_t bytes) {
+    void* p = nullptr;
+    cuda_check(cudaMalloc(&p, bytes), "cudaMalloc");
+    return p;
+  }
+  static void release(void* p) noexcept { static_cast<void>(cudaFree(p)); }
+};
 
-/// Owning, move-only array in GPU global memory (cudaMalloc: 256-byte aligned).
-template <class T>
-class device_buffer {
+/// Pinned (page-locked) host memory: staging for MPI and fast copies.
+struct pinned_memory {
+  static void* allocate(std::size_t bytes) {
+    void* p = nullptr;
+    cuda_check(cudaMallocHost(&p, bytes), "cudaMallocHost");
+    return p;
+  }
+  static void release(void* p) noexcept { static_cast<void>(cudaFreeHost(p)); }
+};
+
+/// Owning, move-only array of `n` T in the memory that `Memory` allocates (device_memory, pinned_memory).
+template <class T, class Memory>
+class cuda_array {
  public:
   using value_type = T;
-  device_buffer() = default;
-  explicit device_buffer(std::size_t n) : n_(n) {
-    if (n != 0) {
-      void* p = nullptr;
-      cuda_check(cudaMalloc(&p, n * sizeof(T)), "cudaMalloc");
-      p_ = static_cast<T*>(p);
-    }
+  cuda_array() = default;
+  explicit cuda_array(std::size_t n) : n_(n) {
+    if (n != 0) p_ = static_cast<T*>(Memory::allocate(n * sizeof(T)));
   }
-  device_buffer(device_buffer&& o) noexcept : p_(std::exchange(o.p_, nullptr)), n_(std::exchange(o.n_, 0)) {}
-  device_buffer& operator=(device_buffer&& o) noexcept {
+  cuda_array(cuda_array&& o) noexcept : p_(std::exchange(o.p_, nullptr)), n_(std::exchange(o.n_, 0)) {}
+  cuda_array& operator=(cuda_array&& o) noexcept {
     if (this != &o) {
       release();
       p_ = std::exchange(o.p_, nullptr);
@@ -41,58 +50,28 @@ class device_buffer {
     }
     return *this;
   }
-  device_buffer(const device_buffer&) = delete;
-  device_buffer& operator=(const device_buffer&) = delete;
-  ~device_buffer() { release(); }
+  cuda_array(const cuda_array&) = delete;
+  cuda_array& operator=(const cuda_array&) = delete;
+  ~cuda_array() { release(); }
 
   [[nodiscard]] T* data() const noexcept { return p_; }
   [[nodiscard]] std::size_t size() const noexcept { return n_; }
 
  private:
   void release() noexcept {
-    if (p_ != nullptr) static_cast<void>(cudaFree(p_));
+    if (p_ != nullptr) Memory::release(p_);
     p_ = nullptr;
   }
   T* p_ = nullptr;
   std::size_t n_ = 0;
 };
 
-/// Owning, move-only array in pinned (page-locked) host memory: staging for MPI and fast copies.
+/// Owning, move-only array in GPU global memory.
 template <class T>
-class pinned_buffer {
- public:
-  using value_type = T;
-  pinned_buffer() = default;
-  explicit pinned_buffer(std::size_t n) : n_(n) {
-    if (n != 0) {
-      void* p = nullptr;
-      cuda_check(cudaMallocHost(&p, n * sizeof(T)), "cudaMallocHost");
-      p_ = static_cast<T*>(p);
-    }
-  }
-  pinned_buffer(pinned_buffer&& o) noexcept : p_(std::exchange(o.p_, nullptr)), n_(std::exchange(o.n_, 0)) {}
-  pinned_buffer& operator=(pinned_buffer&& o) noexcept {
-    if (this != &o) {
-      release();
-      p_ = std::exchange(o.p_, nullptr);
-      n_ = std::exchange(o.n_, 0);
-    }
-    return *this;
-  }
-  pinned_buffer(const pinned_buffer&) = delete;
-  pinned_buffer& operator=(const pinned_buffer&) = delete;
-  ~pinned_buffer() { release(); }
+using device_buffer = cuda_array<T, device_memory>;
 
-  [[nodiscard]] T* data() const noexcept { return p_; }
-  [[nodiscard]] std::size_t size() const noexcept { return n_; }
-
- private:
-  void release() noexcept {
-    if (p_ != nullptr) static_cast<void>(cudaFreeHost(p_));
-    p_ = nullptr;
-  }
-  T* p_ = nullptr;
-  std::size_t n_ = 0;
-};
+/// Owning, move-only array in pinned host memory.
+template <class T>
+using pinned_buffer = cuda_array<T, pinned_memory>;
 
 }  // namespace tether::exec::detail
