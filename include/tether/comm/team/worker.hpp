@@ -25,6 +25,8 @@ namespace tether::comm {
 class shared_memory;
 template <class T>
 class team_center;
+class team_pairs;     // comm/team/pairwise.hpp
+struct pair_options;  // comm/pairwise.hpp
 
 /// A worker of a thread team (tether::team::worker): its rank, the team size, and the collectives. Passed to the
 /// function given to shared_memory::run().
@@ -310,6 +312,11 @@ class team_worker {
   /// on the same values, `owner`'s `initial`. See team_center.
   template <class T>
   [[nodiscard]] team_center<T> open_center(std::span<const T> initial, int owner);
+
+  /// Opens a pairwise link over this handle's group for messages of at most `bytes` bytes (collective; SwarmSGD).
+  /// Defined in comm/team/pairwise.hpp: see team_pairs.
+  [[nodiscard]] team_pairs open_pairs(std::size_t bytes, const pair_options& o);
+  [[nodiscard]] team_pairs open_pairs(std::size_t bytes);
 
  private:
   friend class shared_memory;
