@@ -39,7 +39,7 @@ enum class graph_kind {
 class topology {
  public:
   /// The empty graph (size 0): "no graph chosen". An algorithm given it picks its own default.
-  topology() = default;
+  topology() noexcept = default;
 
   /// A user's graph: `adjacency[i]` lists node i's neighbours. Validated (tether::error naming the node):
   /// every neighbour in [0, size), no node lists itself or a neighbour twice, j lists i whenever i lists j,
@@ -323,7 +323,7 @@ class topology {
   }
 
   std::vector<std::vector<int>> adj_;
-  std::string name_ = "empty";
+  std::string name_{};  // "" for the empty graph
 };
 
 }  // namespace tether::comm

@@ -210,8 +210,8 @@ class team_pairs {
   }
 
   /// An agreed swap: `peer` calls swap() naming this worker, and each receives the other's message (the replay
-  /// mode: a schedule both ends know). Serves nobody while it waits; lost when the peer is closed or does not
-  /// come within the timeout.
+  /// mode: a schedule both ends know). Serves nobody while it waits; lost when the peer finished, closed or does
+  /// not come within the timeout.
   pair_status swap(int peer, std::span<const std::byte> send, std::span<std::byte> recv) {
     check_open("swap");
     tether::detail::require(!in_flight_, "swap: worker ", rank_, " has an exchange in flight");
@@ -221,7 +221,8 @@ class team_pairs {
     std::unique_lock lk(board_->mutex());
     auto& me = board_->box(rank_);
     me.seen = clock::now();
-    if (board_->box(peer).phase == detail::pair_phase::closed) return pair_status::lost;
+    // A peer that finished swaps no more (the replay's schedule has passed its end).
+    if (board_->box(peer).phase != detail::pair_phase::active) return pair_status::lost;
     if (detail::pair_request* q = take(me, peer, /*swap=*/true)) {
       lk.unlock();
       meet(q, send, recv, "swap");
@@ -232,7 +233,7 @@ class team_pairs {
     for (;;) {
       me.cv.wait_until(lk, deadline_, [&] {
         return out_->state == detail::pair_state::answered || out_->state == detail::pair_state::refused ||
-               board_->box(peer).phase == detail::pair_phase::closed;
+               board_->box(peer).phase != detail::pair_phase::active;
       });
       lk.unlock();
       if (auto r = settle_outgoing()) {
@@ -378,7 +379,8 @@ class team_pairs {
         in_flight_ = false;
         return pair_status::lost;
       case detail::pair_state::posted:
-        if (clock::now() >= deadline_ || board_->box(out_->to).phase == detail::pair_phase::closed) {
+        if (clock::now() >= deadline_ || board_->box(out_->to).phase == detail::pair_phase::closed ||
+            (out_->swap && board_->box(out_->to).phase != detail::pair_phase::active)) {
           unlink(out_.get());
           out_->state = detail::pair_state::refused;
           in_flight_ = false;
