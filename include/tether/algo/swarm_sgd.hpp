@@ -374,8 +374,9 @@ class swarm_sgd {
     } else {
       link_.poll(serve);
     }
-    if (since_ < period_) return;
-    if (link_.in_flight()) complete(x, link_.wait(serve));  // the previous one is due: wait for it
+    // The next exchange is due at the end of the period; in the non-blocking variant, once the one in flight
+    // completed (the node keeps stepping meanwhile); in the blocking one nothing is in flight here.
+    if (since_ < period_ || link_.in_flight()) return;
     since_ = 0;
     period_ = next_period(gen_);
     if (live_.empty()) return;  // every neighbour lost: local steps only
