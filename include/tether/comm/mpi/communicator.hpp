@@ -51,6 +51,9 @@ struct mpi_options {
   mpi_device_direct device_direct = mpi_device_direct::automatic;  ///< device buffers: direct or staged
 };
 
+class mpi_pairs;      // comm/mpi/pairwise.hpp
+struct pair_options;  // comm/pairwise.hpp
+
 /// One worker per MPI rank. Satisfies tether::communicator; see the file comment.
 class mpi {
  public:
@@ -336,6 +339,11 @@ class mpi {
   /// rank gets a handle on the same values, `owner`'s `initial`. See mpi::center.
   template <class T>
   [[nodiscard]] center<T> open_center(std::span<const T> initial, int owner);
+
+  /// Opens a pairwise link for messages of at most `bytes` bytes (collective; SwarmSGD). Defined in
+  /// comm/mpi/pairwise.hpp (include it): see mpi_pairs.
+  [[nodiscard]] mpi_pairs open_pairs(std::size_t bytes, const pair_options& o);
+  [[nodiscard]] mpi_pairs open_pairs(std::size_t bytes);
 
   /// Collective check that every rank holds the same values: one MPI_Allreduce (MPI_MIN of v and ~v). On a
   /// mismatch every rank throws tether::error naming the value and what each rank holds.
