@@ -153,6 +153,9 @@ class swarm_sgd {
   /// The communicator's pairwise link.
   using link_type = std::remove_cvref_t<decltype(std::declval<Comm&>().open_pairs(
       std::size_t{}, std::declval<const comm::pair_options&>()))>;
+  static_assert(comm::gossip_link<link_type>,
+                "tether::algo::swarm_sgd: the communicator's pairwise link lacks start/test/wait, swap, sync or "
+                "finish (see docs/algorithms/swarm_sgd.md#the-pairwise-link)");
 
   /// A node of the swarm on worker `comm` with `n` parameters. Collective (opens the pairwise link; on MPI also
   /// checks that every rank has the same n, options, graph and message size). Validates every option.

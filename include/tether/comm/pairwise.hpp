@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <type_traits>
 
@@ -32,6 +33,26 @@ struct pair_counters {
   std::uint64_t swaps = 0;    ///< agreed swaps completed (the replay mode)
 };
 
+/// The pairwise link SwarmSGD needs: a tether::pairwise_link that also starts an exchange without waiting and
+/// tests it later (`start`, `test`, `wait`, `in_flight`: the non-blocking variant), swaps with a peer that names
+/// this worker too (`swap`: the replay mode's agreed schedule), and ends with barriers that keep serving (`sync`,
+/// `finish`). The thread team's team_pairs and comm::mpi's mpi_pairs model it. See
+/// docs/algorithms/swarm_sgd.md#the-pairwise-link.
+template <class L>
+concept gossip_link =
+    pairwise_link<L> &&
+    requires(L& l, const L& cl, int peer, std::span<const std::byte> send, std::span<std::byte> recv,
+             void (*serve)(int, std::span<const std::byte>, std::span<std::byte>)) {
+      { l.start(peer, send, recv) } -> std::same_as<std::optional<pair_status>>;
+      { l.test(serve) } -> std::same_as<std::optional<pair_status>>;
+      { l.wait(serve) } -> std::same_as<pair_status>;
+      { cl.in_flight() } -> std::convertible_to<bool>;
+      { l.swap(peer, send, recv) } -> std::same_as<pair_status>;
+      l.sync(serve);
+      l.finish(serve);
+      { cl.counters() } -> std::convertible_to<const pair_counters&>;
+    };
+
 namespace detail {
 
 /// Checks a link's options (tether::error naming the field).
@@ -50,13 +71,6 @@ void call_serve(Serve& serve, int from, std::span<const std::byte> message, std:
                 "message, std::span<std::byte> reply) (see docs/concepts.md#pairwise-tier)");
   serve(from, message, reply);
 }
-
-/// A serve callback that answers nothing (for links a worker only polls to leave).
-struct refuse_all {
-  void operator()(int, std::span<const std::byte>, std::span<std::byte>) const {
-    throw runtime_error("tether: pairwise link: no serve callback given");
-  }
-};
 
 }  // namespace detail
 

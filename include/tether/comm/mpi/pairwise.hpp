@@ -531,7 +531,7 @@ class mpi_pairs {
   clock::time_point deadline_{};
 };
 
-static_assert(pairwise_link<mpi_pairs>, "mpi_pairs must model tether::pairwise_link (docs/concepts.md#pairwise-tier)");
+static_assert(gossip_link<mpi_pairs>, "mpi_pairs must model comm::gossip_link (docs/algorithms/swarm_sgd.md#the-pairwise-link)");
 
 /// Opens comm::mpi's pairwise link (collective): see mpi_pairs.
 inline mpi_pairs mpi::open_pairs(std::size_t bytes, const pair_options& o) { return mpi_pairs(*this, bytes, o); }

@@ -485,7 +485,7 @@ class team_pairs {
   pair_counters counters_{};
 };
 
-static_assert(pairwise_link<team_pairs>, "team_pairs must model tether::pairwise_link (docs/concepts.md#pairwise-tier)");
+static_assert(gossip_link<team_pairs>, "team_pairs must model comm::gossip_link (docs/algorithms/swarm_sgd.md#the-pairwise-link)");
 
 /// Opens the team's pairwise link (collective over this handle's group): see team_pairs.
 inline team_pairs team_worker::open_pairs(std::size_t bytes, const pair_options& o) {
