@@ -15,9 +15,12 @@
 /// | easgd, eamsgd                            | the center variable                              |
 /// | async-easgd, async-eamsgd                | the center as worker 0 read it at its last exchange |
 /// | local-sgd, sync-sgd, overlap-local-sgd   | the average of the workers' parameters           |
+/// | swarm                                    | the average of the nodes' parameters             |
 ///
 /// The evaluation reads other workers' buffers directly through shared memory, outside the communicator, so it
-/// adds nothing to the byte counters; its time is reported apart from the training time.
+/// adds nothing to the byte counters; its time is reported apart from the training time. SwarmSGD's nodes first
+/// meet in opt.sync(x), a barrier that keeps answering exchanges, so that no exchange is left waiting for a node
+/// that stopped at the evaluation.
 
 #include "idx.hpp"
 #include "mlp.hpp"
@@ -54,6 +57,7 @@ enum class algorithm {
   async_lsgd,         ///< asynchronous LSGD: elections and broadcasts in the background (tether::algo::async_lsgd)
   async_easgd,        ///< asynchronous EASGD: exchanges with a shared center, no barrier (tether::algo::async_easgd)
   async_eamsgd,       ///< asynchronous EASGD with Nesterov momentum (tether::algo::async_eamsgd)
+  swarm,              ///< SwarmSGD: pairwise gossip with a random neighbour every period (tether::algo::swarm_sgd)
 };
 
 /// Name and one-line description of an algorithm, for command lines, logs and tables.
@@ -64,7 +68,7 @@ struct algorithm_entry {
 };
 
 /// Every algorithm of the driver, in the order tables list them.
-inline constexpr std::array<algorithm_entry, 10> algorithms{{
+inline constexpr std::array<algorithm_entry, 11> algorithms{{
     {algorithm::sync_sgd, "sync-sgd", "synchronous SGD: all-reduce of the parameters every step (local SGD, period 1)"},
     {algorithm::lsgd, "lsgd", "Leader SGD: pull toward the worker with the lowest recent loss"},
     {algorithm::lsgd_grouped, "lsgd-grouped", "LSGD with a local leader per group and a global leader"},
@@ -75,6 +79,7 @@ inline constexpr std::array<algorithm_entry, 10> algorithms{{
     {algorithm::async_lsgd, "async-lsgd", "asynchronous LSGD: elections and broadcasts run in the background"},
     {algorithm::async_easgd, "async-easgd", "asynchronous EASGD: each worker exchanges with the center, no barrier"},
     {algorithm::async_eamsgd, "async-eamsgd", "asynchronous EASGD with Nesterov momentum in the local step"},
+    {algorithm::swarm, "swarm", "SwarmSGD: every period, average with a random neighbour of the graph (--topology, --bits)"},
 }};
 
 /// The command-line name of `a`.
@@ -158,6 +163,9 @@ struct train_options {
   bool check_gradient = true;         ///< the optimizer's scan of each gradient for NaN/Inf (optimizer_options)
   bool replicate_data = false;        ///< every worker samples the whole training set instead of its own shard
   bool evaluate_average = false;      ///< also evaluate the mean of the workers' parameters (epoch_record::average_accuracy)
+  tether::comm::graph_kind topology = tether::comm::graph_kind::ring;  ///< swarm: the communication graph
+  unsigned bits = 0;                  ///< swarm: bits per value on the wire, 1..8 (stochastic uniform, block 256); 0 = fp32
+  bool nonblocking = false;           ///< swarm: the non-blocking variant (keep stepping while an exchange is in flight)
 };
 
 /// The state of the team at the end of an epoch (epoch 0: before training).
@@ -318,8 +326,10 @@ train_result run_team(const dataset& train, const dataset& test, const train_opt
     model.init(x, o.seed);  // the same starting point on every worker
     Opt opt(w, n, opts);
     sh.x[r] = x.data();
-    if constexpr (Opt::pull_type::buffers > 0) {
-      if (model_kind == output_model::center) sh.center[r] = opt.target(0).data();
+    if constexpr (requires { Opt::pull_type::buffers; }) {
+      if constexpr (Opt::pull_type::buffers > 0) {
+        if (model_kind == output_model::center) sh.center[r] = opt.target(0).data();
+      }
     }
 
     // The end-of-epoch evaluation: every worker takes part; worker 0 records.
@@ -329,6 +339,7 @@ train_result run_team(const dataset& train, const dataset& test, const train_opt
     double step_s = 0.0;
     double loss_sum = 0.0;
     const auto evaluate = [&](std::size_t epoch, std::uint64_t step) {
+      if constexpr (requires { opt.sync(x); }) opt.sync(x);  // SwarmSGD: no exchange in flight past this point
       sh.stats[r] = opt.stats();
       sh.gradient_s[r] = gradient_s;
       sh.step_s[r] = step_s;
@@ -548,6 +559,26 @@ train_result run_with_step(const dataset& train, const dataset& test, const trai
       opts.pull.beta = o.easgd_beta;
       return run_team<opt>(train, test, o, opts, output_model::center, cb, 0);
     }
+    case algorithm::swarm: {
+      const auto fill_swarm = [&](auto& opts) {
+        fill(opts);
+        opts.topology = tether::comm::topology::make(o.topology, o.workers, /*r=*/std::min(4, o.workers - 1), o.seed);
+        opts.local_steps = o.period;
+        opts.seed = o.seed;
+        opts.nonblocking = o.nonblocking;
+      };
+      if (o.bits == 0) {
+        using opt = tether::algo::swarm_sgd<worker, Step>;
+        typename opt::options opts;
+        fill_swarm(opts);
+        return run_team<opt>(train, test, o, opts, output_model::average, cb, 0);
+      }
+      using opt = tether::algo::swarm_sgd<worker, Step, tether::codec::stochastic_uniform<float>>;
+      typename opt::options opts;
+      fill_swarm(opts);
+      opts.codec = tether::codec::stochastic_uniform<float>({.bits = o.bits, .block = 256});
+      return run_team<opt>(train, test, o, opts, output_model::average, cb, 0);
+    }
   }
   throw tether::error("fmnist::train: unknown algorithm");
 }
@@ -564,6 +595,7 @@ inline void validate(const train_options& o, std::size_t train_count) {
   require(std::isfinite(o.momentum) && o.momentum >= 0.0f && o.momentum < 1.0f,
           "fmnist::train: momentum must be in [0, 1), got ", o.momentum);
   require(o.batch >= 1, "fmnist::train: batch must be >= 1, got ", o.batch);
+  require(o.bits <= 8, "fmnist::train: bits must be 0 (fp32) or in 1..8, got ", o.bits);
   if (o.algo == algorithm::lsgd_grouped) {
     require(o.group_size >= 1 && o.workers % o.group_size == 0, "fmnist::train: group_size (", o.group_size,
             ") must divide workers (", o.workers, ")");

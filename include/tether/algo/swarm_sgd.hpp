@@ -82,6 +82,7 @@ struct swarm_stats {
   std::uint64_t served = 0;     ///< exchanges other nodes started with this one, answered
   std::uint64_t crossed = 0;    ///< exchanges met by the partner's own exchange with this node
   std::uint64_t lost = 0;       ///< exchanges lost (the partner was gone, refused or timed out)
+  std::uint64_t steps_in_flight = 0;  ///< local steps taken while an exchange of this node was in flight (non-blocking)
   std::vector<int> lost_peers;  ///< neighbours dropped as lost, in the order they were dropped
   double seconds_gossip = 0.0;  ///< time in exchanges, serving and waiting (encode, decode and averages included)
 };
@@ -225,6 +226,7 @@ class swarm_sgd {
     }
     ++stats_.steps;
     ++since_;
+    if (link_.in_flight()) ++swarm_.steps_in_flight;
     const auto t1 = clock::now();
 
     gossip(xs);
@@ -377,9 +379,11 @@ class swarm_sgd {
     } else {
       link_.poll(serve);
     }
-    // The next exchange is due at the end of the period; in the non-blocking variant, once the one in flight
-    // completed (the node keeps stepping meanwhile); in the blocking one nothing is in flight here.
-    if (since_ < period_ || link_.in_flight()) return;
+    if (since_ < period_) return;
+    // The next exchange is due. In the non-blocking variant the previous one may still be in flight: it had a
+    // whole period to complete while the node kept stepping; wait for it now, so that no exchange is more than one
+    // period stale (the bounded delay SwarmSGD's analysis of the non-blocking variant assumes).
+    if (link_.in_flight()) complete(x, link_.wait(serve));
     since_ = 0;
     period_ = next_period(gen_);
     if (live_.empty()) return;  // every neighbour lost: local steps only
