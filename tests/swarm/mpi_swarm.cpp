@@ -164,7 +164,8 @@ TEST_CASE("mpi swarm_sgd: consensus near the optimum on several graphs, quantize
     swarm_on_quadratic(g, tether::codec::identity<float>{}, /*nonblocking=*/true);
   }
   swarm_on_quadratic(topology::ring(p), tether::codec::stochastic_uniform<float>({.bits = 8, .block = 64}));
-  swarm_on_quadratic(topology::ring(p), tether::codec::lattice<float>({.bits = 8, .block = 64, .step = 0.01f}), false,
+  // Lattice step 0.02: radius 2.54 covers |x0 - c| <= 2 (see algo_quadratic.cpp).
+  swarm_on_quadratic(topology::ring(p), tether::codec::lattice<float>({.bits = 8, .block = 64, .step = 0.02f}), false,
                      /*same_start=*/true);
 }
 

@@ -515,7 +515,6 @@ class swarm_sgd {
   std::size_t n_;
   options opt_;
   std::size_t msg_bytes_ = opt_.codec.encoded_size(n_);
-  link_type link_;
   int rank_ = 0;
   Step step_{};
   std::array<typename Exec::template buffer<T>, Step::state_size> state_{};
@@ -533,6 +532,9 @@ class swarm_sgd {
   bool finished_ = false;
   worker_stats stats_{};
   swarm_stats swarm_{};
+  // Last: destroyed first, so that an exchange still in flight is settled (its peer done writing into recv_)
+  // before the buffers go. Constructed in the initializer list (it validates the options and opens the link).
+  link_type link_;
 };
 
 }  // namespace tether::algo
