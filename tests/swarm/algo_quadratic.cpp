@@ -96,7 +96,7 @@ TEST_CASE("swarm_sgd: consensus near the optimum with quantized exchanges", "[sw
     INFO("lattice 8 bits, step 0.02");
     check_near_optimum(run(g, 800, tether::codec::lattice<float>({.bits = 8, .block = 64, .step = 0.02f}), false,
                            false, /*same_start=*/true),
-                       1e-3, 1e-3);
+                       3e-3, 1e-3);  // its error (< 0.02 per value) leaves a floor near 1e-3
   }
 }
 

@@ -233,6 +233,33 @@ TEST_CASE("team link: sync is a barrier that keeps serving", "[swarm]") {
   for (int r = 0; r < 4; ++r) CHECK(after[static_cast<std::size_t>(r)] >= 0);
 }
 
+TEST_CASE("team link: sync does not serve an exchange started after its initiator passed", "[swarm]") {
+  // Worker 0 exchanges with 1, syncs, and at once starts its next exchange; worker 1, in sync all along, must leave
+  // sync having served only the first: the second belongs to the next phase (served at 1's next poll). Before the
+  // fix, a worker that had not yet seen everybody arrive served whatever was waiting, the next phase's too.
+  int wrong = 0;
+  for (int trial = 0; trial < 200; ++trial) {
+    tether::team team(2);
+    std::vector<std::uint64_t> served_in_sync(2);
+    team.run([&](tether::team::worker& w) {
+      auto link = w.open_pairs(message_bytes, {.timeout = 30});
+      audited a;
+      a.rank = w.rank();
+      if (w.rank() == 0) {
+        a.exchange(link, 1);
+        link.sync(a.serve());
+        a.exchange(link, 1);
+      } else {
+        link.sync(a.serve());
+        served_in_sync[1] = link.counters().served;
+      }
+      link.finish(a.serve());
+    });
+    wrong += served_in_sync[1] != 1;
+  }
+  CHECK(wrong == 0);
+}
+
 TEST_CASE("team link: a worker that throws is lost to the others, who finish", "[swarm][fault]") {
   constexpr int p = 4;
   tether::team team(p);

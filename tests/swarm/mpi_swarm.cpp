@@ -123,6 +123,29 @@ TEST_CASE("mpi link: an oversized request is refused, naming the peer; the initi
   if (comm.rank() == 1) CHECK(error == "tether: pairwise link: rank 1: peer 0 sent a 48-byte message, more than this link's 32-byte messages");
 }
 
+TEST_CASE("mpi link: sync does not serve an exchange started after its initiator passed", "[swarm][mpi]") {
+  tether::comm::mpi comm(MPI_COMM_WORLD, {.timeout = 120});
+  if (comm.size() < 2) return;
+  int wrong = 0;
+  for (int trial = 0; trial < 50; ++trial) {
+    auto link = comm.open_pairs(link_check::message_bytes, {.timeout = 30});
+    std::array<std::byte, link_check::message_bytes> s{}, r{};
+    const auto serve = [](int, std::span<const std::byte>, std::span<std::byte> reply) {
+      link_check::write(reply, {2, 0, 0});
+    };
+    if (comm.rank() == 0) {
+      (void)link.exchange(1, s, r, serve);
+      link.sync(serve);
+      (void)link.exchange(1, s, r, serve);  // the next phase: served by rank 1 after its sync
+    } else {
+      link.sync(serve);
+      if (comm.rank() == 1) wrong += link.counters().served != 1;
+    }
+    link.finish(serve);
+  }
+  CHECK(wrong == 0);
+}
+
 namespace {
 
 template <class Codec = tether::codec::identity<float>>
@@ -165,8 +188,9 @@ TEST_CASE("mpi swarm_sgd: consensus near the optimum on several graphs, quantize
   }
   swarm_on_quadratic(topology::ring(p), tether::codec::stochastic_uniform<float>({.bits = 8, .block = 64}));
   // Lattice step 0.02: radius 2.54 covers |x0 - c| <= 2 (see algo_quadratic.cpp).
+  // (its error, below 0.02 per value, leaves a floor near 1e-3: measured 1.08e-3 once)
   swarm_on_quadratic(topology::ring(p), tether::codec::lattice<float>({.bits = 8, .block = 64, .step = 0.02f}), false,
-                     /*same_start=*/true);
+                     /*same_start=*/true, 3e-3, 1e-3);
 }
 
 TEST_CASE("mpi swarm_sgd: replay mode reruns bit for bit", "[swarm][mpi]") {

@@ -197,11 +197,11 @@ class mpi_pairs {
     for (std::uint64_t spins = 0;; ++spins) {
       int flag = 0;
       MPI_Status st;
-      owner_->check(MPI_Test(&r, &flag, &st), "MPI_Test (swap)");
+      owner_->check(MPI_Test(&r, &flag, &st), "MPI_Test (swap)");  // (st.MPI_ERROR is not set by MPI_Test)
       if (flag != 0) {
         int count = 0;
         MPI_Get_count(&st, MPI_BYTE, &count);
-        if (st.MPI_ERROR != MPI_SUCCESS || static_cast<std::size_t>(count) != recv.size())
+        if (static_cast<std::size_t>(count) != recv.size())
           throw runtime_error(tether::detail::concat("tether: swap: rank ", rank_, ": peer ", peer, " sent ", count,
                                                      " bytes, this rank expects ", recv.size()));
         ++counters_.swaps;
@@ -227,7 +227,16 @@ class mpi_pairs {
     tether::detail::require(!in_flight_, "sync: rank ", rank_, " has an exchange in flight");
     const std::uint64_t gen = ++synced_;
     notify_all({detail::pair_arrive, 0, gen});
-    wait_for_others(serve, [&](std::size_t r) { return arrived_[r] >= gen; });
+    // A request from a rank that already arrived here was started after it passed: it is kept for this rank's
+    // next poll, not served inside the barrier (its arrival note came first: MPI keeps the order of a pair).
+    syncing_ = gen;
+    try {
+      wait_for_others(serve, [&](std::size_t r) { return arrived_[r] >= gen; });
+    } catch (...) {
+      syncing_ = 0;
+      throw;
+    }
+    syncing_ = 0;
   }
 
   /// Starts no more exchanges and serves the others until each has finished, been lost or been silent for the
@@ -350,7 +359,7 @@ class mpi_pairs {
   template <class Serve>
   void progress(Serve& serve, bool serve_requests) {
     reap_sends();
-    if (serve_requests) {
+    if (serve_requests && syncing_ == 0) {
       while (!deferred_.empty()) {
         auto d = std::move(deferred_.front());
         deferred_.pop_front();
@@ -398,7 +407,7 @@ class mpi_pairs {
             if (!payload.empty()) std::memcpy(out_recv_.data(), payload.data(), payload.size());
             out_status_ = pair_status::done;
             out_crossed_ = true;
-          } else if (serve_requests) {
+          } else if (serve_requests && !(syncing_ > 0 && arrived_[static_cast<std::size_t>(from)] >= syncing_)) {
             const std::uint32_t want = e.reply_bytes;
             answer(serve, from, payload, e.seq, want);
           } else {
@@ -519,6 +528,7 @@ class mpi_pairs {
   std::vector<clock::time_point> heard_, alive_sent_;
   std::uint64_t seq_ = 0;
   std::uint64_t synced_ = 0;
+  std::uint64_t syncing_ = 0;  // the sync() generation being waited for (0: none)
   bool finishing_ = false;
   // The exchange in flight.
   bool in_flight_ = false;

@@ -259,7 +259,9 @@ class team_pairs {
       me.seen = clock::now();
       board_->wake_all();
     }
-    wait_for_others(serve, [gen](const detail::pair_board::mailbox& b) {
+    // A worker reaches sync() with no exchange in flight, so a request from one that has reached it was started
+    // after it passed: it belongs to the next phase and waits for this worker's next step boundary.
+    wait_for_others(serve, gen, [gen](const detail::pair_board::mailbox& b) {
       return b.phase != detail::pair_phase::active || b.arrived >= gen;
     });
   }
@@ -277,7 +279,7 @@ class team_pairs {
       me.seen = clock::now();
       board_->wake_all();
     }
-    wait_for_others(serve, [](const detail::pair_board::mailbox& b) { return b.phase != detail::pair_phase::active; });
+    wait_for_others(serve, 0, [](const detail::pair_board::mailbox& b) { return b.phase != detail::pair_phase::active; });
     close();
   }
 
@@ -319,17 +321,20 @@ class team_pairs {
                             "-byte messages (worker ", rank_, ")");
   }
 
-  static bool has_request(const detail::pair_board::mailbox& me, bool swap) {
-    return std::any_of(me.inbox.begin(), me.inbox.end(), [swap](const detail::pair_request* q) {
-      return q->swap == swap && q->state == detail::pair_state::posted;
+  bool has_request(const detail::pair_board::mailbox& me, bool swap, std::uint64_t before = 0) const {
+    return std::any_of(me.inbox.begin(), me.inbox.end(), [&](const detail::pair_request* q) {
+      return q->swap == swap && q->state == detail::pair_state::posted &&
+             (before == 0 || board_->box(q->from).arrived < before);
     });
   }
 
-  // Takes (mutex held) the posted request of `from` (any sender when from < 0) of the given kind, if any.
-  static detail::pair_request* take(detail::pair_board::mailbox& me, int from, bool swap) {
+  // Takes (mutex held) the posted request of `from` (any sender when from < 0) of the given kind, if any; with
+  // `before` > 0, only from a sender that has made fewer than `before` sync() calls.
+  detail::pair_request* take(detail::pair_board::mailbox& me, int from, bool swap, std::uint64_t before = 0) {
     for (auto it = me.inbox.begin(); it != me.inbox.end(); ++it) {
       detail::pair_request* q = *it;
       if (q->swap != swap || q->state != detail::pair_state::posted || (from >= 0 && q->from != from)) continue;
+      if (before > 0 && board_->box(q->from).arrived >= before) continue;
       me.inbox.erase(it);
       q->state = detail::pair_state::taken;
       return q;
@@ -414,14 +419,15 @@ class team_pairs {
     worker_->count(send.size(), recv.size());
   }
 
-  // Serves every request waiting in this worker's inbox, one at a time, without the mutex held while serving.
+  // Serves every request waiting in this worker's inbox, one at a time, without the mutex held while serving;
+  // with `before` > 0 (inside sync number `before`), only those of workers that have not reached that sync.
   template <class Serve>
-  void serve_inbox(Serve& serve) {
+  void serve_inbox(Serve& serve, std::uint64_t before = 0) {
     for (;;) {
       detail::pair_request* q = nullptr;
       {
         std::lock_guard lk(board_->mutex());
-        q = take(board_->box(rank_), -1, /*swap=*/false);
+        q = take(board_->box(rank_), -1, /*swap=*/false, before);
       }
       if (q == nullptr) return;
       try {
@@ -450,11 +456,10 @@ class team_pairs {
 
   // Serves until every other worker satisfies `passed`, is closed, or has been silent for the timeout.
   template <class Serve, class Passed>
-  void wait_for_others(Serve& serve, Passed passed) {
+  void wait_for_others(Serve& serve, std::uint64_t before, Passed passed) {
     const auto timeout = std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(opt_.timeout));
     const auto tick = std::min<clock::duration>(timeout, std::chrono::milliseconds(20));
     for (;;) {
-      serve_inbox(serve);
       std::unique_lock lk(board_->mutex());
       auto& me = board_->box(rank_);
       me.seen = clock::now();
@@ -468,8 +473,10 @@ class team_pairs {
         return true;
       };
       if (all_passed()) return;
-      me.cv.wait_for(lk, tick, [&] { return has_request(me, false) || all_passed(); });
-      if (!has_request(me, false) && all_passed()) return;
+      lk.unlock();
+      serve_inbox(serve, before);
+      lk.lock();
+      me.cv.wait_for(lk, tick, [&] { return has_request(me, false, before) || all_passed(); });
     }
   }
 
