@@ -12,6 +12,7 @@ packages=(
   libopenblas-dev zlib1g-dev
   dataset-fashion-mnist
   gnuplot-nox valgrind
+  clang libclang-rt-14-dev
 )
 
 missing=()

@@ -41,6 +41,10 @@ struct study_entry {
   std::vector<double> lrs;
   float leader_strength = 0.1f;  ///< lsgd, lsgd-grouped: the proximal pull p
   bool replicate = false;        ///< every worker samples the whole training set instead of its shard
+  unsigned bits = 0;             ///< swarm: bits per value on the wire (0: fp32)
+  tether::comm::graph_kind topology = tether::comm::graph_kind::ring;  ///< swarm: the graph
+  bool nonblocking = false;      ///< swarm: the non-blocking variant
+  int workers = 0;               ///< workers of this entry (0: --workers)
   std::string label;             ///< algorithm name plus the variant, for tables and files
 };
 
@@ -73,7 +77,13 @@ std::vector<double> default_lrs(fmnist::algorithm a) {
 
 std::vector<study_entry> default_entries() {
   std::vector<study_entry> v;
-  for (const auto& a : fmnist::algorithms) v.push_back({a.id, default_lrs(a.id), 0.1f, false, std::string(a.name)});
+  for (const auto& a : fmnist::algorithms) {
+    study_entry e;
+    e.algo = a.id;
+    e.lrs = default_lrs(a.id);
+    e.label = std::string(a.name);
+    v.push_back(e);
+  }
   return v;
 }
 
@@ -83,7 +93,9 @@ budget, for a learning-rate grid and several seeds; then the time split of an ep
 
   --algorithms LIST   comma-separated algorithms (default: all of them). An item may name a variant and its own
                       grid: name[+pull=X][+replicated][:lr1/lr2/...], e.g. lsgd+pull=1:0.01/0.03/0.1
-                      (+pull: LSGD's proximal pull p; +replicated: every worker samples the whole training set)
+                      (+pull: LSGD's proximal pull p; +replicated: every worker samples the whole training set);
+                      swarm also takes +bits=B (1..8; default fp32), +topology=G (ring, torus, hypercube, complete,
+                      random, exponential; default ring), +nonblocking; any entry +workers=P (default --workers)
   --epochs N          epochs per run (default 8)
   --period N          tau, the communication period of every algorithm but sync-sgd (default 16)
   --workers N         workers (default 4)
@@ -114,7 +126,10 @@ settings parse_args(int argc, char** argv) {
         const std::size_t plus = spec.find('+');
         const auto a = fmnist::parse_algorithm(spec.substr(0, plus));
         if (!a) bad_value(flag, item, "unknown algorithm (one of: " + fmnist::algorithm_names() + ")");
-        study_entry e{*a, default_lrs(*a), 0.1f, false, std::string(spec)};
+        study_entry e;
+        e.algo = *a;
+        e.lrs = default_lrs(*a);
+        e.label = std::string(spec);
         spec = plus == std::string_view::npos ? std::string_view{} : spec.substr(plus + 1);
         while (!spec.empty()) {
           const std::size_t next = spec.find('+');
@@ -125,8 +140,20 @@ settings parse_args(int argc, char** argv) {
             const double x = parse_number<double>(flag, mod.substr(5));
             if (!std::isfinite(x) || x < 0.0) bad_value(flag, item, "pull must be >= 0");
             e.leader_strength = static_cast<float>(x);
+          } else if (mod.substr(0, 5) == "bits=") {
+            e.bits = parse_number<unsigned>(flag, mod.substr(5));
+            if (e.bits < 1 || e.bits > 8) bad_value(flag, item, "bits must be in 1..8");
+          } else if (mod.substr(0, 9) == "topology=") {
+            const auto k = tether::comm::topology::parse_kind(mod.substr(9));
+            if (!k) bad_value(flag, item, "unknown topology (ring, torus, hypercube, complete, random, exponential)");
+            e.topology = *k;
+          } else if (mod == "nonblocking") {
+            e.nonblocking = true;
+          } else if (mod.substr(0, 8) == "workers=") {
+            e.workers = parse_number<int>(flag, mod.substr(8));
+            if (e.workers < 1 || e.workers > 256) bad_value(flag, item, "workers must be in [1, 256]");
           } else {
-            bad_value(flag, item, "unknown variant (use +pull=X or +replicated)");
+            bad_value(flag, item, "unknown variant (use +pull=X, +replicated, +bits=B, +topology=G, +nonblocking or +workers=P)");
           }
           spec = next == std::string_view::npos ? std::string_view{} : spec.substr(next + 1);
         }
@@ -327,6 +354,10 @@ void run_grid(const settings& s, const fmnist::dataset& train, const fmnist::dat
         o.seed = seed;
         o.leader_strength = e.leader_strength;
         o.replicate_data = e.replicate;
+        o.bits = e.bits;
+        o.topology = e.topology;
+        o.nonblocking = e.nonblocking;
+        if (e.workers > 0) o.workers = e.workers;
         ++k;
         fmnist::train_result r = fmnist::train(train, test, o);
         const std::string& name = e.label;
@@ -451,7 +482,7 @@ void run_split(const settings& s, const fmnist::dataset& train, const fmnist::da
     if (p == 2 && s.workers <= 2) continue;
     for (const auto a : {algorithm::lsgd, algorithm::lsgd_grouped, algorithm::easgd, algorithm::local_sgd,
                          algorithm::overlap_local_sgd, algorithm::sync_sgd, algorithm::async_lsgd,
-                         algorithm::async_easgd}) {
+                         algorithm::async_easgd, algorithm::swarm}) {
       if (p == 1 && a != algorithm::lsgd && a != algorithm::easgd) continue;  // one worker: only the kernels differ
       if (a == algorithm::lsgd_grouped && (p < 4 || p % 2 != 0)) continue;
       cases.push_back({a, p, s.batch});

@@ -101,6 +101,10 @@ With no options: LSGD on 4 workers, which reaches about 89% test accuracy.
        std::to_string(t.group_size) + ")\n";
   u += "  --global-period N   lsgd-grouped: steps between global elections, a multiple of --period (default "
        "4 * period)\n";
+  u += "  --topology G        swarm: the communication graph: ring, torus, hypercube, complete, random (4-regular)\n"
+       "                      or exponential (default ring)\n";
+  u += "  --bits N            swarm: bits per value of the models exchanged, 1..8 (stochastic uniform rounding, one\n"
+       "                      scale per 256 values), or 32 for fp32 (default 32)\n";
   u += "  --seed N            seed of the initial model, the data order and the shards (default " +
        std::to_string(t.seed) + ")\n";
   u += "  --limit N           train on the first N training images only, for quick runs (default: all 60000)\n";
@@ -128,7 +132,8 @@ settings parse_args(int argc, char** argv) {
           flag == "--global-period" || flag == "--group-size" || flag == "--lr" || flag == "--momentum" ||
           flag == "--schedule" || flag == "--batch" || flag == "--seed" || flag == "--limit" ||
           flag == "--data-dir" || flag == "--csv" || flag == "--png" || flag == "--leader-pull" ||
-          flag == "--leader-jump" || flag == "--data" || flag == "--step")
+          flag == "--leader-jump" || flag == "--data" || flag == "--step" || flag == "--topology" ||
+          flag == "--bits")
         throw usage_error{std::string(flag) + ": needs a value"};
       throw usage_error{"unknown option '" + std::string(flag) + "'"};
     }
@@ -198,6 +203,14 @@ settings parse_args(int argc, char** argv) {
       const auto b = parse_number<std::size_t>(flag, v);
       if (b < 1 || b > 60000) bad_value(flag, v, "must be in [1, 60000]");
       t.batch = b;
+    } else if (flag == "--topology") {
+      const auto k = tether::comm::topology::parse_kind(v);
+      if (!k) bad_value(flag, v, "must be ring, torus, hypercube, complete, random or exponential");
+      t.topology = *k;
+    } else if (flag == "--bits") {
+      const auto b = parse_number<unsigned>(flag, v);
+      if (b != 32 && (b < 1 || b > 8)) bad_value(flag, v, "must be in 1..8, or 32 for fp32");
+      t.bits = b == 32 ? 0 : b;
     } else if (flag == "--seed") {
       t.seed = parse_number<std::uint64_t>(flag, v);
     } else if (flag == "--limit") {
@@ -232,6 +245,10 @@ settings parse_args(int argc, char** argv) {
       std::uint64_t{4} * t.period > std::numeric_limits<std::uint32_t>::max()) {
     throw usage_error{"--period: 4 * --period (the default --global-period) must be below 2^32, got '" +
                       std::to_string(t.period) + "'"};
+  }
+  if (t.algo == fmnist::algorithm::swarm && t.topology == tether::comm::graph_kind::hypercube &&
+      (t.workers & (t.workers - 1)) != 0) {
+    throw usage_error{"--topology: hypercube needs --workers a power of two, got '" + std::to_string(t.workers) + "'"};
   }
   if (t.algo == fmnist::algorithm::lsgd_grouped) {
     if (t.workers % t.group_size != 0) {

@@ -1,5 +1,5 @@
 # CTest driver of the demo (tests/fashion_mnist registers it as `fmnist_demo`):
-#   cmake -DDEMO=<tether_demo> -DOUT=<folder> -P demo_test.cmake
+#   cmake -DDEMO=<tether_demo> -DOUT=<folder> [-DARGS=<extra flags, a ;-list>] [-DNAME=<file stem>] -P demo_test.cmake
 # Runs a tiny training (2000 images, 1 epoch, 4 workers, tau 4) and checks that the demo succeeds and that its CSV
 # log has the header and one row per epoch (0 and 1) with an accuracy in [0, 1]. Passes with a message when the
 # Fashion-MNIST files are not installed, like the other tests of tests/fashion_mnist.
@@ -19,11 +19,14 @@ if(NOT EXISTS "${data_dir}/train-images-idx3-ubyte.gz" AND NOT EXISTS "${data_di
   return()
 endif()
 
-set(csv "${OUT}/fmnist_demo_test.csv")
-set(png "${OUT}/fmnist_demo_test.png")
+if(NOT NAME)
+  set(NAME fmnist_demo_test)
+endif()
+set(csv "${OUT}/${NAME}.csv")
+set(png "${OUT}/${NAME}.png")
 file(REMOVE "${csv}" "${png}")
 execute_process(
-  COMMAND "${DEMO}" --limit 2000 --epochs 1 --period 4 --workers 4 --seed 3 --csv "${csv}" --png "${png}"
+  COMMAND "${DEMO}" --limit 2000 --epochs 1 --period 4 --workers 4 --seed 3 --csv "${csv}" --png "${png}" ${ARGS}
   RESULT_VARIABLE rc
   OUTPUT_VARIABLE out
   ERROR_VARIABLE err)

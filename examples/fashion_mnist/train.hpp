@@ -16,9 +16,12 @@
 /// | async-easgd, async-eamsgd                | the center as worker 0 read it at its last exchange |
 /// | local-sgd, sync-sgd, overlap-local-sgd   | the average of the workers' parameters           |
 /// | downpour, downpour-sgd                   | the parameter server's (its shards') parameters  |
+/// | swarm                                    | the average of the nodes' parameters             |
 ///
 /// The evaluation reads other workers' buffers directly through shared memory, outside the communicator, so it
-/// adds nothing to the byte counters; its time is reported apart from the training time.
+/// adds nothing to the byte counters; its time is reported apart from the training time. SwarmSGD's nodes first
+/// meet in opt.sync(x), a barrier that keeps answering exchanges, so that no exchange is left waiting for a node
+/// that stopped at the evaluation.
 
 #include "idx.hpp"
 #include "mlp.hpp"
@@ -58,6 +61,7 @@ enum class algorithm {
   async_eamsgd,       ///< asynchronous EASGD with Nesterov momentum (tether::algo::async_eamsgd)
   downpour,           ///< Downpour SGD: a parameter server with Adagrad on its shards (tether::algo::downpour)
   downpour_sgd,       ///< Downpour SGD with plain SGD on the shards (a fixed rate)
+  swarm,              ///< SwarmSGD: pairwise gossip with a random neighbour every period (tether::algo::swarm_sgd)
 };
 
 /// Name and one-line description of an algorithm, for command lines, logs and tables.
@@ -68,7 +72,7 @@ struct algorithm_entry {
 };
 
 /// Every algorithm of the driver, in the order tables list them.
-inline constexpr std::array<algorithm_entry, 12> algorithms{{
+inline constexpr std::array<algorithm_entry, 13> algorithms{{
     {algorithm::sync_sgd, "sync-sgd", "synchronous SGD: all-reduce of the parameters every step (local SGD, period 1)"},
     {algorithm::lsgd, "lsgd", "Leader SGD: pull toward the worker with the lowest recent loss"},
     {algorithm::lsgd_grouped, "lsgd-grouped", "LSGD with a local leader per group and a global leader"},
@@ -81,6 +85,7 @@ inline constexpr std::array<algorithm_entry, 12> algorithms{{
     {algorithm::async_eamsgd, "async-eamsgd", "asynchronous EASGD with Nesterov momentum in the local step"},
     {algorithm::downpour, "downpour", "Downpour SGD: push gradients to / fetch from a parameter server, Adagrad shards"},
     {algorithm::downpour_sgd, "downpour-sgd", "Downpour SGD with plain SGD on the parameter server's shards"},
+    {algorithm::swarm, "swarm", "SwarmSGD: every period, average with a random neighbour of the graph (--topology, --bits)"},
 }};
 
 /// The command-line name of `a`.
@@ -165,6 +170,9 @@ struct train_options {
   bool check_gradient = true;         ///< the optimizer's scan of each gradient for NaN/Inf (optimizer_options)
   bool replicate_data = false;        ///< every worker samples the whole training set instead of its own shard
   bool evaluate_average = false;      ///< also evaluate the mean of the workers' parameters (epoch_record::average_accuracy)
+  tether::comm::graph_kind topology = tether::comm::graph_kind::ring;  ///< swarm: the communication graph
+  unsigned bits = 0;                  ///< swarm: bits per value on the wire, 1..8 (stochastic uniform, block 256); 0 = fp32
+  bool nonblocking = false;           ///< swarm: the non-blocking variant (keep stepping while an exchange is in flight)
 };
 
 /// lsgd-grouped's global period when none is given: 4 * period (validate() checks that it fits).
@@ -344,6 +352,7 @@ train_result run_team(const dataset& train, const dataset& test, const train_opt
     double step_s = 0.0;
     double loss_sum = 0.0;
     const auto evaluate = [&](std::size_t epoch, std::uint64_t step) {
+      if constexpr (requires { opt.sync(x); }) opt.sync(x);  // SwarmSGD: no exchange in flight past this point
       sh.stats[r] = opt.stats();
       sh.gradient_s[r] = gradient_s;
       sh.step_s[r] = step_s;
@@ -591,6 +600,26 @@ train_result run_with_step(const dataset& train, const dataset& test, const trai
       return run_downpour<tether::step::adagrad, Step>(train, test, o, cb, steps_total);
     case algorithm::downpour_sgd:
       return run_downpour<tether::step::sgd, Step>(train, test, o, cb, steps_total);
+    case algorithm::swarm: {
+      const auto fill_swarm = [&](auto& opts) {
+        fill(opts);
+        opts.topology = tether::comm::topology::make(o.topology, o.workers, /*r=*/std::min(4, o.workers - 1), o.seed);
+        opts.local_steps = o.period;
+        opts.seed = o.seed;
+        opts.nonblocking = o.nonblocking;
+      };
+      if (o.bits == 0) {
+        using opt = tether::algo::swarm_sgd<worker, Step>;
+        typename opt::options opts;
+        fill_swarm(opts);
+        return run_team<opt>(train, test, o, opts, output_model::average, cb, 0);
+      }
+      using opt = tether::algo::swarm_sgd<worker, Step, tether::codec::stochastic_uniform<float>>;
+      typename opt::options opts;
+      fill_swarm(opts);
+      opts.codec = tether::codec::stochastic_uniform<float>({.bits = o.bits, .block = 256});
+      return run_team<opt>(train, test, o, opts, output_model::average, cb, 0);
+    }
   }
   throw tether::error("fmnist::train: unknown algorithm");
 }
@@ -610,6 +639,7 @@ inline void validate(const train_options& o, std::size_t train_count) {
   require(std::isfinite(o.momentum) && o.momentum >= 0.0f && o.momentum < 1.0f,
           "fmnist::train: momentum must be in [0, 1), got ", o.momentum);
   require(o.batch >= 1, "fmnist::train: batch must be >= 1, got ", o.batch);
+  require(o.bits <= 8, "fmnist::train: bits must be 0 (fp32) or in 1..8, got ", o.bits);
   if (o.algo == algorithm::lsgd_grouped) {
     require(o.group_size >= 1 && o.workers % o.group_size == 0, "fmnist::train: group_size (", o.group_size,
             ") must divide workers (", o.workers, ")");

@@ -18,6 +18,10 @@
 
 #include "tether/exec/serial.hpp"
 
+#include "tether/codec/identity.hpp"
+#include "tether/codec/lattice.hpp"
+#include "tether/codec/stochastic_uniform.hpp"
+
 #include "tether/step/adagrad.hpp"
 #include "tether/step/adam.hpp"
 #include "tether/step/clipped.hpp"
@@ -33,6 +37,8 @@
 #include "tether/pull/none.hpp"
 
 #include "tether/comm/shared_memory.hpp"
+#include "tether/comm/team/pairwise.hpp"
+#include "tether/comm/topology.hpp"
 
 #include "tether/algo/async_easgd.hpp"
 #include "tether/algo/async_lsgd.hpp"
@@ -41,6 +47,7 @@
 #include "tether/algo/local_sgd.hpp"
 #include "tether/algo/lsgd.hpp"
 #include "tether/algo/overlap_local_sgd.hpp"
+#include "tether/algo/swarm_sgd.hpp"
 
 #include "tether/problems/double_well.hpp"
 #include "tether/problems/logistic.hpp"

@@ -37,6 +37,9 @@
 
 namespace tether::comm {
 
+class mpi_pairs;      // comm/mpi/pairwise.hpp
+struct pair_options;  // comm/pairwise.hpp
+
 /// One worker per MPI rank. Satisfies tether::communicator; see the file comment.
 class mpi {
  public:
@@ -320,6 +323,11 @@ class mpi {
   /// mpi::store.
   template <class T>
   [[nodiscard]] store<T> open_store(std::span<const T> initial, const shard_layout& layout, int owner);
+
+  /// Opens a pairwise link for messages of at most `bytes` bytes (collective; SwarmSGD). Defined in
+  /// comm/mpi/pairwise.hpp (include it): see mpi_pairs.
+  [[nodiscard]] mpi_pairs open_pairs(std::size_t bytes, const pair_options& o);
+  [[nodiscard]] mpi_pairs open_pairs(std::size_t bytes);
 
   /// Collective check that every rank holds the same values: one MPI_Allreduce (MPI_MIN of v and ~v). On a
   /// mismatch every rank throws tether::error naming the value and what each rank holds.

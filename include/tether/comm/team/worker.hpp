@@ -27,6 +27,8 @@ namespace tether::comm {
 class shared_memory;
 template <class T>
 class team_store;
+class team_pairs;     // comm/team/pairwise.hpp
+struct pair_options;  // comm/pairwise.hpp
 
 /// A worker of a thread team (tether::team::worker): its rank, the team size, and the collectives. Passed to the
 /// function given to shared_memory::run().
@@ -264,6 +266,11 @@ class team_worker {
   /// team_store.
   template <class T>
   [[nodiscard]] team_store<T> open_store(std::span<const T> initial, const shard_layout& layout, int owner);
+
+  /// Opens a pairwise link over this handle's group for messages of at most `bytes` bytes (collective; SwarmSGD).
+  /// Defined in comm/team/pairwise.hpp: see team_pairs.
+  [[nodiscard]] team_pairs open_pairs(std::size_t bytes, const pair_options& o);
+  [[nodiscard]] team_pairs open_pairs(std::size_t bytes);
 
  private:
   friend class shared_memory;
