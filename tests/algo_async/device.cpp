@@ -138,11 +138,12 @@ using worker = tether::team::worker;
 using async_test::distance2;
 constexpr int p = 4;
 
-/// Steps [from, to) of a worker's loop on device views of x and g.
+/// Steps [from, to) of a worker's loop on device views of x and g; the workers drift at most `skew` apart.
 template <class Opt, class Problem>
 void train_on_device(Opt& opt, const Problem& q, std::vector<float>& x, std::vector<float>& g, int rank,
-                     std::uint64_t from, std::uint64_t to) {
+                     std::uint64_t from, std::uint64_t to, async_test::skew_bound* skew = nullptr) {
   for (std::uint64_t t = from; t < to; ++t) {
+    if (skew != nullptr) skew->before_step(t);
     const double loss = async_test::gradient(q, x, g, rank, t);
     opt.step(on_device(x), on_device(g), loss);
   }
@@ -159,6 +160,7 @@ void check_async_lsgd(Wrap&& wrap, copies& count) {
   std::vector<std::vector<float>> copy(p);
   std::vector<int> leader(p);
   std::vector<std::uint64_t> rounds(p);
+  async_test::skew_bound skew(p, 8);
   team.run([&](worker& w) {
     auto comm = wrap(w);
     const auto me = static_cast<std::size_t>(w.rank());
@@ -166,7 +168,7 @@ void check_async_lsgd(Wrap&& wrap, copies& count) {
     std::vector<float> g(x.size());
     opt_t opt(fake_device{&count}, *comm, x.size(),
               {.lr = 0.05, .pull = {.period = 8, .strength = 0.3f, .jump = 0.1f}});
-    train_on_device(opt, q, x, g, w.rank(), 0, 400);
+    train_on_device(opt, q, x, g, w.rank(), 0, 400, &skew);
     opt.finish(on_device(x));
     end[me] = distance2(x);
     auto c = opt.target(0);

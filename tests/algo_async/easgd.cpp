@@ -102,13 +102,14 @@ TEST_CASE("Async EASGD on the team converges on a noisy quadratic; the center en
   std::vector<double> start(p), end(p), center_end(p);
   std::vector<std::vector<float>> centers(p);
   std::vector<std::uint64_t> exchanges(p), rounds(p), sent(p), received(p);
+  async_test::skew_bound skew(p, 4);
   team.run([&](worker& w) {
     const auto me = static_cast<std::size_t>(w.rank());
     auto x = async_test::start_point(q.dimension(), w.rank());
     std::vector<float> g(x.size());
     opt_t opt(w, x.size(), {.lr = 0.05, .pull = {.period = 4, .beta = 0.9f, .owner = owner}});
     start[me] = distance2(x);
-    async_test::train(opt, q, x, g, w.rank(), 0, 400);
+    async_test::train(opt, q, x, g, w.rank(), 0, 400, &skew);
     opt.finish(x);
     end[me] = distance2(x);
     auto c = opt.target(0);

@@ -45,13 +45,14 @@ TEST_CASE("Async LSGD on the team: every worker reaches the quadratic's optimum;
   const auto& q = async_test::quad();
   tether::team team(p);
   std::vector<seen> s(p);
+  async_test::skew_bound skew(p, 8);
   team.run([&](worker& w) {
     auto& me = s[static_cast<std::size_t>(w.rank())];
     auto x = async_test::start_point(q.dimension(), w.rank());
     std::vector<float> g(x.size());
     opt_t opt(w, x.size(), {.lr = 0.05, .pull = {.period = 8, .strength = 0.3f, .jump = 0.1f}});
     me.start = distance2(x);
-    async_test::train(opt, q, x, g, w.rank(), 0, 400);
+    async_test::train(opt, q, x, g, w.rank(), 0, 400, &skew);
     opt.finish(x);
     me.end = distance2(x);
     me.rounds = opt.pull_policy().rounds_completed();
@@ -94,12 +95,13 @@ TEST_CASE("Async LSGD on the team converges on logistic regression", "[async][ls
   const auto& l = async_test::logit();
   tether::team team(p);
   std::vector<double> start(p), end(p);
+  async_test::skew_bound skew(p, 10);
   team.run([&](worker& w) {
     auto x = async_test::start_point(l.dimension(), w.rank());
     std::vector<float> g(x.size());
     opt_t opt(w, x.size(), {.lr = 0.2, .pull = {.period = 10, .strength = 0.2f}});
     start[static_cast<std::size_t>(w.rank())] = async_test::full_loss(x);
-    async_test::train(opt, l, x, g, w.rank(), 0, 600);
+    async_test::train(opt, l, x, g, w.rank(), 0, 600, &skew);
     opt.finish(x);
     end[static_cast<std::size_t>(w.rank())] = async_test::full_loss(x);
   });

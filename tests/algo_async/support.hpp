@@ -2,8 +2,8 @@
 /// \file
 /// Helpers of the asynchronous-algorithm tests: the problems, their references (the quadratic's known optimum,
 /// the logistic problem's optimum by full-batch gradient descent written here), a worker's training loop, and
-/// a one-shot signal with a generous timeout that turns "a worker had to wait" into a failed check instead of a
-/// hang.
+/// a bound on how far workers drift apart, and a one-shot signal with a generous timeout that turns "a worker
+/// had to wait" into a failed check instead of a hang.
 ///
 /// Catch2 v2 assertions are not thread-safe: worker code only records what it saw (slots indexed by rank);
 /// every CHECK runs on the test's thread after team.run() has returned.
@@ -12,6 +12,7 @@
 #include <tether/problems/logistic.hpp>
 #include <tether/problems/quadratic.hpp>
 
+#include <barrier>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -80,11 +81,34 @@ double gradient(const Problem& p, std::span<const float> x, std::span<float> g, 
   }
 }
 
-/// Steps [from, to) of a worker's loop.
+/// Bounds how far the workers' step counts drift apart: every worker waits for the others once every
+/// `every` steps of the test's loop (never inside step(): the rounds still run in the background).
+///
+/// The convergence of the asynchronous algorithms holds for bounded staleness. Without a bound the scheduler
+/// decides it: on 2 cores with 4 worker threads (and slower still under a sanitizer) one worker can run its
+/// 400 steps before another has run 10, and is then pulled toward that worker's early copy; the convergence
+/// checks would test the scheduler. With the bound a copy is at most a few rounds old, whatever the machine.
+class skew_bound {
+ public:
+  skew_bound(int workers, std::uint64_t every) : barrier_(workers), every_(every) {}
+  /// Called by every worker before its step t.
+  void before_step(std::uint64_t t) {
+    if (t != 0 && t % every_ == 0) barrier_.arrive_and_wait();
+  }
+
+ private:
+  std::barrier<> barrier_;
+  std::uint64_t every_;
+};
+
+/// Steps [from, to) of a worker's loop; with `skew`, the workers drift at most that bound apart.
 template <class Opt, class Problem>
 void train(Opt& opt, const Problem& p, std::vector<float>& x, std::vector<float>& g, int rank, std::uint64_t from,
-           std::uint64_t to) {
-  for (std::uint64_t t = from; t < to; ++t) opt.step(x, g, gradient(p, x, g, rank, t));
+           std::uint64_t to, skew_bound* skew = nullptr) {
+  for (std::uint64_t t = from; t < to; ++t) {
+    if (skew != nullptr) skew->before_step(t);
+    opt.step(x, g, gradient(p, x, g, rank, t));
+  }
 }
 
 /// A counter that one thread waits on until it reaches a target. The timeout (far longer than the test runs)
