@@ -52,7 +52,8 @@ class engine {
     }
     if (is_coordinator()) {
       logic_.emplace(o);
-      queue_.emplace(p_, work_queue::settings{o.queue_depth, o.backups, o.backup_threshold, o.max_copies});
+      queue_.emplace(p_, work_queue::settings{o.queue_depth, o.backups, o.backup_threshold, o.max_copies,
+                                             o.backup_after});
     }
   }
 

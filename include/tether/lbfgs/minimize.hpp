@@ -47,6 +47,7 @@ namespace tether::lbfgs {
   hash_into(h, o.backups);
   hash_into(h, o.backup_threshold);
   hash_into(h, o.max_copies);
+  hash_into(h, o.backup_after);
   hash_into(h, o.timeout);
   hash_into(h, o.coordinator);
   hash_into(h, o.seed);
@@ -121,7 +122,7 @@ result minimize(const Exec& exec, Comm& comm, O& objective, X&& x, G&& g, const 
   static_assert(std::is_same_v<typename xtraits::memory_space, mem::host> &&
                     std::is_same_v<typename gtraits::memory_space, mem::host>,
                 "lbfgs::minimize: x and g live in host memory (the replicas evaluate the objective on the host)");
-  static_assert(objective<O, T>, "lbfgs::minimize: the objective must satisfy tether::objective<O, T> "
+  static_assert(tether::objective<O, T>, "lbfgs::minimize: the objective must satisfy tether::objective<O, T> "
                                  "(see docs/concepts.md#objective)");
   static_assert(reducing_execution_space<Exec>,
                 "lbfgs::minimize: the execution space must have reduce() (tether::reducing_execution_space, "

@@ -42,6 +42,7 @@ struct options {
   bool backups = true;           ///< backup copies of outstanding portions near the end of a batch
   double backup_threshold = 0.0; ///< fraction of a batch's portions done before backups start, in [0, 1]
   std::size_t max_copies = 2;    ///< copies of one portion at most (the first and its backups); >= 1
+  double backup_after = 1.5;     ///< a backup once a portion is out this many times the typical time; >= 0
   double timeout = 300.0;        ///< seconds a worker waits for a message before it fails; > 0
   int coordinator = 0;           ///< the coordinating worker
   std::uint64_t seed = 0;        ///< batch::seed of every evaluation (objectives with noise)
@@ -136,6 +137,8 @@ inline void validate(const options& o) {
   require(o.queue_depth >= 1, "sandblaster_lbfgs: queue_depth must be >= 1, got queue_depth = 0");
   require(std::isfinite(o.backup_threshold) && o.backup_threshold >= 0.0 && o.backup_threshold <= 1.0,
           "sandblaster_lbfgs: backup_threshold must be in [0, 1], got backup_threshold = ", o.backup_threshold);
+  require(std::isfinite(o.backup_after) && o.backup_after >= 0.0,
+          "sandblaster_lbfgs: backup_after must be finite and >= 0, got backup_after = ", o.backup_after);
   require(o.max_copies >= 1, "sandblaster_lbfgs: max_copies must be >= 1, got max_copies = 0");
   require(std::isfinite(o.timeout) && o.timeout > 0.0,
           "sandblaster_lbfgs: timeout must be a finite number of seconds > 0, got timeout = ", o.timeout);

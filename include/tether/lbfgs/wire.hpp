@@ -47,16 +47,14 @@ class writer {
   template <class V>
   writer& put(const V& v) {
     static_assert(std::is_trivially_copyable_v<V>);
-    const auto* p = reinterpret_cast<const std::byte*>(&v);
-    b_.insert(b_.end(), p, p + sizeof(V));
+    append(&v, sizeof(V));
     return *this;
   }
   template <class V>
   writer& put_span(std::span<const V> v) {
     static_assert(std::is_trivially_copyable_v<V>);
     put<std::uint64_t>(v.size());
-    const auto* p = reinterpret_cast<const std::byte*>(v.data());
-    b_.insert(b_.end(), p, p + v.size_bytes());
+    append(v.data(), v.size_bytes());
     return *this;
   }
   writer& put_string(const std::string& s) {
@@ -66,6 +64,12 @@ class writer {
   void reserve(std::size_t n) { b_.reserve(n); }
 
  private:
+  void append(const void* p, std::size_t n) {
+    if (n == 0) return;
+    const std::size_t at = b_.size();
+    b_.resize(at + n);
+    std::memcpy(b_.data() + at, p, n);
+  }
   std::vector<std::byte> b_;
 };
 

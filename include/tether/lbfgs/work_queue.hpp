@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <vector>
 
 #include "tether/core/error.hpp"
@@ -42,6 +43,7 @@ class work_queue {
     bool backups = true;
     double backup_threshold = 0.0;  ///< fraction of the batch done before backups
     std::size_t max_copies = 2;     ///< copies of a portion at most
+    double backup_after = 1.5;      ///< a portion gets a backup once outstanding this many typical times
   };
 
   work_queue(int replicas, settings s) : s_(s), held_(static_cast<std::size_t>(replicas)) {
@@ -51,6 +53,8 @@ class work_queue {
   /// Starts batch `batch` of `portions` portions. Assignments of earlier batches still held by replicas stay
   /// until those replicas answer them.
   void start(std::uint64_t batch, std::size_t portions) {
+    if (!times_.empty()) previous_times_ = std::move(times_);
+    times_.clear();
     batch_ = batch;
     portions_ = portions;
     done_.assign(portions, false);
@@ -63,9 +67,10 @@ class work_queue {
 
   /// Hands out what can be handed out now (appended to `out`): queued portions to replicas holding fewer than
   /// `depth` assignments, the least loaded first; then, with backups on, no portion left to hand out and at
-  /// least backup_threshold of the batch done, one backup copy to each idle replica (holding nothing): the
-  /// outstanding portion with the fewest copies, the one handed out first among those, that the replica does
-  /// not hold already.
+  /// least backup_threshold of the batch done, one backup copy to each idle replica (holding nothing): among
+  /// the outstanding portions handed out more than backup_after typical times ago (the median time from
+  /// handing a portion out to its first result, in this batch and the one before), the one with the fewest
+  /// copies, the one handed out first among those.
   void schedule(std::vector<assignment>& out, clock::time_point now) {
     while (!unassigned_.empty()) {
       const int r = least_loaded();
@@ -76,11 +81,19 @@ class work_queue {
     }
     if (!s_.backups || !unassigned_.empty() || complete()) return;
     if (static_cast<double>(done_count_) < s_.backup_threshold * static_cast<double>(portions_)) return;
+    bool idle = false;
+    for (const auto& h : held_) idle = idle || h.empty();
+    if (!idle) return;
+    const auto typical = typical_time();
+    if (!typical) return;
+    const auto due = now - std::chrono::duration_cast<clock::duration>(s_.backup_after * *typical);
     for (std::size_t r = 0; r < held_.size(); ++r) {
       if (!held_[r].empty()) continue;
       std::size_t best = portions_;
       for (std::size_t k = 0; k < portions_; ++k) {
-        if (done_[k] || copies_[k] == 0 || copies_[k] >= s_.max_copies) continue;
+        if (done_[k] || copies_[k] == 0 || copies_[k] >= s_.max_copies ||
+            (s_.backup_after > 0.0 && first_assigned_[k] >= due))
+          continue;
         if (best == portions_ || copies_[k] < copies_[best] ||
             (copies_[k] == copies_[best] && first_assigned_[k] < first_assigned_[best]))
           best = k;
@@ -91,10 +104,11 @@ class work_queue {
   }
 
   /// Replica `r` returned the result of portion k of `batch`.
-  report done(int r, std::uint64_t batch, std::size_t k) {
-    release(r, batch, k);
+  report done(int r, std::uint64_t batch, std::size_t k, clock::time_point now = clock::now()) {
+    const auto since = release(r, batch, k);
     if (batch != batch_ || k >= portions_) return report::stale;
     if (done_[k]) return report::duplicate;
+    if (since) times_.push_back(now - *since);
     done_[k] = true;
     ++done_count_;
     return report::first;
@@ -156,10 +170,25 @@ class work_queue {
     out.push_back({r, k, backup});
   }
 
-  void release(int r, std::uint64_t batch, std::size_t k) {
+  /// Removes replica r's assignment (batch, k); returns when it was handed out, if r held it.
+  std::optional<clock::time_point> release(int r, std::uint64_t batch, std::size_t k) {
     auto& h = held_.at(static_cast<std::size_t>(r));
     const auto it = std::find_if(h.begin(), h.end(), [&](const held& a) { return a.batch == batch && a.portion == k; });
-    if (it != h.end()) h.erase(it);
+    if (it == h.end()) return std::nullopt;
+    const auto since = it->since;
+    h.erase(it);
+    return since;
+  }
+
+  /// The median time from handing a portion out to its first result, over this batch and the one before;
+  /// none before the first result.
+  std::optional<std::chrono::duration<double>> typical_time() const {
+    std::vector<clock::duration> all(times_.begin(), times_.end());
+    all.insert(all.end(), previous_times_.begin(), previous_times_.end());
+    if (all.empty()) return std::nullopt;
+    const auto mid = all.begin() + static_cast<std::ptrdiff_t>(all.size() / 2);
+    std::nth_element(all.begin(), mid, all.end());
+    return std::chrono::duration<double>(*mid);
   }
 
   settings s_;
@@ -172,6 +201,8 @@ class work_queue {
   std::size_t done_count_ = 0;
   std::deque<std::size_t> unassigned_;
   std::size_t backups_ = 0;
+  std::vector<clock::duration> times_;           // hand-out to first result, this batch
+  std::vector<clock::duration> previous_times_;  // and the batch before
 };
 
 }  // namespace tether::lbfgs
