@@ -369,6 +369,7 @@ class engine {
       rec.backups = queue_->backups() - recorded_.backups;
       rec.coordinator_bytes = coordinator_bytes_ - recorded_.bytes;
       recorded_ = {portions_total_, duplicates_, queue_->backups(), coordinator_bytes_};
+      if (o_.on_iteration) o_.on_iteration(rec);
     }
     issue(c);
   }

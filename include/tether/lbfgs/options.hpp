@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,22 @@ struct line_search_options {
   std::size_t max_evaluations = 40;  ///< evaluations of one line search before it fails; > 0
 };
 
+/// One iteration (one accepted line search) as the coordinator saw it.
+struct iteration_record {
+  std::size_t iteration = 0;     ///< 1, 2, ...
+  double f = 0.0;                ///< objective at the accepted point
+  double gradient_norm = 0.0;    ///< |g| there
+  double step = 0.0;             ///< the accepted step along the direction
+  std::size_t evaluations = 0;   ///< batches (line-search trials) of this iteration
+  std::size_t portions = 0;      ///< portion results added (portions x batches)
+  std::size_t duplicates = 0;    ///< portion results dropped: a copy already counted, or a stale batch
+  std::size_t backups = 0;       ///< backup copies handed out
+  std::uint64_t coordinator_bytes = 0;  ///< bytes the coordinator's commands and replies moved (scalars only)
+  double seconds = 0.0;          ///< wall time of the iteration
+  bool restarted = false;        ///< the history was dropped before this iteration (failed search, ascent)
+  bool pair_skipped = false;     ///< the curvature guard dropped this iteration's (s, y)
+};
+
 /// What Sandblaster L-BFGS is asked to do. Every worker passes the same options (checked under MPI).
 struct options {
   std::size_t history = 6;       ///< m: the (s, y) pairs kept, 1..max_history
@@ -46,6 +63,8 @@ struct options {
   double timeout = 300.0;        ///< seconds a worker waits for a message before it fails; > 0
   int coordinator = 0;           ///< the coordinating worker
   std::uint64_t seed = 0;        ///< batch::seed of every evaluation (objectives with noise)
+  /// Called on the coordinator after each iteration (progress, logging); not compared across workers.
+  std::function<void(const iteration_record&)> on_iteration{};
 };
 
 /// How a run ended.
@@ -68,22 +87,6 @@ enum class outcome : std::uint8_t {
   }
   return "unknown";
 }
-
-/// One iteration (one accepted line search) as the coordinator saw it.
-struct iteration_record {
-  std::size_t iteration = 0;     ///< 1, 2, ...
-  double f = 0.0;                ///< objective at the accepted point
-  double gradient_norm = 0.0;    ///< |g| there
-  double step = 0.0;             ///< the accepted step along the direction
-  std::size_t evaluations = 0;   ///< batches (line-search trials) of this iteration
-  std::size_t portions = 0;      ///< portion results added (portions x batches)
-  std::size_t duplicates = 0;    ///< portion results dropped: a copy already counted, or a stale batch
-  std::size_t backups = 0;       ///< backup copies handed out
-  std::uint64_t coordinator_bytes = 0;  ///< bytes the coordinator's commands and replies moved (scalars only)
-  double seconds = 0.0;          ///< wall time of the iteration
-  bool restarted = false;        ///< the history was dropped before this iteration (failed search, ascent)
-  bool pair_skipped = false;     ///< the curvature guard dropped this iteration's (s, y)
-};
 
 /// What a run did. Every worker gets the same result, except its own `bytes_sent` and `bytes_received`.
 struct result {

@@ -79,53 +79,25 @@ class softmax {
   [[nodiscard]] std::size_t classes() const noexcept { return o_.classes; }
 
   /// Mean loss and its gradient over `b.samples` (over all samples when it is empty), plus the L2 term.
+  /// Samples are processed in blocks of 8 (each row of W and of the gradient is read once per block); the
+  /// common class counts 2..16 run a kernel compiled for that count.
   double evaluate(std::span<const T> w, std::span<T> g, const batch& b) const {
     detail::require(w.size() == dimension() && g.size() == dimension(), "softmax::evaluate: w has ", w.size(),
                     " and g has ", g.size(), " elements, expected ", dimension());
-    const std::size_t c_count = o_.classes;
     const std::size_t m = b.samples.empty() ? samples() : b.samples.size();
+    for (std::size_t k = 0; k < b.samples.size(); ++k)
+      detail::require(b.samples[k] < samples(), "softmax::evaluate: sample index ", b.samples[k],
+                      " out of range [0, ", samples(), ")");
     std::fill(g.begin(), g.end(), T(0));
-    std::vector<T> z(c_count);
-    std::vector<T> r(c_count);
-    const T* bias = w.data() + d_ * c_count;
-    T* gbias = g.data() + d_ * c_count;
     double loss = 0.0;
-    const double inv_m = 1.0 / static_cast<double>(m);
-    for (std::size_t k = 0; k < m; ++k) {
-      const std::size_t s = b.samples.empty() ? k : b.samples[k];
-      detail::require(s < samples(), "softmax::evaluate: sample index ", s, " out of range [0, ", samples(), ")");
-      const float* xs = x_.data() + s * d_;
-      for (std::size_t c = 0; c < c_count; ++c) z[c] = bias[c];
-      for (std::size_t j = 0; j < d_; ++j) {
-        const T xj = static_cast<T>(xs[j]);
-        const T* wj = w.data() + j * c_count;
-        for (std::size_t c = 0; c < c_count; ++c) z[c] += wj[c] * xj;
-      }
-      T zmax = z[0];
-      for (std::size_t c = 1; c < c_count; ++c) zmax = std::max(zmax, z[c]);
-      double total = 0.0;
-      for (std::size_t c = 0; c < c_count; ++c) total += std::exp(static_cast<double>(z[c] - zmax));
-      const std::size_t y = y_[s];
-      loss += std::log(total) + static_cast<double>(zmax) - static_cast<double>(z[y]);
-      // d loss_s / d z_c = p_c - [c == y], scaled by 1/m.
-      for (std::size_t c = 0; c < c_count; ++c) {
-        const double p = std::exp(static_cast<double>(z[c] - zmax)) / total;
-        r[c] = static_cast<T>((p - (c == y ? 1.0 : 0.0)) * inv_m);
-        gbias[c] += r[c];
-      }
-      for (std::size_t j = 0; j < d_; ++j) {
-        const T xj = static_cast<T>(xs[j]);
-        T* gj = g.data() + j * c_count;
-        for (std::size_t c = 0; c < c_count; ++c) gj[c] += r[c] * xj;
-      }
-    }
+    if (m > 0) loss = dispatch<2>(w, g, b, m);
     double reg = 0.0;
     const auto l2 = static_cast<T>(o_.l2);
-    for (std::size_t i = 0; i < d_ * c_count; ++i) {
+    for (std::size_t i = 0; i < d_ * o_.classes; ++i) {
       g[i] += l2 * w[i];
       reg += static_cast<double>(w[i]) * static_cast<double>(w[i]);
     }
-    return loss * inv_m + 0.5 * o_.l2 * reg;
+    return loss + 0.5 * o_.l2 * reg;
   }
 
   /// The class with the highest score for sample s.
@@ -147,6 +119,86 @@ class softmax {
   }
 
  private:
+  static constexpr std::size_t block = 8;  // samples per block
+
+  /// The kernel for C classes: compiled for C when C is in [2, 16], otherwise the runtime count (C = 0).
+  template <std::size_t C>
+  double dispatch(std::span<const T> w, std::span<T> g, const batch& b, std::size_t m) const {
+    if constexpr (C > 16) {
+      return kernel<0>(w, g, b, m);
+    } else {
+      if (o_.classes == C) return kernel<C>(w, g, b, m);
+      return dispatch<C + 1>(w, g, b, m);
+    }
+  }
+
+  /// Mean loss over the batch; adds the mean gradient of the data term into g.
+  template <std::size_t Fixed>
+  double kernel(std::span<const T> w, std::span<T> g, const batch& b, std::size_t m) const {
+    const std::size_t cc = Fixed == 0 ? o_.classes : Fixed;
+    std::vector<T> z(block * cc);
+    std::vector<T> r(block * cc);
+    const float* rows[block];
+    const T* bias = w.data() + d_ * cc;
+    T* gbias = g.data() + d_ * cc;
+    const double inv_m = 1.0 / static_cast<double>(m);
+    double loss = 0.0;
+    for (std::size_t k0 = 0; k0 < m; k0 += block) {
+      const std::size_t nb = std::min(block, m - k0);
+      for (std::size_t s = 0; s < nb; ++s) {
+        const std::size_t idx = b.samples.empty() ? k0 + s : b.samples[k0 + s];
+        rows[s] = x_.data() + idx * d_;
+        for (std::size_t c = 0; c < cc; ++c) z[s * cc + c] = bias[c];
+      }
+      // Scores, one sample at a time with its C scores in local accumulators.
+      for (std::size_t s = 0; s < nb; ++s) {
+        T acc[Fixed == 0 ? 1 : Fixed];
+        T* zs = Fixed == 0 ? z.data() + s * cc : acc;
+        for (std::size_t c = 0; c < cc; ++c) zs[c] = bias[c];
+        const float* xs = rows[s];
+        for (std::size_t j = 0; j < d_; ++j) {
+          const T xj = static_cast<T>(xs[j]);
+          const T* wj = w.data() + j * cc;
+          for (std::size_t c = 0; c < cc; ++c) zs[c] += wj[c] * xj;
+        }
+        if (Fixed != 0)
+          for (std::size_t c = 0; c < cc; ++c) z[s * cc + c] = zs[c];
+      }
+      // Loss and d loss / d z = (softmax - one-hot) / m.
+      for (std::size_t s = 0; s < nb; ++s) {
+        const T* zs = z.data() + s * cc;
+        T zmax = zs[0];
+        for (std::size_t c = 1; c < cc; ++c) zmax = std::max(zmax, zs[c]);
+        double total = 0.0;
+        for (std::size_t c = 0; c < cc; ++c) total += std::exp(static_cast<double>(zs[c] - zmax));
+        const std::size_t idx = b.samples.empty() ? k0 + s : b.samples[k0 + s];
+        const std::size_t y = y_[idx];
+        loss += std::log(total) + static_cast<double>(zmax) - static_cast<double>(zs[y]);
+        T* rs = r.data() + s * cc;
+        for (std::size_t c = 0; c < cc; ++c) {
+          const double p = std::exp(static_cast<double>(zs[c] - zmax)) / total;
+          rs[c] = static_cast<T>((p - (c == y ? 1.0 : 0.0)) * inv_m);
+          gbias[c] += rs[c];
+        }
+      }
+      // Gradient: each row of g is read and written once for the block, its C values in local accumulators.
+      for (std::size_t j = 0; j < d_; ++j) {
+        T acc[Fixed == 0 ? 1 : Fixed];
+        T* gj = Fixed == 0 ? g.data() + j * cc : acc;
+        if (Fixed != 0)
+          for (std::size_t c = 0; c < cc; ++c) acc[c] = g[j * cc + c];
+        for (std::size_t s = 0; s < nb; ++s) {
+          const T xj = static_cast<T>(rows[s][j]);
+          const T* rs = r.data() + s * cc;
+          for (std::size_t c = 0; c < cc; ++c) gj[c] += rs[c] * xj;
+        }
+        if (Fixed != 0)
+          for (std::size_t c = 0; c < cc; ++c) g[j * cc + c] = acc[c];
+      }
+    }
+    return loss * inv_m;
+  }
+
   struct owned {
     std::vector<float> x;
     std::vector<std::uint8_t> y;
