@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "tether/core/error.hpp"
+#include "tether/core/kernels.hpp"
 #include "tether/core/sums.hpp"
 #include "tether/lbfgs/kernels.hpp"
 
