@@ -12,6 +12,7 @@ packages=(
   libopenblas-dev zlib1g-dev
   dataset-fashion-mnist
   gnuplot-nox valgrind
+  liblbfgs-dev liblbfgspp-dev libeigen3-dev
 )
 
 missing=()
