@@ -3,9 +3,11 @@
 // last worker: after each portion it sleeps 4x the time the portion took, so it runs 5x slower without taking
 // CPU from the others (a busy or degraded machine). Four configurations, in turn in each repetition: no slow
 // replica with and without backups, a slow replica with and without backups. Fixed work: --iterations L-BFGS
-// iterations on a generated softmax regression in --portions portions. Prints a markdown table of medians.
+// iterations on a generated softmax regression, cut into few large or many small portions (--portions). With
+// many small portions the work queue alone keeps the slow replica's share small; with few, its last portion
+// is the batch's tail. Prints a markdown table of medians.
 //
-//   lbfgs_backups [--workers 2,3] [--repetitions 5] [--iterations 15] [--portions 48] [--slowdown 5]
+//   lbfgs_backups [--workers 2,3] [--repetitions 5] [--iterations 15] [--portions 6,48] [--slowdown 5]
 //                 [--samples 24000] [--features 400]
 #include <chrono>
 #include <cstdio>
@@ -64,18 +66,19 @@ int main(int argc, char** argv) {
   const lbfgs_bench::args a(argc, argv);
   const int repetitions = static_cast<int>(a.number("--repetitions", 5));
   const auto iterations = static_cast<std::size_t>(a.number("--iterations", 15));
-  const auto portions = static_cast<std::size_t>(a.number("--portions", 48));
   const double slowdown = a.number("--slowdown", 5.0);
   const auto samples = static_cast<std::size_t>(a.number("--samples", 24000));
   const auto features = static_cast<std::size_t>(a.number("--features", 400));
   const auto problem = tether::problems::softmax<double>::generated(samples, features, {.classes = 10, .l2 = 1e-3}, 7);
 
-  std::printf("CPU: %s; softmax %zu x %zu, 10 classes, %zu portions, %zu iterations, slowdown %.1fx, %d repetitions\n\n",
-              lbfgs_bench::cpu_name().c_str(), samples, features, portions, iterations, slowdown, repetitions);
-  std::printf("| workers | slow replica | backups | ms / batch (median) | min-max | backups / batch | late copies dropped / batch |\n");
-  std::printf("|---|---|---|---|---|---|---|\n");
+  std::printf("CPU: %s; softmax %zu x %zu, 10 classes, %zu iterations, slowdown %.1fx, %d repetitions\n\n",
+              lbfgs_bench::cpu_name().c_str(), samples, features, iterations, slowdown, repetitions);
+  std::printf("| workers | portions | slow replica | backups | ms / batch (median) | min-max | backups / batch | late copies dropped / batch |\n");
+  std::printf("|---|---|---|---|---|---|---|---|\n");
+  for (const auto& ps : a.list("--portions", "6,48"))
   for (const auto& ws : a.list("--workers", "2,3")) {
     const int p = std::stoi(ws);
+    const auto portions = static_cast<std::size_t>(std::stoul(ps));
     struct config {
       bool slow;
       bool backups;
@@ -94,12 +97,12 @@ int main(int argc, char** argv) {
         d.push_back(x.duplicates_per_batch);
       }
       med[c] = lbfgs_bench::median(t);
-      std::printf("| %d | %s | %s | %.1f | %.1f-%.1f | %.2f | %.2f |\n", p, configs[c].slow ? "yes" : "no",
+      std::printf("| %d | %zu | %s | %s | %.1f | %.1f-%.1f | %.2f | %.2f |\n", p, portions, configs[c].slow ? "yes" : "no",
                   configs[c].backups ? "on" : "off", 1e3 * med[c], 1e3 * *std::min_element(t.begin(), t.end()),
                   1e3 * *std::max_element(t.begin(), t.end()), lbfgs_bench::median(b), lbfgs_bench::median(d));
     }
-    std::printf("| %d | ratio | | slow without / with backups: %.2f; slow with backups / no slow replica: %.2f | | | |\n",
-                p, med[2] / med[3], med[3] / med[0]);
+    std::printf("| %d | %zu | ratios | | slow without / with backups: **%.2f**; slow with backups / no slow replica: %.2f | | | |\n",
+                p, portions, med[2] / med[3], med[3] / med[0]);
   }
   return 0;
 }

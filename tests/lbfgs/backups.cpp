@@ -1,8 +1,10 @@
-// A slow replica (its evaluations sleep) with backup copies on: the batch gradient is exact, i.e. the gradient
-// returned at the result equals, bit for bit, the serial batch gradient written here (each portion's mean
-// gradient weighted by n_k / M, added in portion order), in double and in float; late copies were dropped
-// (duplicates > 0) and every portion counted exactly once per batch (portions = P x evaluations). With
-// backups off, and on one worker, the run gives the same bits.
+// A straggling replica with backup copies on: the batch gradient is exact, i.e. the gradient returned at the
+// result equals, bit for bit, the serial batch gradient written here (each portion's mean gradient weighted by
+// n_k / M, added in portion order), in double and in float; late copies were dropped (duplicates > 0) and
+// every portion counted exactly once per batch (portions = P x evaluations). With backups off (the straggler
+// then merely slow), and on one worker, the run gives the same bits.
+// The straggler does not finish a portion before another worker has evaluated the same portion (a backup
+// copy), so a late copy arrives in every batch it works in, whatever the scheduling; it gives up after 2 s.
 
 #include <tether/comm/shared_memory.hpp>
 #include <tether/core/shard_layout.hpp>
@@ -11,6 +13,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstring>
@@ -21,14 +24,30 @@
 
 namespace {
 
-/// The logistic regression, slowed down by `delay` per evaluation on the worker that owns this copy.
+/// How many times each portion (by its first sample) was evaluated, by any worker.
+struct evaluation_counts {
+  std::vector<std::atomic<int>> by_first_sample;
+  explicit evaluation_counts(std::size_t samples) : by_first_sample(samples) {}
+};
+
+/// The logistic regression on one worker: a straggler waits, before returning a portion, until another worker
+/// evaluated the same portion (at most 2 s); a slow one sleeps `delay` per evaluation.
 template <class T>
 struct slowed {
   const tether::problems::logistic<T>* data;
+  evaluation_counts* counts;
+  bool straggler = false;
   std::chrono::microseconds delay{0};
   std::size_t dimension() const { return data->dimension(); }
   std::size_t samples() const { return data->samples(); }
   double evaluate(std::span<const T> x, std::span<T> g, const tether::batch& b) const {
+    auto& count = counts->by_first_sample[b.samples.empty() ? 0 : b.samples.front()];
+    const int before = count.fetch_add(1);
+    if (straggler) {
+      const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+      while (count.load() == before + 1 && std::chrono::steady_clock::now() < until)
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
     if (delay.count() > 0) std::this_thread::sleep_for(delay);
     return data->evaluate(x, g, b);
   }
@@ -59,13 +78,16 @@ struct outcome {
   std::vector<T> x, g;
 };
 
+/// A run on p workers; worker `slow_worker` straggles (straggle) or sleeps `delay` per portion.
 template <class T>
-outcome<T> run(int p, int slow_worker, std::chrono::microseconds delay, const tether::problems::logistic<T>& data,
-               const tether::lbfgs::options& o) {
+outcome<T> run(int p, int slow_worker, bool straggle, std::chrono::microseconds delay,
+               const tether::problems::logistic<T>& data, const tether::lbfgs::options& o) {
   std::vector<outcome<T>> out(static_cast<std::size_t>(p));
+  evaluation_counts counts(data.samples());
   tether::team team(p);
   team.run([&](tether::team::worker& w) {
-    slowed<T> mine{&data, w.rank() == slow_worker ? delay : std::chrono::microseconds(0)};
+    const bool slow = w.rank() == slow_worker;
+    slowed<T> mine{&data, &counts, slow && straggle, slow ? delay : std::chrono::microseconds(0)};
     auto& res = out[static_cast<std::size_t>(w.rank())];
     res.x.assign(data.dimension(), T(0));
     res.g.assign(data.dimension(), T(0));
@@ -80,9 +102,12 @@ template <class T>
 void check_exact(double epsilon) {
   const tether::problems::logistic<T> data({.samples = 3000, .features = 10, .l2 = 1e-3, .seed = 21});
   constexpr std::size_t portions = 24;
-  tether::lbfgs::options o{.history = 5, .epsilon = epsilon, .portions = portions, .shards = 2, .timeout = 60.0};
+  // Shards on workers 0 and 1: the slow worker 2 is a pure replica. Queue depth 1: a replica never holds a
+  // queued copy that a cancel could drop, so a backup that wins always leaves a late copy to drop.
+  tether::lbfgs::options o{.history = 5, .epsilon = epsilon, .portions = portions, .shards = 2, .queue_depth = 1,
+                           .timeout = 60.0};
   o.backup_after = 1.0;
-  const auto slow = run<T>(3, 2, std::chrono::milliseconds(4), data, o);
+  const auto slow = run<T>(3, 2, true, std::chrono::microseconds(0), data, o);
   REQUIRE(slow.r.status == tether::lbfgs::outcome::converged);
   const std::vector<T> ref = serial_batch_gradient(data, slow.x, portions);
   CHECK(std::memcmp(slow.g.data(), ref.data(), ref.size() * sizeof(T)) == 0);
@@ -94,12 +119,12 @@ void check_exact(double epsilon) {
   CHECK(per_iteration <= slow.r.portions);
 
   o.backups = false;
-  const auto plain = run<T>(3, 2, std::chrono::milliseconds(1), data, o);
+  const auto plain = run<T>(3, 2, false, std::chrono::milliseconds(1), data, o);
   CHECK(plain.r.backups == 0);
   CHECK(plain.r.duplicates == 0);
   CHECK(std::memcmp(plain.x.data(), slow.x.data(), slow.x.size() * sizeof(T)) == 0);
   CHECK(std::memcmp(plain.g.data(), slow.g.data(), slow.g.size() * sizeof(T)) == 0);
-  const auto one = run<T>(1, -1, std::chrono::microseconds(0), data, o);
+  const auto one = run<T>(1, -1, false, std::chrono::microseconds(0), data, o);
   CHECK(std::memcmp(one.x.data(), slow.x.data(), slow.x.size() * sizeof(T)) == 0);
   CHECK(one.r.iterations == slow.r.iterations);
 }

@@ -126,11 +126,17 @@ TEST_CASE("work_queue backs up only portions out longer than backup_after typica
   CHECK(q.done(0, 1, 2, t0 + milliseconds(20)) == work_queue::report::first);  // 10 ms again
   // r0 is idle; portion 1 is out for 20 ms, not more than 2 x 10 ms: no backup yet.
   CHECK(schedule(q, t0 + milliseconds(20)).empty());
+  // The coordinator would wake up for it at 2 x 10 ms after portion 1 was handed out.
+  REQUIRE(q.backup_due().has_value());
+  CHECK(*q.backup_due() == t0 + milliseconds(20));
+  CHECK(q.holders(1, 1) == std::vector<int>{1});
   a = schedule(q, t0 + milliseconds(21));
   REQUIRE(a.size() == 1);
   CHECK(a[0].backup);
   CHECK(a[0].portion == 1);
   CHECK(a[0].replica == 0);
+  CHECK(q.holders(1, 1) == std::vector<int>{0, 1});
+  CHECK_FALSE(q.backup_due().has_value());  // no idle replica left
   // Without any result yet there is no typical time, hence no backup.
   q.start(2, 1);
   work_queue fresh(2, {.depth = 1, .backups = true, .backup_after = 0.5});

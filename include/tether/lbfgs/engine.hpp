@@ -102,6 +102,8 @@ class engine {
       if (is_coordinator() && !stopping_) {
         heartbeats(now);
         deadline = std::min(deadline, now + seconds(timeout() / 4));
+        // Wake up when a backup copy falls due (schedule() hands it out).
+        if (const auto due = queue_->backup_due()) deadline = std::min(deadline, std::max(*due, now) + std::chrono::microseconds(1));
       }
       std::optional<wire::message> m = ch_.receive(deadline);
       if (m) {
@@ -131,7 +133,7 @@ class engine {
       return;
     }
     if (is_coordinator() && (kind == wire::tag::trial || kind == wire::tag::assign || kind == wire::tag::stop ||
-                             kind == wire::tag::heartbeat))
+                             kind == wire::tag::heartbeat || kind == wire::tag::cancel))
       coordinator_bytes_ += bytes.size();
     last_sent_[static_cast<std::size_t>(to)] = clock::now();
     ch_.send(to, kind, std::move(bytes));
@@ -157,6 +159,7 @@ class engine {
       case wire::tag::final: return on_final(m);
       case wire::tag::bye: return on_bye(m);
       case wire::tag::heartbeat: return;
+      case wire::tag::cancel: return on_cancel(m);
       case wire::tag::abort: {
         wire::reader r(m);
         throw aborted(detail::concat("tether: worker ", me_, ": sandblaster_lbfgs: ", r.get_string()));
@@ -261,6 +264,20 @@ class engine {
     assigned_.emplace_back(batch, k);
   }
 
+  /// Another copy of a portion this replica holds came first: drop it if it is still queued.
+  void on_cancel(const wire::message& m) {
+    if (stopping_) return;
+    wire::reader r(m);
+    const auto batch = r.get<std::uint64_t>();
+    const auto k = static_cast<std::size_t>(r.get<std::uint64_t>());
+    const auto it = std::find(assigned_.begin(), assigned_.end(), std::pair<std::uint64_t, std::size_t>{batch, k});
+    if (it == assigned_.end()) return;
+    assigned_.erase(it);
+    wire::writer w;
+    w.put(batch).put<std::uint64_t>(k);
+    send(coord_, wire::tag::skipped, w.take());
+  }
+
   [[nodiscard]] bool replica_ready() const noexcept {
     return !stopping_ && !assigned_.empty() && pieces_ == layout_.shards() &&
            assigned_.front().first == replica_batch_;
@@ -323,6 +340,12 @@ class engine {
     if (queue_->done(m.from, batch, k) == work_queue::report::first) {
       batch_f_[k] = f;
       ++portions_total_;
+      // Other copies still queued at other replicas are not needed any more.
+      for (const int r : queue_->holders(batch, k)) {
+        wire::writer w;
+        w.put(batch).put<std::uint64_t>(k);
+        send(r, wire::tag::cancel, w.take());
+      }
     } else {
       ++duplicates_;
     }

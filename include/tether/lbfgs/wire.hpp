@@ -25,13 +25,14 @@ enum class tag : std::int32_t {
   assign,     ///< coordinator -> replica: compute portion k of batch b
   grad,       ///< replica -> shard holder: a portion's contribution to the shard's slice of the gradient
   done,       ///< replica -> coordinator: portion k of batch b is done, with its loss
-  skipped,    ///< replica -> coordinator: an assignment dropped because a newer batch started
+  skipped,    ///< replica -> coordinator: an assignment dropped (a newer batch started, or it was cancelled)
   dots,       ///< shard holder -> coordinator: the shard's dot products after a batch
   stop,       ///< coordinator -> every worker: the run is over (with the result)
   final,      ///< shard holder -> every worker: the shard's slices of the final x and g
   bye,        ///< every worker -> every worker: nothing more will come from me
   heartbeat,  ///< coordinator -> workers: still alive (while a batch waits on a slow replica)
   abort,      ///< a worker failed: the text of its error
+  cancel,     ///< coordinator -> replica: portion k of batch b is done elsewhere; drop your copy if not started
 };
 
 /// A received message.

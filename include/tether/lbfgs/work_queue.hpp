@@ -103,6 +103,24 @@ class work_queue {
     }
   }
 
+  /// When the next backup copy falls due, if one can: the coordinator waits for messages until then at most.
+  [[nodiscard]] std::optional<clock::time_point> backup_due() const {
+    if (!s_.backups || !unassigned_.empty() || complete()) return std::nullopt;
+    if (static_cast<double>(done_count_) < s_.backup_threshold * static_cast<double>(portions_)) return std::nullopt;
+    bool idle = false;
+    for (const auto& h : held_) idle = idle || h.empty();
+    const auto typical = typical_time();
+    if (!idle || !typical) return std::nullopt;
+    std::optional<clock::time_point> due;
+    const auto wait = std::chrono::duration_cast<clock::duration>(s_.backup_after * *typical);
+    for (std::size_t k = 0; k < portions_; ++k) {
+      if (done_[k] || copies_[k] == 0 || copies_[k] >= s_.max_copies) continue;
+      const auto t = first_assigned_[k] + wait;
+      if (!due || t < *due) due = t;
+    }
+    return due;
+  }
+
   /// Replica `r` returned the result of portion k of `batch`.
   report done(int r, std::uint64_t batch, std::size_t k, clock::time_point now = clock::now()) {
     const auto since = release(r, batch, k);
@@ -131,6 +149,18 @@ class work_queue {
     clock::time_point since;
   };
   [[nodiscard]] const std::vector<held>& holding(int r) const { return held_[static_cast<std::size_t>(r)]; }
+
+  /// The replicas holding a copy of portion k of `batch` (to tell them it is done).
+  [[nodiscard]] std::vector<int> holders(std::uint64_t batch, std::size_t k) const {
+    std::vector<int> out;
+    for (std::size_t r = 0; r < held_.size(); ++r)
+      for (const auto& h : held_[r])
+        if (h.batch == batch && h.portion == k) {
+          out.push_back(static_cast<int>(r));
+          break;
+        }
+    return out;
+  }
 
   /// Replicas holding an assignment older than `age`: they never answered (dead, or stalled that long).
   [[nodiscard]] std::vector<int> silent(clock::time_point now, clock::duration age) const {
