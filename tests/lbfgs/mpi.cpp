@@ -69,10 +69,13 @@ TEST_CASE("Sandblaster L-BFGS on MPI ranks gives the thread team's bits", "[lbfg
 }
 
 TEST_CASE("Sandblaster L-BFGS on MPI: the quadratic's optimum to 1e-8", "[lbfgs][mpi]") {
-  mpi comm;
   tether::problems::quadratic<double> q(300, {.a_min = 1.0, .a_max = 50.0, .seed = 4});
-  std::vector<double> x(q.dimension(), 0.0);
+  // [snippet: sandblaster_mpi]
+  // #include <tether/lbfgs/mpi.hpp>; link tether::mpi; run under mpiexec
+  tether::comm::mpi comm;                           // every rank, after MPI_Init_thread
+  std::vector<double> x(q.dimension(), 0.0);  // the same start point on every rank
   const auto r = tether::lbfgs::minimize(comm, q, x, {.history = 8, .epsilon = 1e-11, .timeout = 60.0});
+  // [end snippet]
   CHECK(r.status == tether::lbfgs::outcome::converged);
   double err = 0.0;
   for (std::size_t i = 0; i < x.size(); ++i) err = std::max(err, std::abs(x[i] - q.optimum()[i]));
