@@ -13,11 +13,13 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstddef>
 #include <limits>
 #include <span>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -203,6 +205,39 @@ TEST_CASE("A non-finite value during the line search shrinks the step; the run c
     CHECK(std::isfinite(h.f));
     CHECK(std::isfinite(h.gradient_norm));
   }
+}
+
+/// A logistic regression whose evaluations sleep `delay` on the worker that owns this copy.
+struct sleepy {
+  const tether::problems::logistic<double>* data;
+  std::chrono::milliseconds delay{0};
+  std::size_t dimension() const { return data->dimension(); }
+  std::size_t samples() const { return data->samples(); }
+  double evaluate(std::span<const double> x, std::span<double> g, const tether::batch& b) const {
+    std::this_thread::sleep_for(delay);
+    return data->evaluate(x, g, b);
+  }
+};
+
+TEST_CASE("A coordinator busy with its own portions for longer than the timeout is not a timeout",
+          "[lbfgs][bad_input]") {
+  // Worker 0 (the coordinator, holding the only shard) takes 0.2 s per portion and holds three at a time;
+  // worker 1 is fast, done with its three at once, then idle: 0.4 s or more with nothing to receive on both,
+  // above the 0.3 s timeout. The timeout counts from a worker's last work, and the coordinator sends heartbeats
+  // before each portion. (It failed with "no message for 0.3 s" before.)
+  const tether::problems::logistic<double> data({.samples = 200, .features = 4, .l2 = 1e-2});
+  tether::team team(2);
+  std::vector<tether::lbfgs::result> res(2);
+  team.run([&](tether::team::worker& w) {
+    sleepy mine{&data, std::chrono::milliseconds(w.rank() == 0 ? 200 : 0)};
+    std::vector<double> x(data.dimension(), 0.0);
+    res[static_cast<std::size_t>(w.rank())] = tether::lbfgs::minimize(
+        w, mine, x,
+        {.epsilon = 1e-3, .max_iterations = 2, .portions = 6, .shards = 1, .queue_depth = 3, .backups = false,
+         .timeout = 0.3});
+  });
+  CHECK(res[0].iterations >= 1);
+  CHECK(res[1].iterations == res[0].iterations);
 }
 
 TEST_CASE("A failed line search is a status, after a restart from steepest descent", "[lbfgs][bad_input]") {

@@ -93,7 +93,9 @@ class engine {
       if (finished_) break;
       if (is_coordinator() && !stopping_) schedule();
       if (replica_ready()) {
+        if (is_coordinator() && !stopping_) heartbeats(clock::now());  // it cannot answer while it computes
         compute_portion();
+        last_heard_ = clock::now();  // this worker's own progress: the timeout counts from its last work
         continue;
       }
       if (!local_.empty()) continue;
@@ -103,7 +105,8 @@ class engine {
         heartbeats(now);
         deadline = std::min(deadline, now + seconds(timeout() / 4));
         // Wake up when a backup copy falls due (schedule() hands it out).
-        if (const auto due = queue_->backup_due()) deadline = std::min(deadline, std::max(*due, now) + std::chrono::microseconds(1));
+        if (const auto due = queue_->backup_due())
+          deadline = std::min(deadline, std::max(*due, now) + std::chrono::microseconds(1));
       }
       std::optional<wire::message> m = ch_.receive(deadline);
       if (m) {
@@ -120,6 +123,7 @@ class engine {
     if (!local_.empty()) {
       wire::message m = std::move(local_.front());
       local_.pop_front();
+      last_heard_ = clock::now();
       return m;
     }
     auto m = ch_.try_receive();
