@@ -2,6 +2,8 @@
 // Shared by the Sandblaster L-BFGS benchmark programs: wall-clock timing, medians, the CPU's name, a run of
 // lbfgs::minimize on a thread team, and a strict command-line reader.
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -20,6 +22,14 @@ namespace lbfgs_bench {
 using clock = std::chrono::steady_clock;
 
 inline double seconds_since(clock::time_point t) { return std::chrono::duration<double>(clock::now() - t).count(); }
+
+/// CPU seconds (user + system) used by this process so far, all its threads.
+inline double cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         1e-6 * static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
 
 inline double median(std::vector<double> v) {
   if (v.empty()) return 0.0;
