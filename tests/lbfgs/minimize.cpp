@@ -201,3 +201,19 @@ TEST_CASE("With shards and portions fixed, every worker count gives the same bit
     }
   }
 }
+
+TEST_CASE("Every history size down to 1 and up to the maximum follows serial L-BFGS", "[lbfgs][minimize]") {
+  // m = 1, 11, 20, 32: 14, 74, 128 and 200 dot products per shard, the widths of the shards' one-pass reduction.
+  tether::problems::logistic<double> problem({.samples = 600, .features = 40, .l2 = 1e-3, .seed = 8});
+  const std::vector<double> x0(problem.dimension(), 0.0);
+  for (const std::size_t m : {1u, 11u, 20u, 32u}) {
+    INFO("m = " << m);
+    tether::lbfgs::options o{.history = m, .epsilon = 1e-9, .portions = 6, .timeout = 60.0};
+    const auto ref = lbfgs_test::serial_lbfgs(problem, x0, o);
+    REQUIRE(ref.converged);
+    const auto out = run_team(2, problem, x0, o);
+    CHECK(out.r.status == tether::lbfgs::outcome::converged);
+    check_trajectory(out.r, ref, 12);
+    CHECK(static_cast<double>(out.r.iterations) <= 1.1 * static_cast<double>(ref.iterations) + 1.0);
+  }
+}

@@ -124,7 +124,7 @@ class shard {
   [[nodiscard]] bool complete() const noexcept { return next_ == portions_; }
 
   /// After complete(): forms the candidate pair (s = x_t - x, y = g_t - g) and returns the dot products of
-  /// dot_index, in one pass per 16 of them.
+  /// dot_index, all of them in one reduction pass over the slices.
   [[nodiscard]] std::vector<double> dot_products() {
     exec_.parallel_for(n_, kernels::pair_difference<T>{xt_.data(), x_.data(), gt_.data(), g_.data(), sc_.data(),
                                                         yc_.data()});
@@ -146,19 +146,13 @@ class shard {
       pairs.emplace_back(gt_.data(), s_[j].data());
       pairs.emplace_back(gt_.data(), y_[j].data());
     }
-    std::vector<double> out(pairs.size(), 0.0);
-    constexpr std::size_t K = 16;
-    for (std::size_t lo = 0; lo < pairs.size(); lo += K) {
-      kernels::dots<T, K> f{};
-      f.count = std::min(K, pairs.size() - lo);
-      for (std::size_t k = 0; k < f.count; ++k) {
-        f.a[k] = pairs[lo + k].first;
-        f.b[k] = pairs[lo + k].second;
-      }
-      const sums<double, K> r = exec_.reduce(n_, sums<double, K>{}, f);
-      for (std::size_t k = 0; k < f.count; ++k) out[lo + k] = r[k];
-    }
-    return out;
+    // One pass: a tether::sums as wide as the smallest of 16, 32, 64, 128 or the maximum that holds them.
+    const std::size_t k = pairs.size();
+    if (k <= 16) return dots_in_one_pass<16>(pairs);
+    if (k <= 32) return dots_in_one_pass<32>(pairs);
+    if (k <= 64) return dots_in_one_pass<64>(pairs);
+    if (k <= 128) return dots_in_one_pass<128>(pairs);
+    return dots_in_one_pass<dot_index::count(max_history)>(pairs);
   }
 
   /// The end of the run: commit the last trial or keep the last committed point.
@@ -173,6 +167,18 @@ class shard {
   [[nodiscard]] std::span<const T> direction() const noexcept { return {d_.data(), n_}; }
 
  private:
+  template <std::size_t K>
+  std::vector<double> dots_in_one_pass(const std::vector<std::pair<const T*, const T*>>& pairs) const {
+    kernels::dots<T, K> f{};
+    f.count = pairs.size();
+    for (std::size_t k = 0; k < f.count; ++k) {
+      f.a[k] = pairs[k].first;
+      f.b[k] = pairs[k].second;
+    }
+    const sums<double, K> r = exec_.reduce(n_, sums<double, K>{}, f);
+    return std::vector<double>(r.v, r.v + f.count);
+  }
+
   void commit(bool store, std::size_t slot) {
     std::swap(x_, xt_);
     std::swap(g_, gt_);
