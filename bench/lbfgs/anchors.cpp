@@ -13,8 +13,8 @@
 // Fashion-MNIST's training set (skipped when the data set is not installed).
 #include <lbfgs.h>
 
-#include <Eigen/Core>
 #include <LBFGS.h>
+#include <Eigen/Core>
 
 #include <cmath>
 #include <cstdio>
@@ -136,7 +136,8 @@ outcome run_lbfgspp(const problem& p, const settings& s) {
   param.epsilon = p.epsilon;
   param.epsilon_rel = p.epsilon;
   param.max_linesearch = 40;
-  param.linesearch = LBFGSpp::LBFGS_LINESEARCH_BACKTRACKING_STRONG_WOLFE;  // what LineSearchNocedalWright requires
+  param.linesearch =
+      LBFGSpp::LBFGS_LINESEARCH_BACKTRACKING_STRONG_WOLFE;  // what LineSearchNocedalWright requires
   LBFGSpp::LBFGSSolver<double, LBFGSpp::LineSearchNocedalWright> solver(param);
   std::size_t evaluations = 0;
   auto f = [&](const Eigen::VectorXd& x, Eigen::VectorXd& grad) {
@@ -166,7 +167,8 @@ outcome run_lbfgspp(const problem& p, const settings& s) {
 // --- tether -----------------------------------------------------------------------------------------------
 
 template <class O>
-std::function<outcome(int, const tether::lbfgs::options&)> tether_runner(O* objective, std::vector<double> x0) {
+std::function<outcome(int, const tether::lbfgs::options&)> tether_runner(O* objective,
+                                                                         std::vector<double> x0) {
   return [objective, x0](int p, const tether::lbfgs::options& o) {
     auto run = lbfgs_bench::run_team(p, *objective, x0, o);
     outcome out;
@@ -194,7 +196,9 @@ int main(int argc, char** argv) {
   const double softmax_epsilon = a.number("--softmax-epsilon", 1e-4);
   const auto fmnist_samples = static_cast<std::size_t>(a.number("--fmnist-samples", 10000));
   const auto wanted = a.list("--problems", "quadratic,rosenbrock,logistic,softmax");
-  auto want = [&](const std::string& n) { return std::find(wanted.begin(), wanted.end(), n) != wanted.end(); };
+  auto want = [&](const std::string& n) {
+    return std::find(wanted.begin(), wanted.end(), n) != wanted.end();
+  };
 
   // The problems (double precision), kept alive for the whole run.
   tether::problems::quadratic<double> quad(1000, {.a_min = 1.0, .a_max = 1000.0, .seed = 3});
@@ -205,7 +209,8 @@ int main(int argc, char** argv) {
 
   std::vector<problem> problems;
   if (want("quadratic")) {
-    problem p = make("quadratic (N = 1000, curvatures 1..1000)", std::vector<double>(quad.dimension(), 0.0), epsilon);
+    problem p =
+        make("quadratic (N = 1000, curvatures 1..1000)", std::vector<double>(quad.dimension(), 0.0), epsilon);
     p.evaluate = [&](std::span<const double> x, std::span<double> g) { return quad.evaluate(x, g, {}); };
     p.tether_run = tether_runner(&quad, p.x0);
     p.optimum = std::vector<double>(quad.optimum().begin(), quad.optimum().end());
@@ -241,9 +246,11 @@ int main(int argc, char** argv) {
     }
   }
 
-  std::printf("CPU: %s; m = %zu, %d repetitions (time: median)\n\n", lbfgs_bench::cpu_name().c_str(), s.history,
-              repetitions);
-  std::printf("| problem | solver | status | iterations | evaluations | f | \\|g\\| | max \\|x - x_ref\\| | time s | ms / iteration |\n");
+  std::printf("CPU: %s; m = %zu, %d repetitions (time: median)\n\n", lbfgs_bench::cpu_name().c_str(),
+              s.history, repetitions);
+  std::printf(
+      "| problem | solver | status | iterations | evaluations | f | \\|g\\| | max \\|x - x_ref\\| | time s | "
+      "ms / iteration |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
   const std::vector<std::string> solvers{"libLBFGS", "LBFGS++", "tether p=1", "tether p=2", "tether p=4"};
   for (const auto& p : problems) {
@@ -252,7 +259,8 @@ int main(int argc, char** argv) {
       runs["libLBFGS"].push_back(run_liblbfgs(p, s));
       runs["LBFGS++"].push_back(run_lbfgspp(p, s));
       for (const int workers : {1, 2, 4}) {
-        tether::lbfgs::options o{.history = s.history, .epsilon = p.epsilon, .portions = s.portions, .timeout = 600.0};
+        tether::lbfgs::options o{
+            .history = s.history, .epsilon = p.epsilon, .portions = s.portions, .timeout = 600.0};
         runs["tether p=" + std::to_string(workers)].push_back(p.tether_run(workers, o));
       }
     }
@@ -271,14 +279,15 @@ int main(int argc, char** argv) {
       double dist = 0.0;
       for (std::size_t i = 0; i < ref.size(); ++i) dist = std::max(dist, std::abs(o.x[i] - ref[i]));
       const double t = lbfgs_bench::median(times);
-      std::printf("| %s | %s | %s | %zu | %zu | %.10g | %.2e | %.2e | %.3f | %.3f |\n", p.name.c_str(), name.c_str(),
-                  o.status.c_str(), o.iterations, o.evaluations, o.f, o.gnorm, dist, t,
+      std::printf("| %s | %s | %s | %zu | %zu | %.10g | %.2e | %.2e | %.3f | %.3f |\n", p.name.c_str(),
+                  name.c_str(), o.status.c_str(), o.iterations, o.evaluations, o.f, o.gnorm, dist, t,
                   1e3 * t / static_cast<double>(std::max<std::size_t>(o.iterations, 1)));
     }
     const auto& t1 = runs["tether p=1"].front();
-    std::printf("| | tether p=1 against the better anchor | iterations %+.1f%% | evaluations %+.1f%% | | | | | | |\n",
-                100.0 * (static_cast<double>(t1.iterations) / static_cast<double>(best_iterations) - 1.0),
-                100.0 * (static_cast<double>(t1.evaluations) / static_cast<double>(best_evaluations) - 1.0));
+    std::printf(
+        "| | tether p=1 against the better anchor | iterations %+.1f%% | evaluations %+.1f%% | | | | | | |\n",
+        100.0 * (static_cast<double>(t1.iterations) / static_cast<double>(best_iterations) - 1.0),
+        100.0 * (static_cast<double>(t1.evaluations) / static_cast<double>(best_evaluations) - 1.0));
   }
   std::printf("\nx_ref: the known optimum (quadratic, Rosenbrock) or libLBFGS's result.\n");
   return 0;

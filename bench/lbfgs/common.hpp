@@ -21,7 +21,9 @@ namespace lbfgs_bench {
 
 using clock = std::chrono::steady_clock;
 
-inline double seconds_since(clock::time_point t) { return std::chrono::duration<double>(clock::now() - t).count(); }
+inline double seconds_since(clock::time_point t) {
+  return std::chrono::duration<double>(clock::now() - t).count();
+}
 
 /// CPU seconds (user + system) used by this process so far, all its threads.
 inline double cpu_seconds() {
@@ -80,7 +82,9 @@ team_run<T> run_team(int p, O& objective, const std::vector<T>& x0, const tether
 class args {
  public:
   args(int argc, char** argv) : v_(argv + 1, argv + argc) {}
-  [[nodiscard]] bool has(std::string_view flag) const { return std::find(v_.begin(), v_.end(), flag) != v_.end(); }
+  [[nodiscard]] bool has(std::string_view flag) const {
+    return std::find(v_.begin(), v_.end(), flag) != v_.end();
+  }
   [[nodiscard]] std::string get(std::string_view flag, std::string fallback) const {
     for (std::size_t i = 0; i + 1 < v_.size(); ++i)
       if (v_[i] == flag) return v_[i + 1];
@@ -91,7 +95,8 @@ class args {
     if (s.empty()) return fallback;
     char* end = nullptr;
     const double v = std::strtod(s.c_str(), &end);
-    if (end == s.c_str() || *end != '\0') throw std::invalid_argument(std::string(flag) + ": not a number: " + s);
+    if (end == s.c_str() || *end != '\0')
+      throw std::invalid_argument(std::string(flag) + ": not a number: " + s);
     return v;
   }
   /// A comma-separated list.

@@ -6,7 +6,8 @@
 // portions (checked: the final loss is printed). Markdown table of medians; "CPU ms / iteration" is the
 // process's CPU time (all threads) per iteration: the work, whatever share of the cores the run got.
 //
-//   lbfgs_scaling [--workers 1,2,4] [--portions 8,32,128] [--repetitions 3] [--iterations 20] [--samples 10000]
+//   lbfgs_scaling [--workers 1,2,4] [--portions 8,32,128] [--repetitions 3] [--iterations 20] [--samples
+//   10000]
 #include <cstdio>
 #include <optional>
 #include <string>
@@ -31,21 +32,25 @@ int main(int argc, char** argv) {
                     tether::problems::softmax<double>::options{.classes = 10, .l2 = 1e-3});
     data = "Fashion-MNIST";
   } else {
-    problem.emplace(tether::problems::softmax<double>::generated(samples, 784, {.classes = 10, .l2 = 1e-3}, 3));
+    problem.emplace(
+        tether::problems::softmax<double>::generated(samples, 784, {.classes = 10, .l2 = 1e-3}, 3));
   }
   const std::size_t n = problem->dimension();
   const std::size_t m = 10;
   std::printf("CPU: %s; softmax on %zu %s images, N = %zu, m = %zu, %zu iterations, %d repetitions\n\n",
-              lbfgs_bench::cpu_name().c_str(), problem->samples(), data.c_str(), n, m, iterations, repetitions);
-  std::printf("| workers | portions | ms / iteration (median) | CPU ms / iteration | batches / iteration | final loss | coordinator B / batch | model | all workers KB / batch | model |\n");
+              lbfgs_bench::cpu_name().c_str(), problem->samples(), data.c_str(), n, m, iterations,
+              repetitions);
+  std::printf(
+      "| workers | portions | ms / iteration (median) | CPU ms / iteration | batches / iteration | final "
+      "loss | coordinator B / batch | model | all workers KB / batch | model |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
   const std::vector<double> x0(n, 0.0);
   for (const auto& ps : a.list("--portions", "8,32,128")) {
     const auto portions = static_cast<std::size_t>(std::stoul(ps));
     for (const auto& ws : a.list("--workers", "1,2,4")) {
       const int p = std::stoi(ws);
-      tether::lbfgs::options o{.history = m, .epsilon = 0.0, .max_iterations = iterations, .portions = portions,
-                               .timeout = 600.0};
+      tether::lbfgs::options o{
+          .history = m, .epsilon = 0.0, .max_iterations = iterations, .portions = portions, .timeout = 600.0};
       std::vector<double> t, cpu;
       lbfgs_bench::team_run<double> last;
       std::uint64_t sent_total = 0;
@@ -70,13 +75,15 @@ int main(int argc, char** argv) {
       const auto model = lbfgs_model::per_batch(n, sizeof(double), m, portions, static_cast<std::size_t>(p),
                                                 static_cast<std::size_t>(p));
       std::printf("| %d | %zu | %.1f | %.1f | %.2f | %.9f | %.0f | %.0f | %.1f | %.1f |\n", p, portions,
-                  1e3 * per_iteration, 1e3 * lbfgs_bench::median(cpu) / static_cast<double>(last.r.iterations),
+                  1e3 * per_iteration,
+                  1e3 * lbfgs_bench::median(cpu) / static_cast<double>(last.r.iterations),
                   batches / static_cast<double>(last.r.iterations), last.r.f,
                   static_cast<double>(last.r.coordinator_bytes) / batches, model.coordinator,
                   static_cast<double>(sent_total) / batches / 1e3, model.all_workers / 1e3);
     }
   }
-  std::printf("\nBytes per batch include the final exchange of x and g spread over the batches; the model's are for "
-              "one batch (see docs/algorithms/sandblaster_lbfgs.md#bytes).\n");
+  std::printf(
+      "\nBytes per batch include the final exchange of x and g spread over the batches; the model's are for "
+      "one batch (see docs/algorithms/sandblaster_lbfgs.md#bytes).\n");
   return 0;
 }

@@ -1,8 +1,10 @@
-// lbfgs_scaling on comm::mpi: run under mpiexec with 1, 2 and 4 ranks; rank 0 prints one table row per portion
-// count: time per iteration, the bytes per batch at the coordinator and for all ranks against the model, and
-// whether x is bit for bit the thread team's (one worker, the same shards and portions, run on every rank).
+// lbfgs_scaling on comm::mpi: run under mpiexec with 1, 2 and 4 ranks; rank 0 prints one table row per
+// portion count: time per iteration, the bytes per batch at the coordinator and for all ranks against the
+// model, and whether x is bit for bit the thread team's (one worker, the same shards and portions, run on
+// every rank).
 //
-//   mpirun -np 2 lbfgs_scaling_mpi [--portions 8,32,128] [--repetitions 3] [--iterations 20] [--samples 10000]
+//   mpirun -np 2 lbfgs_scaling_mpi [--portions 8,32,128] [--repetitions 3] [--iterations 20] [--samples
+//   10000]
 #include <mpi.h>
 
 #include <cstdio>
@@ -33,20 +35,29 @@ int main(int argc, char** argv) {
                     tether::problems::softmax<double>::options{.classes = 10, .l2 = 1e-3});
     data = "Fashion-MNIST";
   } else {
-    problem.emplace(tether::problems::softmax<double>::generated(samples, 784, {.classes = 10, .l2 = 1e-3}, 3));
+    problem.emplace(
+        tether::problems::softmax<double>::generated(samples, 784, {.classes = 10, .l2 = 1e-3}, 3));
   }
   const std::size_t n = problem->dimension();
   const std::size_t m = 10;
   const int p = comm.size();
   if (comm.rank() == 0)
-    std::printf("CPU: %s; comm::mpi, %d ranks; softmax on %zu %s images, N = %zu, m = %zu, %zu iterations\n\n",
-                lbfgs_bench::cpu_name().c_str(), p, problem->samples(), data.c_str(), n, m, iterations);
+    std::printf(
+        "CPU: %s; comm::mpi, %d ranks; softmax on %zu %s images, N = %zu, m = %zu, %zu iterations\n\n",
+        lbfgs_bench::cpu_name().c_str(), p, problem->samples(), data.c_str(), n, m, iterations);
   if (comm.rank() == 0)
-    std::printf("| ranks | portions | ms / iteration (median) | CPU ms / iteration (all ranks) | final loss | coordinator B / batch | model | all ranks KB / batch | model | same as the team |\n|---|---|---|---|---|---|---|---|---|---|\n");
+    std::printf(
+        "| ranks | portions | ms / iteration (median) | CPU ms / iteration (all ranks) | final loss | "
+        "coordinator B / batch | model | all ranks KB / batch | model | same as the team "
+        "|\n|---|---|---|---|---|---|---|---|---|---|\n");
   for (const auto& ps : a.list("--portions", "8,32,128")) {
     const auto portions = static_cast<std::size_t>(std::stoul(ps));
-    tether::lbfgs::options o{.history = m, .epsilon = 0.0, .max_iterations = iterations, .portions = portions,
-                             .shards = static_cast<std::size_t>(p), .timeout = 600.0};
+    tether::lbfgs::options o{.history = m,
+                             .epsilon = 0.0,
+                             .max_iterations = iterations,
+                             .portions = portions,
+                             .shards = static_cast<std::size_t>(p),
+                             .timeout = 600.0};
     const auto team = lbfgs_bench::run_team(1, *problem, std::vector<double>(n, 0.0), o);
     std::vector<double> t, cpu;
     tether::lbfgs::result res;
@@ -76,7 +87,8 @@ int main(int argc, char** argv) {
                   1e3 * lbfgs_bench::median(t) / static_cast<double>(res.iterations),
                   1e3 * lbfgs_bench::median(cpu) / static_cast<double>(res.iterations), res.f,
                   static_cast<double>(res.coordinator_bytes) / batches, model.coordinator,
-                  static_cast<double>(sent) / batches / 1e3, model.all_workers / 1e3, same != 0 ? "yes" : "no");
+                  static_cast<double>(sent) / batches / 1e3, model.all_workers / 1e3,
+                  same != 0 ? "yes" : "no");
   }
   return 0;
 }

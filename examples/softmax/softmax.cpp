@@ -1,9 +1,10 @@
-// Multinomial logistic regression (softmax, L2-regularised, convex) on Fashion-MNIST, full batch, by Sandblaster
-// L-BFGS on a team of worker threads: every worker holds a shard of the 7850 parameters and computes portions
-// of the 60000 training images; worker 0 also coordinates. Prints the progress, the outcome, the test accuracy,
-// the time and the bytes moved.
+// Multinomial logistic regression (softmax, L2-regularised, convex) on Fashion-MNIST, full batch, by
+// Sandblaster L-BFGS on a team of worker threads: every worker holds a shard of the 7850 parameters and
+// computes portions of the 60000 training images; worker 0 also coordinates. Prints the progress, the
+// outcome, the test accuracy, the time and the bytes moved.
 //
-//     softmax [--workers 2] [--portions 32] [--history 10] [--epsilon 1e-4] [--l2 1e-3] [--max-iterations 2000]
+//     softmax [--workers 2] [--portions 32] [--history 10] [--epsilon 1e-4] [--l2 1e-3] [--max-iterations
+//     2000]
 //             [--samples 60000] [--no-backups] [--float] [--quiet] [--check <min test accuracy>]
 //
 // The data comes from Debian's dataset-fashion-mnist (or $TETHER_FASHION_MNIST_DIR).
@@ -101,15 +102,18 @@ int run(const settings& s, const fmnist::dataset& train, const fmnist::dataset& 
                                              {.classes = fmnist::classes, .l2 = s.l2});
   const tether::problems::softmax<T> held_out(test.images, test.labels, test.features,
                                               {.classes = fmnist::classes, .l2 = s.l2});
-  tether::lbfgs::options o{.history = s.history, .epsilon = s.epsilon, .max_iterations = s.max_iterations,
-                           .portions = s.portions, .backups = s.backups};
+  tether::lbfgs::options o{.history = s.history,
+                           .epsilon = s.epsilon,
+                           .max_iterations = s.max_iterations,
+                           .portions = s.portions,
+                           .backups = s.backups};
   const auto start = std::chrono::steady_clock::now();
   if (!s.quiet)
     o.on_iteration = [&](const tether::lbfgs::iteration_record& r) {
       if (r.iteration % 10 != 0 && r.iteration > 5) return;
       const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      std::printf("  iteration %4zu  loss %.6f  |g| %.3e  step %.3g  %5.1f s\n", r.iteration, r.f, r.gradient_norm,
-                  r.step, t);
+      std::printf("  iteration %4zu  loss %.6f  |g| %.3e  step %.3g  %5.1f s\n", r.iteration, r.f,
+                  r.gradient_norm, r.step, t);
       std::fflush(stdout);
     };
   std::vector<T> x(problem.dimension(), T(0));
@@ -131,21 +135,26 @@ int run(const settings& s, const fmnist::dataset& train, const fmnist::dataset& 
   const double train_acc = problem.accuracy(x);
   const double test_acc = held_out.accuracy(x);
   std::printf("%s: %s\n", tether::lbfgs::to_string(result.status), result.message.c_str());
-  std::printf("iterations %zu, evaluations %zu (%zu portions, %zu late copies dropped, %zu backups), restarts %zu\n",
-              result.iterations, result.function_evaluations, result.portions, result.duplicates, result.backups,
-              result.restarts);
+  std::printf(
+      "iterations %zu, evaluations %zu (%zu portions, %zu late copies dropped, %zu backups), restarts %zu\n",
+      result.iterations, result.function_evaluations, result.portions, result.duplicates, result.backups,
+      result.restarts);
   std::printf("training loss %.6f, |g| %.3e, train accuracy %.2f%%, test accuracy %.2f%%\n", result.f,
               result.gradient_norm, 100.0 * train_acc, 100.0 * test_acc);
   std::printf("time %.1f s (%.1f ms per iteration), %d workers, %zu portions\n", seconds,
-              1e3 * seconds / static_cast<double>(std::max<std::size_t>(result.iterations, 1)), s.workers, s.portions);
-  std::printf("bytes sent by all workers %.1f MB (%.1f KB per iteration); coordinator %.1f KB (%.0f B per iteration)\n",
-              static_cast<double>(bytes) / 1e6,
-              static_cast<double>(bytes) / 1e3 / static_cast<double>(std::max<std::size_t>(result.iterations, 1)),
-              static_cast<double>(result.coordinator_bytes) / 1e3,
-              static_cast<double>(result.coordinator_bytes) / static_cast<double>(std::max<std::size_t>(result.iterations, 1)));
+              1e3 * seconds / static_cast<double>(std::max<std::size_t>(result.iterations, 1)), s.workers,
+              s.portions);
+  std::printf(
+      "bytes sent by all workers %.1f MB (%.1f KB per iteration); coordinator %.1f KB (%.0f B per "
+      "iteration)\n",
+      static_cast<double>(bytes) / 1e6,
+      static_cast<double>(bytes) / 1e3 / static_cast<double>(std::max<std::size_t>(result.iterations, 1)),
+      static_cast<double>(result.coordinator_bytes) / 1e3,
+      static_cast<double>(result.coordinator_bytes) /
+          static_cast<double>(std::max<std::size_t>(result.iterations, 1)));
   if (s.check >= 0.0 && !(result.status == tether::lbfgs::outcome::converged && test_acc >= s.check)) {
-    std::printf("check failed: status %s, test accuracy %.4f < %.4f\n", tether::lbfgs::to_string(result.status),
-                test_acc, s.check);
+    std::printf("check failed: status %s, test accuracy %.4f < %.4f\n",
+                tether::lbfgs::to_string(result.status), test_acc, s.check);
     return 1;
   }
   return 0;
@@ -158,11 +167,13 @@ int main(int argc, char** argv) {
     const settings s = parse(argc, argv);
     const auto t0 = std::chrono::steady_clock::now();
     const fmnist::dataset train = fmnist::load_fashion_mnist(fmnist::split::train, s.samples);
-    const fmnist::dataset test = fmnist::load_fashion_mnist(fmnist::split::test, fmnist::all_samples, train.norm);
-    std::printf("Fashion-MNIST: %zu training and %zu test images loaded in %.1f s; softmax regression, %zu parameters\n",
-                train.count, test.count,
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
-                (train.features + 1) * fmnist::classes);
+    const fmnist::dataset test =
+        fmnist::load_fashion_mnist(fmnist::split::test, fmnist::all_samples, train.norm);
+    std::printf(
+        "Fashion-MNIST: %zu training and %zu test images loaded in %.1f s; softmax regression, %zu "
+        "parameters\n",
+        train.count, test.count, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+        (train.features + 1) * fmnist::classes);
     return s.single ? run<float>(s, train, test) : run<double>(s, train, test);
   } catch (const fmnist::cli::usage_error& e) {
     std::fprintf(stderr, "softmax: %s\n", e.message.c_str());

@@ -1,6 +1,6 @@
 // A straggling replica with backup copies on: the batch gradient is exact, i.e. the gradient returned at the
-// result equals, bit for bit, the serial batch gradient written here (each portion's mean gradient weighted by
-// n_k / M, added in portion order), in double and in float; late copies were dropped (duplicates > 0) and
+// result equals, bit for bit, the serial batch gradient written here (each portion's mean gradient weighted
+// by n_k / M, added in portion order), in double and in float; late copies were dropped (duplicates > 0) and
 // every portion counted exactly once per batch (portions = P x evaluations). With backups off (the straggler
 // then merely slow), and on one worker, the run gives the same bits.
 // The straggler does not finish a portion before another worker has evaluated the same portion (a backup
@@ -94,7 +94,8 @@ outcome<T> run(int p, int slow_worker, bool straggle, std::chrono::microseconds 
     res.r = tether::lbfgs::minimize(tether::exec::serial{}, w, mine, res.x, res.g, o);
   });
   for (int r = 1; r < p; ++r)
-    CHECK(std::memcmp(out[static_cast<std::size_t>(r)].x.data(), out[0].x.data(), out[0].x.size() * sizeof(T)) == 0);
+    CHECK(std::memcmp(out[static_cast<std::size_t>(r)].x.data(), out[0].x.data(),
+                      out[0].x.size() * sizeof(T)) == 0);
   return out[0];
 }
 
@@ -104,8 +105,8 @@ void check_exact(double epsilon) {
   constexpr std::size_t portions = 24;
   // Shards on workers 0 and 1: the slow worker 2 is a pure replica. Queue depth 1: a replica never holds a
   // queued copy that a cancel could drop, so a backup that wins always leaves a late copy to drop.
-  tether::lbfgs::options o{.history = 5, .epsilon = epsilon, .portions = portions, .shards = 2, .queue_depth = 1,
-                           .timeout = 60.0};
+  tether::lbfgs::options o{
+      .history = 5, .epsilon = epsilon, .portions = portions, .shards = 2, .queue_depth = 1, .timeout = 60.0};
   o.backup_after = 1.0;
   const auto slow = run<T>(3, 2, true, std::chrono::microseconds(0), data, o);
   REQUIRE(slow.r.status == tether::lbfgs::outcome::converged);

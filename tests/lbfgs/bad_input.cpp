@@ -1,9 +1,9 @@
-// Bad input to lbfgs::minimize: a tether::error naming the option or value on every worker (m = 0 or above the
-// maximum, non-finite tolerances, zero portions, an empty objective, sizes that disagree, a coordinator out of
-// range, workers that disagree on the options); more portions than samples is allowed. A non-finite objective
-// at the start point is a status naming the value with x unchanged; a non-finite value during the line search
-// shrinks the step and the run still converges; a gradient that does not match f makes the line search fail
-// with a status, after a restart from steepest descent when there was a history.
+// Bad input to lbfgs::minimize: a tether::error naming the option or value on every worker (m = 0 or above
+// the maximum, non-finite tolerances, zero portions, an empty objective, sizes that disagree, a coordinator
+// out of range, workers that disagree on the options); more portions than samples is allowed. A non-finite
+// objective at the start point is a status naming the value with x unchanged; a non-finite value during the
+// line search shrinks the step and the run still converges; a gradient that does not match f makes the line
+// search fail with a status, after a restart from steepest descent when there was a history.
 
 #include <tether/comm/shared_memory.hpp>
 #include <tether/lbfgs/minimize.hpp>
@@ -114,7 +114,8 @@ TEST_CASE("Bad options are a tether::error naming the value, on every worker", "
   expect_error(q, 5, {.timeout = 0.0}, "timeout must be a finite number of seconds > 0, got timeout = 0");
   expect_error(q, 5, {.timeout = nan}, "got timeout = nan");
   expect_error(q, 5, {.queue_depth = 0}, "queue_depth must be >= 1");
-  expect_error(q, 5, {.backup_threshold = 1.5}, "backup_threshold must be in [0, 1], got backup_threshold = 1.5");
+  expect_error(q, 5, {.backup_threshold = 1.5},
+               "backup_threshold must be in [0, 1], got backup_threshold = 1.5");
   expect_error(q, 5, {.max_copies = 0}, "max_copies must be >= 1");
   expect_error(q, 5, {.coordinator = 2}, "coordinator must be in [0, 2), got coordinator = 2");
   tether::lbfgs::options ls;
@@ -149,11 +150,11 @@ TEST_CASE("Empty objectives and mismatched sizes are errors; more portions than 
   CHECK(res[0].portions == 5 * res[0].function_evaluations);  // one sample per portion
 }
 
-TEST_CASE("Workers that disagree on the options or the start point fail on every worker", "[lbfgs][bad_input]") {
+TEST_CASE("Workers that disagree on the options or the start point fail on every worker",
+          "[lbfgs][bad_input]") {
   tether::problems::quadratic<double> q(6);
-  auto what = errors_on(3, q, std::vector<double>(6, 0.0), [](int r) {
-    return tether::lbfgs::options{.history = r == 2 ? 7u : 6u};
-  });
+  auto what = errors_on(3, q, std::vector<double>(6, 0.0),
+                        [](int r) { return tether::lbfgs::options{.history = r == 2 ? 7u : 6u}; });
   for (const auto& w : what) CHECK_THAT(w, Contains("workers disagree on the lbfgs::options"));
 
   std::vector<std::string> start(2);
@@ -187,14 +188,16 @@ TEST_CASE("A non-finite start is a status naming the value, x unchanged", "[lbfg
   }
 }
 
-TEST_CASE("A non-finite value during the line search shrinks the step; the run converges", "[lbfgs][bad_input]") {
+TEST_CASE("A non-finite value during the line search shrinks the step; the run converges",
+          "[lbfgs][bad_input]") {
   nan_beyond bad{.n = 3};
   tether::team team(2);
   std::vector<tether::lbfgs::result> res(2);
   std::vector<double> x_out;
   team.run([&](tether::team::worker& w) {
     std::vector<double> x(3, 0.9);  // the first steepest-descent step (length 1) lands at 1.48: NaN
-    res[static_cast<std::size_t>(w.rank())] = tether::lbfgs::minimize(w, bad, x, {.epsilon = 1e-10, .timeout = 30.0});
+    res[static_cast<std::size_t>(w.rank())] =
+        tether::lbfgs::minimize(w, bad, x, {.epsilon = 1e-10, .timeout = 30.0});
     if (w.rank() == 0) x_out = x;
   });
   REQUIRE(res[0].status == tether::lbfgs::outcome::converged);
@@ -223,18 +226,22 @@ TEST_CASE("A coordinator busy with its own portions for longer than the timeout 
           "[lbfgs][bad_input]") {
   // Worker 0 (the coordinator, holding the only shard) takes 0.2 s per portion and holds three at a time;
   // worker 1 is fast, done with its three at once, then idle: 0.4 s or more with nothing to receive on both,
-  // above the 0.3 s timeout. The timeout counts from a worker's last work, and the coordinator sends heartbeats
-  // before each portion. (It failed with "no message for 0.3 s" before.)
+  // above the 0.3 s timeout. The timeout counts from a worker's last work, and the coordinator sends
+  // heartbeats before each portion. (It failed with "no message for 0.3 s" before.)
   const tether::problems::logistic<double> data({.samples = 200, .features = 4, .l2 = 1e-2});
   tether::team team(2);
   std::vector<tether::lbfgs::result> res(2);
   team.run([&](tether::team::worker& w) {
     sleepy mine{&data, std::chrono::milliseconds(w.rank() == 0 ? 200 : 0)};
     std::vector<double> x(data.dimension(), 0.0);
-    res[static_cast<std::size_t>(w.rank())] = tether::lbfgs::minimize(
-        w, mine, x,
-        {.epsilon = 1e-3, .max_iterations = 2, .portions = 6, .shards = 1, .queue_depth = 3, .backups = false,
-         .timeout = 0.3});
+    res[static_cast<std::size_t>(w.rank())] = tether::lbfgs::minimize(w, mine, x,
+                                                                      {.epsilon = 1e-3,
+                                                                       .max_iterations = 2,
+                                                                       .portions = 6,
+                                                                       .shards = 1,
+                                                                       .queue_depth = 3,
+                                                                       .backups = false,
+                                                                       .timeout = 0.3});
   });
   CHECK(res[0].iterations >= 1);
   CHECK(res[1].iterations == res[0].iterations);

@@ -1,9 +1,9 @@
 // The direction the shards form (lbfgs::shard's combination of its slices, with the coefficients of the
-// coordinator's two-loop on its incrementally updated dot-product matrix) against the plain two-loop recursion on
-// the stored vectors, written here in double: equal to 1e-12 relative at every iteration, the first ones included
-// (fewer pairs than m, gamma from the newest pair), and after the ring wrapped. The shards and the coordinator
-// logic are driven here by hand (no threads), on a quadratic with 2 shards and one portion. Also: the curvature
-// guard drops a pair whose s'y is not positive and keeps the history as it was.
+// coordinator's two-loop on its incrementally updated dot-product matrix) against the plain two-loop
+// recursion on the stored vectors, written here in double: equal to 1e-12 relative at every iteration, the
+// first ones included (fewer pairs than m, gamma from the newest pair), and after the ring wrapped. The
+// shards and the coordinator logic are driven here by hand (no threads), on a quadratic with 2 shards and one
+// portion. Also: the curvature guard drops a pair whose s'y is not positive and keeps the history as it was.
 
 #include <tether/exec/serial.hpp>
 #include <tether/lbfgs/coordinator.hpp>
@@ -61,11 +61,13 @@ TEST_CASE("The shards' direction equals the serial two-loop at every iteration",
   const std::size_t half = n / 2;
   std::vector<tether::lbfgs::shard<tether::exec::serial, double>> shards;
   shards.emplace_back(tether::exec::serial{}, 0, 0, std::span<const double>(x0.data(), half), m, 1);
-  shards.emplace_back(tether::exec::serial{}, 1, half, std::span<const double>(x0.data() + half, n - half), m, 1);
+  shards.emplace_back(tether::exec::serial{}, 1, half, std::span<const double>(x0.data() + half, n - half), m,
+                      1);
   tether::lbfgs::options o{.history = m, .epsilon = 1e-12};
   tether::lbfgs::coordinator coord(o);
 
-  // The test's own copy of the state: committed x and g, the last trial's, and the stored pairs (oldest first).
+  // The test's own copy of the state: committed x and g, the last trial's, and the stored pairs (oldest
+  // first).
   vec x = x0, g(n, 0.0), xt(n), gt(n);
   std::deque<vec> s_pairs, y_pairs;
   std::size_t checked = 0;
@@ -129,7 +131,7 @@ TEST_CASE("The shards' direction equals the serial two-loop at every iteration",
   }
   CHECK(cmd.stop);
   CHECK(cmd.status == tether::lbfgs::outcome::converged);
-  CHECK(coord.iterations() > 2 * m);  // the ring wrapped
+  CHECK(coord.iterations() > 2 * m);     // the ring wrapped
   CHECK(checked == coord.iterations());  // a new direction after every iteration but the last, plus the first
   CHECK(coord.restarts() == 0);
 }

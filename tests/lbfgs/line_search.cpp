@@ -125,10 +125,12 @@ TEST_CASE("More-Thuente finds strong Wolfe steps on the paper's six test functio
   }
 }
 
-TEST_CASE("More-Thuente shrinks the step on non-finite values and never goes that far again", "[lbfgs][line_search]") {
+TEST_CASE("More-Thuente shrinks the step on non-finite values and never goes that far again",
+          "[lbfgs][line_search]") {
   // A parabola with its minimum at 3, not finite from 2 on.
   const phi_t phi = [](double a) {
-    if (a >= 2.0) return std::pair{std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity()};
+    if (a >= 2.0)
+      return std::pair{std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity()};
     return std::pair{(a - 3.0) * (a - 3.0), 2.0 * (a - 3.0)};
   };
   tether::lbfgs::line_search_options o;
@@ -153,7 +155,8 @@ TEST_CASE("More-Thuente shrinks the step on non-finite values and never goes tha
   check_wolfe(phi, r2.step, tether::lbfgs::line_search_options{});
 }
 
-TEST_CASE("More-Thuente fails clearly on an unbounded function and on a spent budget", "[lbfgs][line_search]") {
+TEST_CASE("More-Thuente fails clearly on an unbounded function and on a spent budget",
+          "[lbfgs][line_search]") {
   const phi_t line = [](double a) { return std::pair{-a, -1.0}; };
   tether::lbfgs::line_search_options o;
   o.max_step = 100.0;

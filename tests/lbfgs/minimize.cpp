@@ -53,7 +53,8 @@ run_output run_team(int p, O& problem, const std::vector<double>& x0, const teth
   return out[0];
 }
 
-void check_trajectory(const tether::lbfgs::result& r, const lbfgs_test::serial_result& ref, std::size_t first) {
+void check_trajectory(const tether::lbfgs::result& r, const lbfgs_test::serial_result& ref,
+                      std::size_t first) {
   const std::size_t k = std::min({first, r.history.size(), ref.history.size()});
   REQUIRE(k > 0);
   for (std::size_t i = 0; i < k; ++i) {
@@ -121,7 +122,8 @@ std::vector<double> newton_logistic(const tether::problems::logistic<double>& p,
 
 }  // namespace
 
-TEST_CASE("Sandblaster L-BFGS reaches the quadratic's optimum to 1e-8 like serial L-BFGS", "[lbfgs][minimize]") {
+TEST_CASE("Sandblaster L-BFGS reaches the quadratic's optimum to 1e-8 like serial L-BFGS",
+          "[lbfgs][minimize]") {
   const tether::problems::quadratic<double> problem(200, {.a_min = 1.0, .a_max = 100.0, .seed = 3});
   const std::vector<double> x0(problem.dimension(), 0.0);
   tether::lbfgs::options o{.history = 6, .epsilon = 1e-10, .timeout = 60.0};
@@ -134,10 +136,12 @@ TEST_CASE("Sandblaster L-BFGS reaches the quadratic's optimum to 1e-8 like seria
     const auto out = run_team(p, mine, x0, o);
     CHECK(out.r.status == tether::lbfgs::outcome::converged);
     double err = 0.0;
-    for (std::size_t i = 0; i < x0.size(); ++i) err = std::max(err, std::abs(out.x[i] - double(problem.optimum()[i])));
+    for (std::size_t i = 0; i < x0.size(); ++i)
+      err = std::max(err, std::abs(out.x[i] - double(problem.optimum()[i])));
     CHECK(err < 1e-8);
     CHECK(static_cast<double>(out.r.iterations) <= 1.1 * static_cast<double>(ref.iterations) + 1.0);
-    CHECK(static_cast<double>(out.r.function_evaluations) <= 1.1 * static_cast<double>(ref.evaluations) + 1.0);
+    CHECK(static_cast<double>(out.r.function_evaluations) <=
+          1.1 * static_cast<double>(ref.evaluations) + 1.0);
     check_trajectory(out.r, ref, 20);
     // The gradient returned is the objective's at x.
     std::vector<double> g(x0.size());
@@ -203,7 +207,8 @@ TEST_CASE("With shards and portions fixed, every worker count gives the same bit
 }
 
 TEST_CASE("Every history size down to 1 and up to the maximum follows serial L-BFGS", "[lbfgs][minimize]") {
-  // m = 1, 11, 20, 32: 14, 74, 128 and 200 dot products per shard, the widths of the shards' one-pass reduction.
+  // m = 1, 11, 20, 32: 14, 74, 128 and 200 dot products per shard, the widths of the shards' one-pass
+  // reduction.
   tether::problems::logistic<double> problem({.samples = 600, .features = 40, .l2 = 1e-3, .seed = 8});
   const std::vector<double> x0(problem.dimension(), 0.0);
   for (const std::size_t m : {1u, 11u, 20u, 32u}) {

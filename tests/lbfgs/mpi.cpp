@@ -1,8 +1,8 @@
-// Sandblaster L-BFGS on comm::mpi (1, 2 and 4 ranks): with the shards and portions fixed, the ranks' result is
-// bit for bit the thread team's on one worker (run here on each rank as the reference); the quadratic's
-// optimum to 1e-8; a slow rank (every rank sleeps 1 ms per portion, the last 10 ms) with backups gives the serial
-// portion-order batch gradient exactly and backup copies are made; bad options and ranks that disagree fail on
-// every rank with tether::error.
+// Sandblaster L-BFGS on comm::mpi (1, 2 and 4 ranks): with the shards and portions fixed, the ranks' result
+// is bit for bit the thread team's on one worker (run here on each rank as the reference); the quadratic's
+// optimum to 1e-8; a slow rank (every rank sleeps 1 ms per portion, the last 10 ms) with backups gives the
+// serial portion-order batch gradient exactly and backup copies are made; bad options and ranks that disagree
+// fail on every rank with tether::error.
 
 #include <catch2/catch.hpp>
 
@@ -72,7 +72,7 @@ TEST_CASE("Sandblaster L-BFGS on MPI: the quadratic's optimum to 1e-8", "[lbfgs]
   tether::problems::quadratic<double> q(300, {.a_min = 1.0, .a_max = 50.0, .seed = 4});
   // [snippet: sandblaster_mpi]
   // #include <tether/lbfgs/mpi.hpp>; link tether::mpi; run under mpiexec
-  tether::comm::mpi comm;                           // every rank, after MPI_Init_thread
+  tether::comm::mpi comm;                     // every rank, after MPI_Init_thread
   std::vector<double> x(q.dimension(), 0.0);  // the same start point on every rank
   const auto r = tether::lbfgs::minimize(comm, q, x, {.history = 8, .epsilon = 1e-11, .timeout = 60.0});
   // [end snippet]
@@ -82,14 +82,20 @@ TEST_CASE("Sandblaster L-BFGS on MPI: the quadratic's optimum to 1e-8", "[lbfgs]
   CHECK(err < 1e-8);
 }
 
-TEST_CASE("Sandblaster L-BFGS on MPI: a slow rank with backups keeps the batch gradient exact", "[lbfgs][mpi]") {
+TEST_CASE("Sandblaster L-BFGS on MPI: a slow rank with backups keeps the batch gradient exact",
+          "[lbfgs][mpi]") {
   mpi comm;
   if (comm.size() < 2) return;
   constexpr std::size_t portions = 16;
-  tether::lbfgs::options o{.history = 5, .epsilon = 1e-8, .portions = portions,
-                           .shards = static_cast<std::size_t>(comm.size() - 1), .queue_depth = 1, .timeout = 60.0};
+  tether::lbfgs::options o{.history = 5,
+                           .epsilon = 1e-8,
+                           .portions = portions,
+                           .shards = static_cast<std::size_t>(comm.size() - 1),
+                           .queue_depth = 1,
+                           .timeout = 60.0};
   o.backup_after = 1.0;
-  slowed mine{&logit, comm.rank() == comm.size() - 1 ? std::chrono::microseconds(10000) : std::chrono::microseconds(1000)};
+  slowed mine{&logit, comm.rank() == comm.size() - 1 ? std::chrono::microseconds(10000)
+                                                     : std::chrono::microseconds(1000)};
   std::vector<double> x(logit.dimension(), 0.0), g(x.size());
   const auto r = tether::lbfgs::minimize(tether::exec::serial{}, comm, mine, x, g, o);
   REQUIRE(r.status == tether::lbfgs::outcome::converged);

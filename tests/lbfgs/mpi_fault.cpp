@@ -69,8 +69,8 @@ int main(int argc, char** argv) {
     std::printf("survivor rank %d failed after %.2f s: %s\n", comm.rank(), waited, e.what());
   }
   std::fflush(stdout);
-  // A dead rank leaves MPI_Finalize hanging: leave without it. mpiexec ends the job when the first rank leaves,
-  // so give the other survivors (which finish within moments) time to report first.
+  // A dead rank leaves MPI_Finalize hanging: leave without it. mpiexec ends the job when the first rank
+  // leaves, so give the other survivors (which finish within moments) time to report first.
   std::this_thread::sleep_for(std::chrono::seconds(2));
   std::_Exit(0);
 }

@@ -22,7 +22,8 @@ TEST_CASE("softmax's gradient matches finite differences", "[lbfgs][softmax]") {
   for (auto& v : w) v = 0.3 * r.normal();
   const std::vector<std::size_t> batch{1, 4, 9, 16, 25, 36, 49};
   for (const bool all : {true, false}) {
-    const tether::batch b{.samples = all ? std::span<const std::size_t>{} : std::span<const std::size_t>(batch)};
+    const tether::batch b{.samples =
+                              all ? std::span<const std::size_t>{} : std::span<const std::size_t>(batch)};
     (void)p.evaluate(w, g, b);
     for (std::size_t i = 0; i < w.size(); ++i) {
       const double h = 1e-5;

@@ -95,11 +95,12 @@ TEST_CASE("two_loop on the dot products equals the serial two-loop, from no pair
       const vec d = combine(delta, v, m);
       INFO("m = " << m << ", pairs = " << b.count());
       CHECK(relative_error(d, ref) < 1e-12);
-      CHECK(std::abs(tether::lbfgs::combination_dot(b, delta, b.g()) - dot(ref, v.g)) <= 1e-12 * std::abs(dot(ref, v.g)));
+      CHECK(std::abs(tether::lbfgs::combination_dot(b, delta, b.g()) - dot(ref, v.g)) <=
+            1e-12 * std::abs(dot(ref, v.g)));
       CHECK(std::abs(tether::lbfgs::combination_norm2(b, delta) - dot(ref, ref)) <= 1e-12 * dot(ref, ref));
 
-      // A new pair with y's > 0 (y = A s for a random SPD diagonal A, plus noise), at different scales so that
-      // a scaling taken from another pair than the newest would give another direction.
+      // A new pair with y's > 0 (y = A s for a random SPD diagonal A, plus noise), at different scales so
+      // that a scaling taken from another pair than the newest would give another direction.
       const std::size_t slot = b.next_slot();
       const double scale = std::pow(10.0, static_cast<double>(it % 4) - 1.5);
       for (std::size_t j = 0; j < n; ++j) {

@@ -15,7 +15,8 @@ using tether::lbfgs::work_queue;
 
 namespace {
 
-std::vector<work_queue::assignment> schedule(work_queue& q, work_queue::clock::time_point t = work_queue::clock::now()) {
+std::vector<work_queue::assignment> schedule(work_queue& q,
+                                             work_queue::clock::time_point t = work_queue::clock::now()) {
   std::vector<work_queue::assignment> out;
   q.schedule(out, t);
   return out;
@@ -23,7 +24,8 @@ std::vector<work_queue::assignment> schedule(work_queue& q, work_queue::clock::t
 
 }  // namespace
 
-TEST_CASE("work_queue hands portions in order to the least loaded replicas, up to the depth", "[lbfgs][work_queue]") {
+TEST_CASE("work_queue hands portions in order to the least loaded replicas, up to the depth",
+          "[lbfgs][work_queue]") {
   work_queue q(3, {.depth = 2, .backups = false});
   q.start(1, 8);
   const auto a = schedule(q);
@@ -46,8 +48,10 @@ TEST_CASE("work_queue hands portions in order to the least loaded replicas, up t
   CHECK_FALSE(q.complete());
 }
 
-TEST_CASE("work_queue backs up outstanding portions on idle replicas only, first result wins", "[lbfgs][work_queue]") {
-  work_queue q(3, {.depth = 1, .backups = true, .backup_threshold = 0.0, .max_copies = 2, .backup_after = 0.0});
+TEST_CASE("work_queue backs up outstanding portions on idle replicas only, first result wins",
+          "[lbfgs][work_queue]") {
+  work_queue q(3,
+               {.depth = 1, .backups = true, .backup_threshold = 0.0, .max_copies = 2, .backup_after = 0.0});
   q.start(7, 4);
   auto t0 = work_queue::clock::now();
   auto a = schedule(q, t0);
@@ -77,7 +81,8 @@ TEST_CASE("work_queue backs up outstanding portions on idle replicas only, first
 }
 
 TEST_CASE("work_queue's backup threshold, and a replica that never answers", "[lbfgs][work_queue]") {
-  work_queue q(2, {.depth = 1, .backups = true, .backup_threshold = 0.75, .max_copies = 3, .backup_after = 0.0});
+  work_queue q(2,
+               {.depth = 1, .backups = true, .backup_threshold = 0.75, .max_copies = 3, .backup_after = 0.0});
   q.start(1, 4);
   const auto t0 = work_queue::clock::now();
   REQUIRE(schedule(q, t0).size() == 2);  // 0 -> r0, 1 -> r1 (r1 dies)
@@ -114,15 +119,17 @@ TEST_CASE("work_queue's backup threshold, and a replica that never answers", "[l
   CHECK(schedule(q, t0).empty());
 }
 
-TEST_CASE("work_queue backs up only portions out longer than backup_after typical times", "[lbfgs][work_queue]") {
+TEST_CASE("work_queue backs up only portions out longer than backup_after typical times",
+          "[lbfgs][work_queue]") {
   using std::chrono::milliseconds;
-  work_queue q(2, {.depth = 1, .backups = true, .backup_threshold = 0.0, .max_copies = 2, .backup_after = 2.0});
+  work_queue q(2,
+               {.depth = 1, .backups = true, .backup_threshold = 0.0, .max_copies = 2, .backup_after = 2.0});
   const auto t0 = work_queue::clock::now();
   q.start(1, 3);
-  REQUIRE(schedule(q, t0).size() == 2);  // 0 -> r0, 1 -> r1 (slow)
+  REQUIRE(schedule(q, t0).size() == 2);                                        // 0 -> r0, 1 -> r1 (slow)
   CHECK(q.done(0, 1, 0, t0 + milliseconds(10)) == work_queue::report::first);  // typical time: 10 ms
   auto a = schedule(q, t0 + milliseconds(10));
-  REQUIRE(a.size() == 1);  // 2 -> r0
+  REQUIRE(a.size() == 1);                                                      // 2 -> r0
   CHECK(q.done(0, 1, 2, t0 + milliseconds(20)) == work_queue::report::first);  // 10 ms again
   // r0 is idle; portion 1 is out for 20 ms, not more than 2 x 10 ms: no backup yet.
   CHECK(schedule(q, t0 + milliseconds(20)).empty());

@@ -15,22 +15,23 @@ using sandblaster_lbfgs_result = lbfgs::result;
 
 /// lbfgs::minimize(exec, comm, objective, x, g, options).
 template <class Exec, class Comm, class O, class X, class G>
-  requires execution_space<Exec> && buffer<X> && buffer<G>
-lbfgs::result sandblaster_lbfgs(const Exec& exec, Comm& comm, O& objective, X&& x, G&& g, const lbfgs::options& o) {
+requires execution_space<Exec> && buffer<X> && buffer<G> lbfgs::result sandblaster_lbfgs(
+    const Exec& exec, Comm& comm, O& objective, X&& x, G&& g, const lbfgs::options& o) {
   return lbfgs::minimize(exec, comm, objective, std::forward<X>(x), std::forward<G>(g), o);
 }
 
 /// lbfgs::minimize(exec, comm, objective, x, options).
 template <class Exec, class Comm, class O, class X>
-  requires execution_space<Exec> && buffer<X>
-lbfgs::result sandblaster_lbfgs(const Exec& exec, Comm& comm, O& objective, X&& x, const lbfgs::options& o = {}) {
+requires execution_space<Exec> && buffer<X> lbfgs::result sandblaster_lbfgs(const Exec& exec, Comm& comm,
+                                                                            O& objective, X&& x,
+                                                                            const lbfgs::options& o = {}) {
   return lbfgs::minimize(exec, comm, objective, std::forward<X>(x), o);
 }
 
 /// lbfgs::minimize(comm, objective, x, options).
 template <class Comm, class O, class X>
-  requires communicator<Comm> && buffer<X>
-lbfgs::result sandblaster_lbfgs(Comm& comm, O& objective, X&& x, const lbfgs::options& o = {}) {
+requires communicator<Comm> && buffer<X> lbfgs::result sandblaster_lbfgs(Comm& comm, O& objective, X&& x,
+                                                                         const lbfgs::options& o = {}) {
   return lbfgs::minimize(comm, objective, std::forward<X>(x), o);
 }
 

@@ -1,9 +1,9 @@
 #pragma once
 /// \file
-/// lbfgs::coordinator: Sandblaster's coordinator as scalars only. It holds the dot-product matrix of the history,
-/// the line search and the stopping tests; it turns the result of each batch (the loss, summed over the portions,
-/// and the shards' dot products, summed over the shards) into the next command: another trial point for the
-/// shards, or stop. It never sees a vector.
+/// lbfgs::coordinator: Sandblaster's coordinator as scalars only. It holds the dot-product matrix of the
+/// history, the line search and the stopping tests; it turns the result of each batch (the loss, summed over
+/// the portions, and the shards' dot products, summed over the shards) into the next command: another trial
+/// point for the shards, or stop. It never sees a vector.
 
 #include <algorithm>
 #include <chrono>
@@ -27,14 +27,14 @@ namespace tether::lbfgs {
 /// The coordinator's next command: evaluate a trial point (a `trial_command` for every shard) or stop.
 struct command {
   bool stop = false;
-  trial_command trial{};  ///< when !stop
-  bool commit = false;    ///< when stop: the last trial was accepted and is the result
+  trial_command trial{};                     ///< when !stop
+  bool commit = false;                       ///< when stop: the last trial was accepted and is the result
   outcome status = outcome::max_iterations;  ///< when stop
   std::string message;                       ///< when stop
 };
 
-/// See the file comment. Usage: `start()`, then `on_batch(f, dots)` with every batch's result until the command
-/// says stop; `summary()` and `history()` describe the run.
+/// See the file comment. Usage: `start()`, then `on_batch(f, dots)` with every batch's result until the
+/// command says stop; `summary()` and `history()` describe the run.
 class coordinator {
  public:
   using clock = std::chrono::steady_clock;
@@ -54,8 +54,9 @@ class coordinator {
   /// The result of the batch of the last command: f (summed over the portions in portion order) and the dot
   /// products of dot_index (summed over the shards in shard order). Returns the next command.
   [[nodiscard]] command on_batch(double f, std::span<const double> dots) {
-    detail::require(dots.size() == dot_index::count(o_.history), "sandblaster_lbfgs: coordinator: ", dots.size(),
-                    " dot products, expected ", dot_index::count(o_.history));
+    detail::require(dots.size() == dot_index::count(o_.history),
+                    "sandblaster_lbfgs: coordinator: ", dots.size(), " dot products, expected ",
+                    dot_index::count(o_.history));
     ++evaluations_;
     ++iteration_evaluations_;
     if (!search_) return after_start(f, dots);
@@ -91,17 +92,18 @@ class coordinator {
     gnorm_ = std::sqrt(gg);
     xnorm_ = std::sqrt(dots[dot_index::xt_xt]);
     if (!std::isfinite(f) || !std::isfinite(gg))
-      return stop(false, outcome::non_finite_start,
-                  detail::concat("the objective is not finite at the start point: f = ", f, ", |g|^2 = ", gg));
+      return stop(
+          false, outcome::non_finite_start,
+          detail::concat("the objective is not finite at the start point: f = ", f, ", |g|^2 = ", gg));
     if (o_.past > 0) {
       past_.assign(o_.past, 0.0);
       past_[0] = f;
     }
     b_.set(b_.g(), b_.g(), gg);
     if (gnorm_ <= o_.epsilon * std::max(1.0, xnorm_))
-      return stop(true, outcome::converged, detail::concat("the start point is a minimizer: |g| = ", gnorm_,
-                                                           " <= epsilon * max(1, |x|) = ",
-                                                           o_.epsilon * std::max(1.0, xnorm_)));
+      return stop(true, outcome::converged,
+                  detail::concat("the start point is a minimizer: |g| = ", gnorm_,
+                                 " <= epsilon * max(1, |x|) = ", o_.epsilon * std::max(1.0, xnorm_)));
     return steepest_descent(true, false, 0);
   }
 
@@ -137,16 +139,16 @@ class coordinator {
     const double bound = o_.epsilon * std::max(1.0, xnorm_);
     if (gnorm_ <= bound)
       return stop(true, outcome::converged,
-                  detail::concat("|g| = ", gnorm_, " <= epsilon * max(1, |x|) = ", bound, " after ", iterations_,
-                                 " iterations"));
+                  detail::concat("|g| = ", gnorm_, " <= epsilon * max(1, |x|) = ", bound, " after ",
+                                 iterations_, " iterations"));
     if (o_.past > 0) {
       const std::size_t k = iterations_ % o_.past;
       if (o_.past <= iterations_) {
         const double rate = (past_[k] - f_) / f_;
         if (std::abs(rate) < o_.delta)
           return stop(true, outcome::stalled,
-                      detail::concat("|f(k - ", o_.past, ") - f(k)| / |f(k)| = ", std::abs(rate), " < delta = ",
-                                     o_.delta, " after ", iterations_, " iterations"));
+                      detail::concat("|f(k - ", o_.past, ") - f(k)| / |f(k)| = ", std::abs(rate),
+                                     " < delta = ", o_.delta, " after ", iterations_, " iterations"));
       }
       past_[k] = f_;
     }
@@ -201,7 +203,8 @@ class coordinator {
     return c;
   }
 
-  /// The dot products after the last trial was accepted: its pair into `slot` (when stored) and the new g's row.
+  /// The dot products after the last trial was accepted: its pair into `slot` (when stored) and the new g's
+  /// row.
   void update_matrix(std::span<const double> d, bool store, std::size_t slot) {
     const std::size_t g = b_.g();
     // Slots that stay: every stored one but the slot the new pair overwrites.

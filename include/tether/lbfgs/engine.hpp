@@ -39,21 +39,35 @@ class engine {
   /// the gradient at the result.
   engine(const Exec& exec, Channel& ch, O& objective, std::span<T> x, std::span<T> g, const options& o,
          const portion_plan<O, T>& plan)
-      : exec_(exec), ch_(ch), obj_(objective), o_(o), plan_(plan), x_out_(x), g_out_(g), n_(x.size()),
-        p_(ch.size()), me_(ch.rank()), coord_(o.coordinator),
+      : exec_(exec),
+        ch_(ch),
+        obj_(objective),
+        o_(o),
+        plan_(plan),
+        x_out_(x),
+        g_out_(g),
+        n_(x.size()),
+        p_(ch.size()),
+        me_(ch.rank()),
+        coord_(o.coordinator),
         layout_(n_, std::min<std::size_t>(o.shards == 0 ? static_cast<std::size_t>(p_) : o.shards, n_)),
-        portions_(plan.count()), x_full_(n_), contribution_(n_), have_piece_(layout_.shards(), false),
-        final_have_(layout_.shards(), false), bye_(static_cast<std::size_t>(p_), false),
+        portions_(plan.count()),
+        x_full_(n_),
+        contribution_(n_),
+        have_piece_(layout_.shards(), false),
+        final_have_(layout_.shards(), false),
+        bye_(static_cast<std::size_t>(p_), false),
         last_sent_(static_cast<std::size_t>(p_), clock::now()) {
     for (std::size_t s = 0; s < layout_.shards(); ++s) {
       if (holder(s) != me_) continue;
-      shards_.emplace_back(exec_, s, layout_.begin(s), std::span<const T>(x.data() + layout_.begin(s), layout_.count(s)),
-                           o.history, portions_);
+      shards_.emplace_back(exec_, s, layout_.begin(s),
+                           std::span<const T>(x.data() + layout_.begin(s), layout_.count(s)), o.history,
+                           portions_);
     }
     if (is_coordinator()) {
       logic_.emplace(o);
       queue_.emplace(p_, work_queue::settings{o.queue_depth, o.backups, o.backup_threshold, o.max_copies,
-                                             o.backup_after});
+                                              o.backup_after});
     }
   }
 
@@ -78,7 +92,9 @@ class engine {
 
  private:
   [[nodiscard]] bool is_coordinator() const noexcept { return me_ == coord_; }
-  [[nodiscard]] int holder(std::size_t s) const noexcept { return static_cast<int>(s % static_cast<std::size_t>(p_)); }
+  [[nodiscard]] int holder(std::size_t s) const noexcept {
+    return static_cast<int>(s % static_cast<std::size_t>(p_));
+  }
   [[nodiscard]] double timeout() const noexcept { return o_.timeout; }
 
   // --- the loop -------------------------------------------------------------------------------------------
@@ -136,8 +152,9 @@ class engine {
       local_.push_back(wire::message{kind, me_, std::move(bytes)});
       return;
     }
-    if (is_coordinator() && (kind == wire::tag::trial || kind == wire::tag::assign || kind == wire::tag::stop ||
-                             kind == wire::tag::heartbeat || kind == wire::tag::cancel))
+    if (is_coordinator() &&
+        (kind == wire::tag::trial || kind == wire::tag::assign || kind == wire::tag::stop ||
+         kind == wire::tag::heartbeat || kind == wire::tag::cancel))
       coordinator_bytes_ += bytes.size();
     last_sent_[static_cast<std::size_t>(to)] = clock::now();
     ch_.send(to, kind, std::move(bytes));
@@ -152,24 +169,37 @@ class engine {
         (m.kind == wire::tag::done || m.kind == wire::tag::skipped || m.kind == wire::tag::dots))
       coordinator_bytes_ += m.bytes.size();
     switch (m.kind) {
-      case wire::tag::trial: return on_trial(m);
-      case wire::tag::params: return on_params(m);
-      case wire::tag::assign: return on_assign(m);
-      case wire::tag::grad: return on_grad(m);
-      case wire::tag::done: return on_done(m);
-      case wire::tag::skipped: return on_skipped(m);
-      case wire::tag::dots: return on_dots(m);
-      case wire::tag::stop: return on_stop(m);
-      case wire::tag::final: return on_final(m);
-      case wire::tag::bye: return on_bye(m);
-      case wire::tag::heartbeat: return;
-      case wire::tag::cancel: return on_cancel(m);
+      case wire::tag::trial:
+        return on_trial(m);
+      case wire::tag::params:
+        return on_params(m);
+      case wire::tag::assign:
+        return on_assign(m);
+      case wire::tag::grad:
+        return on_grad(m);
+      case wire::tag::done:
+        return on_done(m);
+      case wire::tag::skipped:
+        return on_skipped(m);
+      case wire::tag::dots:
+        return on_dots(m);
+      case wire::tag::stop:
+        return on_stop(m);
+      case wire::tag::final:
+        return on_final(m);
+      case wire::tag::bye:
+        return on_bye(m);
+      case wire::tag::heartbeat:
+        return;
+      case wire::tag::cancel:
+        return on_cancel(m);
       case wire::tag::abort: {
         wire::reader r(m);
         throw aborted(detail::concat("tether: worker ", me_, ": sandblaster_lbfgs: ", r.get_string()));
       }
     }
-    throw runtime_error(detail::concat("tether: worker ", me_, ": sandblaster_lbfgs: a message of unknown kind ",
+    throw runtime_error(detail::concat("tether: worker ", me_,
+                                       ": sandblaster_lbfgs: a message of unknown kind ",
                                        static_cast<int>(m.kind), " from worker ", m.from));
   }
 
@@ -196,8 +226,9 @@ class engine {
     r.get_span(scratch_);
     auto* sh = local_shard(s);
     if (sh == nullptr)
-      throw runtime_error(detail::concat("tether: worker ", me_, ": sandblaster_lbfgs: a contribution to shard ", s,
-                                         " from worker ", m.from, ", which this worker does not hold"));
+      throw runtime_error(detail::concat("tether: worker ", me_,
+                                         ": sandblaster_lbfgs: a contribution to shard ", s, " from worker ",
+                                         m.from, ", which this worker does not hold"));
     const bool was_complete = sh->complete() && sh->batch() == batch;
     (void)sh->add(batch, k, scratch_);
     if (!was_complete && sh->batch() == batch && sh->complete()) {
@@ -244,9 +275,10 @@ class engine {
     if (batch > replica_batch_) switch_batch(batch);
     r.get_span(scratch_);
     if (s >= layout_.shards() || scratch_.size() != layout_.count(s))
-      throw runtime_error(detail::concat("tether: worker ", me_, ": sandblaster_lbfgs: a slice of ", scratch_.size(),
-                                         " values for shard ", s, " from worker ", m.from));
-    std::copy(scratch_.begin(), scratch_.end(), x_full_.begin() + static_cast<std::ptrdiff_t>(layout_.begin(s)));
+      throw runtime_error(detail::concat("tether: worker ", me_, ": sandblaster_lbfgs: a slice of ",
+                                         scratch_.size(), " values for shard ", s, " from worker ", m.from));
+    std::copy(scratch_.begin(), scratch_.end(),
+              x_full_.begin() + static_cast<std::ptrdiff_t>(layout_.begin(s)));
     if (!have_piece_[s]) {
       have_piece_[s] = true;
       ++pieces_;
@@ -274,7 +306,8 @@ class engine {
     wire::reader r(m);
     const auto batch = r.get<std::uint64_t>();
     const auto k = static_cast<std::size_t>(r.get<std::uint64_t>());
-    const auto it = std::find(assigned_.begin(), assigned_.end(), std::pair<std::uint64_t, std::size_t>{batch, k});
+    const auto it =
+        std::find(assigned_.begin(), assigned_.end(), std::pair<std::uint64_t, std::size_t>{batch, k});
     if (it == assigned_.end()) return;
     assigned_.erase(it);
     wire::writer w;
@@ -292,8 +325,8 @@ class engine {
   void compute_portion() {
     const auto [batch, k] = assigned_.front();
     assigned_.pop_front();
-    const double f = plan_.evaluate(obj_, std::span<const T>(x_full_), std::span<T>(contribution_), k, o_.seed,
-                                    indices_);
+    const double f =
+        plan_.evaluate(obj_, std::span<const T>(x_full_), std::span<T>(contribution_), k, o_.seed, indices_);
     for (std::size_t s = 0; s < layout_.shards(); ++s) {
       wire::writer w;
       w.reserve(48 + layout_.count(s) * sizeof(T));
@@ -457,10 +490,12 @@ class engine {
     if (s >= layout_.shards() || scratch_.size() != layout_.count(s))
       throw runtime_error(detail::concat("tether: worker ", me_, ": sandblaster_lbfgs: a final slice of ",
                                          scratch_.size(), " values for shard ", s));
-    std::copy(scratch_.begin(), scratch_.end(), x_out_.begin() + static_cast<std::ptrdiff_t>(layout_.begin(s)));
+    std::copy(scratch_.begin(), scratch_.end(),
+              x_out_.begin() + static_cast<std::ptrdiff_t>(layout_.begin(s)));
     r.get_span(scratch_);
     if (!g_out_.empty())
-      std::copy(scratch_.begin(), scratch_.end(), g_out_.begin() + static_cast<std::ptrdiff_t>(layout_.begin(s)));
+      std::copy(scratch_.begin(), scratch_.end(),
+                g_out_.begin() + static_cast<std::ptrdiff_t>(layout_.begin(s)));
     final_have_[s] = true;
     check_finished();
   }
@@ -504,17 +539,18 @@ class engine {
       }
       throw runtime_error(detail::concat("tether: worker ", me_, ": sandblaster_lbfgs: ", t,
                                          " while finishing: a worker holding a shard, or the coordinator, "
-                                         "did not finish (", describe(missing), " missing)"));
+                                         "did not finish (",
+                                         describe(missing), " missing)"));
     }
     if (!is_coordinator())
-      throw runtime_error(detail::concat("tether: worker ", me_, ": sandblaster_lbfgs: ", t, " (the coordinator, worker ",
-                                         coord_, ", sends at least every ", timeout() / 4,
-                                         " s): the coordinator may have died"));
+      throw runtime_error(detail::concat("tether: worker ", me_, ": sandblaster_lbfgs: ", t,
+                                         " (the coordinator, worker ", coord_, ", sends at least every ",
+                                         timeout() / 4, " s): the coordinator may have died"));
     std::string held;
     for (int q = 0; q < p_; ++q)
       for (const auto& h : queue_->holding(q))
-        if (h.batch == queue_->batch()) held += detail::concat(held.empty() ? "" : ", ", "portion ", h.portion,
-                                                               " on worker ", q);
+        if (h.batch == queue_->batch())
+          held += detail::concat(held.empty() ? "" : ", ", "portion ", h.portion, " on worker ", q);
     std::vector<int> shards_missing;
     for (std::size_t s = 0; s < layout_.shards(); ++s)
       if (batch_dots_[s].empty()) shards_missing.push_back(static_cast<int>(s));

@@ -1,8 +1,8 @@
 #pragma once
 /// \file
-/// The element-wise kernels a Sandblaster shard runs on its slices (functors, core/kernels.hpp style, so every
-/// execution space can run them): the trial point, the candidate pair, the portion-ordered accumulation, the
-/// direction as a linear combination, and many dot products in one reduction pass.
+/// The element-wise kernels a Sandblaster shard runs on its slices (functors, core/kernels.hpp style, so
+/// every execution space can run them): the trial point, the candidate pair, the portion-ordered
+/// accumulation, the direction as a linear combination, and many dot products in one reduction pass.
 
 #include <cstddef>
 
@@ -78,7 +78,8 @@ struct dots {
   std::size_t count;
   TETHER_HOST_DEVICE sums<double, K> operator()(std::size_t i) const {
     sums<double, K> r{};
-    for (std::size_t k = 0; k < count; ++k) r[k] = static_cast<double>(a[k][i]) * static_cast<double>(b[k][i]);
+    for (std::size_t k = 0; k < count; ++k)
+      r[k] = static_cast<double>(a[k][i]) * static_cast<double>(b[k][i]);
     return r;
   }
 };

@@ -96,21 +96,22 @@ void check_agreement(Comm& comm, std::span<const consistency_item> items) {
     comm.allreduce_sum(std::span<std::uint64_t>(differ));
     for (std::size_t i = 0; i < k; ++i)
       if (differ[i] != 0)
-        throw error(tether::detail::concat("tether: worker ", comm.rank(), ": workers disagree on ", items[i].what,
-                                           " (this worker has ", items[i].value, ")"));
+        throw error(tether::detail::concat("tether: worker ", comm.rank(), ": workers disagree on ",
+                                           items[i].what, " (this worker has ", items[i].value, ")"));
   }
 }
 
 }  // namespace detail
 
 /// Minimises `objective` from `x` by Sandblaster L-BFGS on the workers of `comm` (every worker calls it with
-/// the same options, objective data and start point), with the shards' kernels on `exec`. On return, `x` holds
-/// the result on every worker and `g` (same size, or empty) the gradient there.
-/// Bad input throws tether::error on every worker; a worker that fails makes every other one fail within
-/// options::timeout (tether::aborted, or tether::runtime_error naming what it waited for).
+/// the same options, objective data and start point), with the shards' kernels on `exec`. On return, `x`
+/// holds the result on every worker and `g` (same size, or empty) the gradient there. Bad input throws
+/// tether::error on every worker; a worker that fails makes every other one fail within options::timeout
+/// (tether::aborted, or tether::runtime_error naming what it waited for).
 template <class Exec, class Comm, class O, class X, class G>
-  requires execution_space<Exec> && buffer<X> && buffer<G>
-result minimize(const Exec& exec, Comm& comm, O& objective, X&& x, G&& g, const options& o) {
+requires execution_space<Exec> && buffer<X> && buffer<G> result minimize(const Exec& exec, Comm& comm,
+                                                                         O& objective, X&& x, G&& g,
+                                                                         const options& o) {
   using xtraits = buffer_traits<std::remove_cvref_t<X>>;
   using gtraits = buffer_traits<std::remove_cvref_t<G>>;
   using T = typename xtraits::value_type;
@@ -119,20 +120,23 @@ result minimize(const Exec& exec, Comm& comm, O& objective, X&& x, G&& g, const 
   static_assert(std::is_same_v<std::remove_const_t<typename gtraits::value_type>, T> &&
                     !std::is_const_v<typename gtraits::value_type>,
                 "lbfgs::minimize: g must be a mutable buffer of x's value type");
-  static_assert(std::is_same_v<typename xtraits::memory_space, mem::host> &&
-                    std::is_same_v<typename gtraits::memory_space, mem::host>,
-                "lbfgs::minimize: x and g live in host memory (the replicas evaluate the objective on the host)");
-  static_assert(tether::objective<O, T>, "lbfgs::minimize: the objective must satisfy tether::objective<O, T> "
-                                 "(see docs/concepts.md#objective)");
+  static_assert(
+      std::is_same_v<typename xtraits::memory_space, mem::host> &&
+          std::is_same_v<typename gtraits::memory_space, mem::host>,
+      "lbfgs::minimize: x and g live in host memory (the replicas evaluate the objective on the host)");
+  static_assert(tether::objective<O, T>,
+                "lbfgs::minimize: the objective must satisfy tether::objective<O, T> "
+                "(see docs/concepts.md#objective)");
   static_assert(reducing_execution_space<Exec>,
                 "lbfgs::minimize: the execution space must have reduce() (tether::reducing_execution_space, "
                 "see docs/concepts.md#execution-space)");
   static_assert(std::is_same_v<typename Exec::memory_space, mem::host>,
                 "lbfgs::minimize: the shards' execution space must work on host memory "
                 "(see docs/algorithms/sandblaster_lbfgs.md#execution-spaces)");
-  static_assert(requires { typename channel_for<Comm>::type; },
-                "lbfgs::minimize: runs on tether::team::worker and comm::mpi (include tether/lbfgs/mpi.hpp); "
-                "see docs/algorithms/sandblaster_lbfgs.md#communicators");
+  static_assert(
+      requires { typename channel_for<Comm>::type; },
+      "lbfgs::minimize: runs on tether::team::worker and comm::mpi (include tether/lbfgs/mpi.hpp); "
+      "see docs/algorithms/sandblaster_lbfgs.md#communicators");
 
   std::span<T> xs(xtraits::data(x), xtraits::size(x));
   std::span<T> gs(gtraits::data(g), gtraits::size(g));
@@ -154,28 +158,30 @@ result minimize(const Exec& exec, Comm& comm, O& objective, X&& x, G&& g, const 
                           " elements, the objective's dimension is ", dim);
   tether::detail::require(gs.empty() || gs.size() == dim, "sandblaster_lbfgs: g has ", gs.size(),
                           " elements, expected 0 or ", dim);
-  tether::detail::require(o.coordinator >= 0 && o.coordinator < comm.size(), "sandblaster_lbfgs: coordinator must "
-                          "be in [0, ", comm.size(), "), got coordinator = ", o.coordinator);
+  tether::detail::require(o.coordinator >= 0 && o.coordinator < comm.size(),
+                          "sandblaster_lbfgs: coordinator must "
+                          "be in [0, ",
+                          comm.size(), "), got coordinator = ", o.coordinator);
   const portion_plan<std::remove_reference_t<O>, T> plan(objective, o.portions);
 
   typename channel_for<Comm>::type channel(comm);
-  engine<Exec, typename channel_for<Comm>::type, std::remove_reference_t<O>, T> e(exec, channel, objective, xs, gs,
-                                                                                   o, plan);
+  engine<Exec, typename channel_for<Comm>::type, std::remove_reference_t<O>, T> e(exec, channel, objective,
+                                                                                  xs, gs, o, plan);
   return e.run();
 }
 
 /// minimize without the final gradient.
 template <class Exec, class Comm, class O, class X>
-  requires execution_space<Exec> && buffer<X>
-result minimize(const Exec& exec, Comm& comm, O& objective, X&& x, const options& o = {}) {
+requires execution_space<Exec> && buffer<X> result minimize(const Exec& exec, Comm& comm, O& objective, X&& x,
+                                                            const options& o = {}) {
   using T = typename buffer_traits<std::remove_cvref_t<X>>::value_type;
   return minimize(exec, comm, objective, std::forward<X>(x), std::span<T>{}, o);
 }
 
 /// minimize with the shards' kernels on exec::serial.
 template <class Comm, class O, class X>
-  requires communicator<Comm> && buffer<X>
-result minimize(Comm& comm, O& objective, X&& x, const options& o = {}) {
+requires communicator<Comm> && buffer<X> result minimize(Comm& comm, O& objective, X&& x,
+                                                         const options& o = {}) {
   return minimize(exec::serial{}, comm, objective, std::forward<X>(x), o);
 }
 

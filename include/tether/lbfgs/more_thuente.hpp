@@ -3,8 +3,8 @@
 /// lbfgs::more_thuente: the More-Thuente line search (J. J. More and D. J. Thuente, "Line search algorithms
 /// with guaranteed sufficient decrease", ACM TOMS 20(3), 1994), in reverse communication: it proposes a step,
 /// the caller evaluates phi(a) = f(x + a d) and phi'(a) = g(x + a d) . d however it likes (Sandblaster: one
-/// batch over the replicas) and feeds both back. Scalars only. It looks for a step satisfying the strong Wolfe
-/// conditions
+/// batch over the replicas) and feeds both back. Scalars only. It looks for a step satisfying the strong
+/// Wolfe conditions
 ///
 ///     phi(a) <= phi(0) + ftol * a * phi'(0)      and      |phi'(a)| <= gtol * |phi'(0)|.
 ///
@@ -119,7 +119,8 @@ class more_thuente {
 
   // A trial gave a non-finite value: never go that far again; retry halfway back to the best step.
   search_state shrink() {
-    if (nfev_ >= o_.max_evaluations) return fail("the line search reached max_evaluations (non-finite values)");
+    if (nfev_ >= o_.max_evaluations)
+      return fail("the line search reached max_evaluations (non-finite values)");
     cap_ = std::min(cap_, stp_);
     const double next = stx_ + 0.5 * (stp_ - stx_);
     if (!(next > stx_) || next < o_.min_step || next == stp_)
@@ -168,7 +169,8 @@ class more_thuente {
       const double stpq = stp + (dp / (dp - dx)) * (stx - stp);
       if (brackt_) {
         stpf = std::abs(stpc - stp) < std::abs(stpq - stp) ? stpc : stpq;
-        stpf = stp > stx ? std::min(stp + 0.66 * (sty - stp), stpf) : std::max(stp + 0.66 * (sty - stp), stpf);
+        stpf =
+            stp > stx ? std::min(stp + 0.66 * (sty - stp), stpf) : std::max(stp + 0.66 * (sty - stp), stpf);
       } else {
         stpf = std::abs(stpc - stp) > std::abs(stpq - stp) ? stpc : stpq;
         stpf = std::clamp(stpf, std::min(stmin_, stmax_), std::max(stmin_, stmax_));

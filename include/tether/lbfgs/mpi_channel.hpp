@@ -2,9 +2,9 @@
 /// \file
 /// lbfgs::mpi_channel: Sandblaster's point-to-point messages on comm::mpi, over a private duplicate of its
 /// communicator (so a run's messages never meet the program's): MPI_Isend of byte messages, MPI_Improbe and
-/// MPI_Mrecv in arrival order (non-overtaking between two ranks), polled with a short sleep so idle ranks leave
-/// the cores to the ones computing. A rank that died (a replica without a shard) is left behind: sends to it
-/// are released unfinished and their buffers kept, never freed under MPI's feet.
+/// MPI_Mrecv in arrival order (non-overtaking between two ranks), polled with a short sleep so idle ranks
+/// leave the cores to the ones computing. A rank that died (a replica without a shard) is left behind: sends
+/// to it are released unfinished and their buffers kept, never freed under MPI's feet.
 
 #include <mpi.h>
 
@@ -56,12 +56,13 @@ class mpi_channel {
   /// Starts sending a message to rank `to` (MPI_Isend; the buffer is kept until the send completes).
   void send(int to, wire::tag kind, std::vector<std::byte> bytes) {
     if (bytes.size() > static_cast<std::size_t>(INT_MAX))
-      throw error(tether::detail::concat("tether: rank ", rank_, ": sandblaster_lbfgs: a message of ", bytes.size(),
+      throw error(tether::detail::concat("tether: rank ", rank_, ": sandblaster_lbfgs: a message of ",
+                                         bytes.size(),
                                          " bytes is above MPI's limit of INT_MAX bytes; use more shards"));
     pending_.push_back({MPI_REQUEST_NULL, std::move(bytes), to});
     auto& p = pending_.back();
-    parent_->check(MPI_Isend(p.bytes.data(), static_cast<int>(p.bytes.size()), MPI_BYTE, to, static_cast<int>(kind),
-                             comm_, &p.request),
+    parent_->check(MPI_Isend(p.bytes.data(), static_cast<int>(p.bytes.size()), MPI_BYTE, to,
+                             static_cast<int>(kind), comm_, &p.request),
                    "MPI_Isend");
     sent_ += p.bytes.size();
     parent_->count(p.bytes.size(), 0);

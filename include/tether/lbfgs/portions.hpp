@@ -15,15 +15,16 @@
 
 namespace tether::lbfgs {
 
-/// The portions of a batch. A `sampled_objective` with M samples is cut into P' = min(P, M) contiguous ranges of
-/// sample indices (a shard_layout of the M samples), portion k holding n_k of them; its contribution is
+/// The portions of a batch. A `sampled_objective` with M samples is cut into P' = min(P, M) contiguous ranges
+/// of sample indices (a shard_layout of the M samples), portion k holding n_k of them; its contribution is
 ///
-///     f_k = (n_k / M) * evaluate(x, g_k, {samples = the range})      and      c_k[i] = T((n_k / M) * g_k[i]),
+///     f_k = (n_k / M) * evaluate(x, g_k, {samples = the range})      and      c_k[i] = T((n_k / M) *
+///     g_k[i]),
 ///
 /// the weight applied in double and rounded to T once. The batch loss is the sum of the f_k and the batch
 /// gradient the sum of the c_k, both added in portion order (k = 0, 1, ...), so the result does not depend on
-/// which replica computed which portion, nor in which order they finished. An objective without `samples()` is
-/// one portion of weight 1, evaluated with an empty batch.
+/// which replica computed which portion, nor in which order they finished. An objective without `samples()`
+/// is one portion of weight 1, evaluated with an empty batch.
 template <class O, class T>
 class portion_plan {
  public:

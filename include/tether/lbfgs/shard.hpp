@@ -1,8 +1,8 @@
 #pragma once
 /// \file
-/// lbfgs::shard: one shard of Sandblaster's sharded vectors: its slices of the parameters x, the gradient g, the
-/// direction d, the trial point and the batch gradient being summed, and of the m history pairs (s, y); the
-/// commands it runs on them with the execution space's kernels; and the scalars it sends back.
+/// lbfgs::shard: one shard of Sandblaster's sharded vectors: its slices of the parameters x, the gradient g,
+/// the direction d, the trial point and the batch gradient being summed, and of the m history pairs (s, y);
+/// the commands it runs on them with the execution space's kernels; and the scalars it sends back.
 
 #include <algorithm>
 #include <cstddef>
@@ -21,28 +21,30 @@ namespace tether::lbfgs {
 
 /// What a shard does at the start of a batch (sent by the coordinator as a `trial` command).
 struct trial_command {
-  std::uint64_t batch = 0;       ///< the batch this trial is evaluated by
-  double alpha = 0.0;            ///< the trial point is x + alpha * d
-  bool initial = false;          ///< the start point: the trial point is x itself
-  bool commit = false;           ///< the previous trial was accepted: x <- its point, g <- its gradient
-  bool store = false;            ///< with commit: keep that trial's (s, y) in history slot `slot`
+  std::uint64_t batch = 0;  ///< the batch this trial is evaluated by
+  double alpha = 0.0;       ///< the trial point is x + alpha * d
+  bool initial = false;     ///< the start point: the trial point is x itself
+  bool commit = false;      ///< the previous trial was accepted: x <- its point, g <- its gradient
+  bool store = false;       ///< with commit: keep that trial's (s, y) in history slot `slot`
   std::size_t slot = 0;
-  std::vector<double> delta;     ///< empty, or the new direction's coefficients on [s_0.., y_0.., g] (2m + 1)
+  std::vector<double> delta;  ///< empty, or the new direction's coefficients on [s_0.., y_0.., g] (2m + 1)
 };
 
 /// The dot products a shard returns after each batch, all on its slices; index of each in the reply.
 struct dot_index {
-  static constexpr std::size_t gt_d = 0;    ///< g_t . d: the line search's slope (with the other shards')
-  static constexpr std::size_t gt_gt = 1;   ///< |g_t|^2
-  static constexpr std::size_t xt_xt = 2;   ///< |x_t|^2
-  static constexpr std::size_t s_y = 3;     ///< candidate pair s = x_t - x, y = g_t - g: s . y
+  static constexpr std::size_t gt_d = 0;   ///< g_t . d: the line search's slope (with the other shards')
+  static constexpr std::size_t gt_gt = 1;  ///< |g_t|^2
+  static constexpr std::size_t xt_xt = 2;  ///< |x_t|^2
+  static constexpr std::size_t s_y = 3;    ///< candidate pair s = x_t - x, y = g_t - g: s . y
   static constexpr std::size_t y_y = 4;
   static constexpr std::size_t s_s = 5;
   static constexpr std::size_t s_gt = 6;
   static constexpr std::size_t y_gt = 7;
-  static constexpr std::size_t fixed = 8;   ///< then, for each history slot j, six products:
+  static constexpr std::size_t fixed = 8;  ///< then, for each history slot j, six products:
   /// s . s_j, s . y_j, y . s_j, y . y_j, g_t . s_j, g_t . y_j
-  static constexpr std::size_t slot(std::size_t j, std::size_t which) noexcept { return fixed + 6 * j + which; }
+  static constexpr std::size_t slot(std::size_t j, std::size_t which) noexcept {
+    return fixed + 6 * j + which;
+  }
   /// Number of dot products with history m.
   static constexpr std::size_t count(std::size_t m) noexcept { return fixed + 6 * m; }
 };
@@ -58,11 +60,20 @@ class shard {
   /// batches of `portions` portions.
   shard(const Exec& exec, std::size_t index, std::size_t begin, std::span<const T> x0, std::size_t m,
         std::size_t portions)
-      : exec_(exec), index_(index), begin_(begin), n_(x0.size()), m_(m), portions_(portions),
-        x_(exec.template allocate<T>(n_, T(0))), g_(exec.template allocate<T>(n_, T(0))),
-        d_(exec.template allocate<T>(n_, T(0))), xt_(exec.template allocate<T>(n_, T(0))),
-        gt_(exec.template allocate<T>(n_, T(0))), sc_(exec.template allocate<T>(n_, T(0))),
-        yc_(exec.template allocate<T>(n_, T(0))), seen_(portions, false) {
+      : exec_(exec),
+        index_(index),
+        begin_(begin),
+        n_(x0.size()),
+        m_(m),
+        portions_(portions),
+        x_(exec.template allocate<T>(n_, T(0))),
+        g_(exec.template allocate<T>(n_, T(0))),
+        d_(exec.template allocate<T>(n_, T(0))),
+        xt_(exec.template allocate<T>(n_, T(0))),
+        gt_(exec.template allocate<T>(n_, T(0))),
+        sc_(exec.template allocate<T>(n_, T(0))),
+        yc_(exec.template allocate<T>(n_, T(0))),
+        seen_(portions, false) {
     for (std::size_t i = 0; i < n_; ++i) x_.data()[i] = x0[i];
     s_.reserve(m);
     y_.reserve(m);
@@ -85,7 +96,8 @@ class shard {
     if (c.initial)
       exec_.parallel_for(n_, tether::kernels::copy<T>{x_.data(), xt_.data()});
     else
-      exec_.parallel_for(n_, kernels::trial_point<T>{x_.data(), d_.data(), xt_.data(), static_cast<T>(c.alpha)});
+      exec_.parallel_for(n_,
+                         kernels::trial_point<T>{x_.data(), d_.data(), xt_.data(), static_cast<T>(c.alpha)});
     exec_.parallel_for(n_, kernels::fill<T>{gt_.data(), T(0)});
     batch_ = c.batch;
     next_ = 0;
@@ -126,8 +138,8 @@ class shard {
   /// After complete(): forms the candidate pair (s = x_t - x, y = g_t - g) and returns the dot products of
   /// dot_index, all of them in one reduction pass over the slices.
   [[nodiscard]] std::vector<double> dot_products() {
-    exec_.parallel_for(n_, kernels::pair_difference<T>{xt_.data(), x_.data(), gt_.data(), g_.data(), sc_.data(),
-                                                        yc_.data()});
+    exec_.parallel_for(n_, kernels::pair_difference<T>{xt_.data(), x_.data(), gt_.data(), g_.data(),
+                                                       sc_.data(), yc_.data()});
     std::vector<std::pair<const T*, const T*>> pairs;
     pairs.reserve(dot_index::count(m_));
     pairs.emplace_back(gt_.data(), d_.data());
@@ -183,8 +195,8 @@ class shard {
     std::swap(x_, xt_);
     std::swap(g_, gt_);
     if (store) {
-      detail::require(slot < m_, "sandblaster_lbfgs: shard ", index_, ": history slot ", slot, " out of range [0, ",
-                      m_, ")");
+      detail::require(slot < m_, "sandblaster_lbfgs: shard ", index_, ": history slot ", slot,
+                      " out of range [0, ", m_, ")");
       std::swap(s_[slot], sc_);
       std::swap(y_[slot], yc_);
     }

@@ -1,8 +1,8 @@
 #pragma once
 /// \file
-/// lbfgs::team_channel: Sandblaster's point-to-point messages on a thread team: one mailbox per worker (a queue
-/// under a lock, with a condition variable), shared by the team's workers for one run. Messages are copied
-/// into the receiver's mailbox and counted on the workers' comm_counters as if they crossed a wire.
+/// lbfgs::team_channel: Sandblaster's point-to-point messages on a thread team: one mailbox per worker (a
+/// queue under a lock, with a condition variable), shared by the team's workers for one run. Messages are
+/// copied into the receiver's mailbox and counted on the workers' comm_counters as if they crossed a wire.
 
 #include <chrono>
 #include <condition_variable>
@@ -52,7 +52,8 @@ class team_channel {
     if (rank_ == 0)
       boxes_ = made;
     else
-      boxes_ = *reinterpret_cast<const std::shared_ptr<detail::team_mailboxes>*>(static_cast<std::uintptr_t>(where));
+      boxes_ = *reinterpret_cast<const std::shared_ptr<detail::team_mailboxes>*>(
+          static_cast<std::uintptr_t>(where));
     w.barrier();  // rank 0's `made` is read until here
   }
 
@@ -81,7 +82,8 @@ class team_channel {
   [[nodiscard]] std::optional<wire::message> receive(clock::time_point deadline) {
     auto& b = boxes_->boxes[static_cast<std::size_t>(rank_)];
     std::unique_lock lk(b.m);
-    if (b.q.empty() && deadline != clock::time_point::min()) b.cv.wait_until(lk, deadline, [&] { return !b.q.empty(); });
+    if (b.q.empty() && deadline != clock::time_point::min())
+      b.cv.wait_until(lk, deadline, [&] { return !b.q.empty(); });
     if (b.q.empty()) return std::nullopt;
     wire::message m = std::move(b.q.front());
     b.q.pop_front();

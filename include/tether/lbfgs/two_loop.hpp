@@ -14,8 +14,8 @@
 namespace tether::lbfgs {
 
 /// The dot products among the base vectors [s_0 .. s_{m-1}, y_0 .. y_{m-1}, g] and the ring of (s, y) slots:
-/// `count()` pairs are stored, the newest in slot `newest()`, the oldest `count() - 1` slots before it (mod m).
-/// Base vector indices: s of slot j is j, y of slot j is m + j, g is 2m.
+/// `count()` pairs are stored, the newest in slot `newest()`, the oldest `count() - 1` slots before it (mod
+/// m). Base vector indices: s of slot j is j, y of slot j is m + j, g is 2m.
 class dot_matrix {
  public:
   dot_matrix() = default;
@@ -34,7 +34,9 @@ class dot_matrix {
   [[nodiscard]] std::size_t g() const noexcept { return 2 * m_; }
 
   /// The slot of the i-th pair from the oldest (i < count()).
-  [[nodiscard]] std::size_t slot(std::size_t i) const noexcept { return (newest_ + m_ + 1 - count_ + i) % m_; }
+  [[nodiscard]] std::size_t slot(std::size_t i) const noexcept {
+    return (newest_ + m_ + 1 - count_ + i) % m_;
+  }
   /// The slot the next stored pair goes to: the oldest one when the ring is full.
   [[nodiscard]] std::size_t next_slot() const noexcept { return count_ == 0 ? 0 : (newest_ + 1) % m_; }
 
@@ -103,7 +105,8 @@ class dot_matrix {
 }
 
 /// sum_j delta_j (b_j . b_i) for the base vector i: the dot product of b_i with the combination.
-[[nodiscard]] inline double combination_dot(const dot_matrix& b, const std::vector<double>& delta, std::size_t i) {
+[[nodiscard]] inline double combination_dot(const dot_matrix& b, const std::vector<double>& delta,
+                                            std::size_t i) {
   double acc = 0.0;
   for (std::size_t j = 0; j < b.size(); ++j) acc += delta[j] * b.at(i, j);
   return acc;

@@ -32,7 +32,7 @@ enum class tag : std::int32_t {
   bye,        ///< every worker -> every worker: nothing more will come from me
   heartbeat,  ///< coordinator -> workers: still alive (while a batch waits on a slow replica)
   abort,      ///< a worker failed: the text of its error
-  cancel,     ///< coordinator -> replica: portion k of batch b is done elsewhere; drop your copy if not started
+  cancel,  ///< coordinator -> replica: portion k of batch b is done elsewhere; drop your copy if not started
 };
 
 /// A received message.
@@ -58,9 +58,7 @@ class writer {
     append(v.data(), v.size_bytes());
     return *this;
   }
-  writer& put_string(const std::string& s) {
-    return put_span(std::span<const char>(s.data(), s.size()));
-  }
+  writer& put_string(const std::string& s) { return put_span(std::span<const char>(s.data(), s.size())); }
   [[nodiscard]] std::vector<std::byte> take() { return std::move(b_); }
   void reserve(std::size_t n) { b_.reserve(n); }
 
@@ -106,9 +104,9 @@ class reader {
  private:
   void need(std::size_t n) const {
     if (pos_ + n > m_.bytes.size())
-      throw runtime_error(detail::concat("tether: sandblaster_lbfgs: a message of kind ", static_cast<int>(m_.kind),
-                                         " from worker ", m_.from, " is shorter than its content (",
-                                         m_.bytes.size(), " bytes)"));
+      throw runtime_error(detail::concat("tether: sandblaster_lbfgs: a message of kind ",
+                                         static_cast<int>(m_.kind), " from worker ", m_.from,
+                                         " is shorter than its content (", m_.bytes.size(), " bytes)"));
   }
   const message& m_;
   std::size_t pos_ = 0;
@@ -146,7 +144,11 @@ inline void put_result(writer& w, const result& res) {
   w.put(res.coordinator_bytes).put(res.seconds);
   w.put<std::uint64_t>(res.history.size());
   for (const auto& h : res.history) {
-    w.put<std::uint64_t>(h.iteration).put(h.f).put(h.gradient_norm).put(h.step).put<std::uint64_t>(h.evaluations);
+    w.put<std::uint64_t>(h.iteration)
+        .put(h.f)
+        .put(h.gradient_norm)
+        .put(h.step)
+        .put<std::uint64_t>(h.evaluations);
     w.put<std::uint64_t>(h.portions).put<std::uint64_t>(h.duplicates).put<std::uint64_t>(h.backups);
     w.put(h.coordinator_bytes).put(h.seconds);
     w.put(static_cast<std::uint8_t>((h.restarted ? 1u : 0u) | (h.pair_skipped ? 2u : 0u)));

@@ -2,8 +2,8 @@
 /// \file
 /// lbfgs::work_queue: the coordinator's queue of the portions of a batch. Portions go, in order, to the
 /// replicas as they become free (load balancing); once none is left to hand out, idle replicas get backup
-/// copies of the portions still outstanding (MapReduce's backup tasks); the first result of a portion wins and
-/// later copies are dropped by portion id. Pure bookkeeping: the engine sends what it decides.
+/// copies of the portions still outstanding (MapReduce's backup tasks); the first result of a portion wins
+/// and later copies are dropped by portion id. Pure bookkeeping: the engine sends what it decides.
 
 #include <algorithm>
 #include <chrono>
@@ -39,7 +39,7 @@ class work_queue {
   };
 
   struct settings {
-    std::size_t depth = 2;          ///< assignments a replica holds at once
+    std::size_t depth = 2;  ///< assignments a replica holds at once
     bool backups = true;
     double backup_threshold = 0.0;  ///< fraction of the batch done before backups
     std::size_t max_copies = 2;     ///< copies of a portion at most
@@ -106,7 +106,8 @@ class work_queue {
   /// When the next backup copy falls due, if one can: the coordinator waits for messages until then at most.
   [[nodiscard]] std::optional<clock::time_point> backup_due() const {
     if (!s_.backups || !unassigned_.empty() || complete()) return std::nullopt;
-    if (static_cast<double>(done_count_) < s_.backup_threshold * static_cast<double>(portions_)) return std::nullopt;
+    if (static_cast<double>(done_count_) < s_.backup_threshold * static_cast<double>(portions_))
+      return std::nullopt;
     bool idle = false;
     for (const auto& h : held_) idle = idle || h.empty();
     const auto typical = typical_time();
@@ -187,7 +188,8 @@ class work_queue {
     int best = -1;
     for (std::size_t r = 0; r < held_.size(); ++r) {
       if (held_[r].size() >= s_.depth) continue;
-      if (best < 0 || held_[r].size() < held_[static_cast<std::size_t>(best)].size()) best = static_cast<int>(r);
+      if (best < 0 || held_[r].size() < held_[static_cast<std::size_t>(best)].size())
+        best = static_cast<int>(r);
     }
     return best;
   }
@@ -203,7 +205,8 @@ class work_queue {
   /// Removes replica r's assignment (batch, k); returns when it was handed out, if r held it.
   std::optional<clock::time_point> release(int r, std::uint64_t batch, std::size_t k) {
     auto& h = held_.at(static_cast<std::size_t>(r));
-    const auto it = std::find_if(h.begin(), h.end(), [&](const held& a) { return a.batch == batch && a.portion == k; });
+    const auto it =
+        std::find_if(h.begin(), h.end(), [&](const held& a) { return a.batch == batch && a.portion == k; });
     if (it == h.end()) return std::nullopt;
     const auto since = it->since;
     h.erase(it);

@@ -1,8 +1,8 @@
 #pragma once
 /// \file
 /// problems::softmax: multinomial logistic regression (softmax, L2-regularised, convex) on a data set of
-/// feature vectors and class labels: Fashion-MNIST in examples/softmax, generated data in tests and benchmarks.
-/// A `sampled_objective`: it evaluates any set of sample indices (Sandblaster L-BFGS's portions).
+/// feature vectors and class labels: Fashion-MNIST in examples/softmax, generated data in tests and
+/// benchmarks. A `sampled_objective`: it evaluates any set of sample indices (Sandblaster L-BFGS's portions).
 
 #include <algorithm>
 #include <cmath>
@@ -20,7 +20,8 @@ namespace tether::problems {
 
 /// loss(W, b) = mean over the samples of -log softmax(W'x_s + b)[y_s] + l2/2 |W|^2, with D features and C
 /// classes. Parameters: W feature-major (weight of feature j for class c at j*C + c), then the C biases:
-/// N = (D + 1) C. The data (M x D floats, row-major, and M labels in [0, C)) is shared by copies of the object.
+/// N = (D + 1) C. The data (M x D floats, row-major, and M labels in [0, C)) is shared by copies of the
+/// object.
 template <class T = float>
 class softmax {
  public:
@@ -30,16 +31,18 @@ class softmax {
   };
 
   /// A view of external data that must outlive the object: `labels.size()` samples of `features` values each.
-  softmax(std::span<const float> x, std::span<const std::uint8_t> labels, std::size_t features, options o = {})
+  softmax(std::span<const float> x, std::span<const std::uint8_t> labels, std::size_t features,
+          options o = {})
       : o_(o), d_(features), x_(x), y_(labels) {
     check();
   }
 
   /// Generated data: M samples of D standard-normal features, labels drawn from a softmax of a hidden linear
   /// model (so the classes overlap and the optimum is finite even with l2 = 0 in practice).
-  static softmax generated(std::size_t samples, std::size_t features, options o = {}, std::uint64_t seed = 1) {
-    detail::require(o.classes >= 2 && o.classes <= 256, "softmax: classes must be in [2, 256], got classes = ",
-                    o.classes);
+  static softmax generated(std::size_t samples, std::size_t features, options o = {},
+                           std::uint64_t seed = 1) {
+    detail::require(o.classes >= 2 && o.classes <= 256,
+                    "softmax: classes must be in [2, 256], got classes = ", o.classes);
     auto own = std::make_shared<owned>();
     rng r(seed);
     std::vector<double> w(features * o.classes);
@@ -52,7 +55,8 @@ class softmax {
       double zmax = -1e300;
       for (std::size_t c = 0; c < o.classes; ++c) {
         z[c] = 0.0;
-        for (std::size_t j = 0; j < features; ++j) z[c] += 2.0 * w[j * o.classes + c] * own->x[s * features + j];
+        for (std::size_t j = 0; j < features; ++j)
+          z[c] += 2.0 * w[j * o.classes + c] * own->x[s * features + j];
         zmax = std::max(zmax, z[c]);
       }
       double total = 0.0;
@@ -205,10 +209,11 @@ class softmax {
   };
 
   void check() const {
-    detail::require(o_.classes >= 2 && o_.classes <= 256, "softmax: classes must be in [2, 256], got classes = ",
-                    o_.classes);
+    detail::require(o_.classes >= 2 && o_.classes <= 256,
+                    "softmax: classes must be in [2, 256], got classes = ", o_.classes);
     detail::require(d_ > 0, "softmax: features must be > 0, got features = 0");
-    detail::require(std::isfinite(o_.l2) && o_.l2 >= 0.0, "softmax: l2 must be finite and >= 0, got l2 = ", o_.l2);
+    detail::require(std::isfinite(o_.l2) && o_.l2 >= 0.0,
+                    "softmax: l2 must be finite and >= 0, got l2 = ", o_.l2);
     detail::require(x_.size() == y_.size() * d_, "softmax: ", x_.size(), " feature values for ", y_.size(),
                     " labels of ", d_, " features each");
     for (std::size_t s = 0; s < y_.size(); ++s)
