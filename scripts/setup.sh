@@ -13,6 +13,7 @@ packages=(
   dataset-fashion-mnist
   gnuplot-nox valgrind
   clang libclang-rt-14-dev
+  liblbfgs-dev liblbfgspp-dev libeigen3-dev
 )
 
 missing=()

@@ -47,9 +47,11 @@
 #include "tether/algo/local_sgd.hpp"
 #include "tether/algo/lsgd.hpp"
 #include "tether/algo/overlap_local_sgd.hpp"
+#include "tether/algo/sandblaster_lbfgs.hpp"
 #include "tether/algo/swarm_sgd.hpp"
 
 #include "tether/problems/double_well.hpp"
 #include "tether/problems/logistic.hpp"
 #include "tether/problems/quadratic.hpp"
 #include "tether/problems/rosenbrock.hpp"
+#include "tether/problems/softmax.hpp"

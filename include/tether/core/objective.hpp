@@ -23,4 +23,13 @@ concept objective = requires(O& o, std::span<const T> x, std::span<T> g, const b
   { o.evaluate(x, g, b) } -> std::convertible_to<double>;
 };
 
+/// An objective over a data set of `samples()` samples, whose `evaluate` takes any set of sample indices: the
+/// mean loss and gradient over those samples. Sandblaster L-BFGS cuts the data into portions, contiguous
+/// index ranges (a tether::shard_layout of the samples), evaluates each on a replica, and weighs it by its
+/// share of the samples.
+template <class O, class T = float>
+concept sampled_objective = objective<O, T> && requires(O& o) {
+  { o.samples() } -> std::convertible_to<std::size_t>;
+};
+
 }  // namespace tether
