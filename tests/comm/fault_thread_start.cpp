@@ -148,3 +148,67 @@ TEST_CASE("team::run: a worker thread the system refuses ends the run with a cle
   CHECK(again == nullptr);
   for (double s : sums) CHECK(s == double(p));
 }
+
+TEST_CASE("team: a progress thread the system refuses cancels the non-blocking operation on every worker",
+          "[comm][faults]") {
+  constexpr int p = 3;
+  // The collective whose posting finds no progress thread: a sum, a broadcast, an election.
+  const int op = GENERATE(0, 1, 2);
+  CAPTURE(op);
+  tether::team team(p);
+  std::vector<std::string> seen(p);
+  std::exception_ptr e;
+  {
+    hook_guard guard([&](team_thread kind, int) {
+      if (kind == team_thread::progress) throw refused();
+    });
+    e = within_bound("a non-blocking collective without a progress thread", [&] {
+      team.run([&](tether::team::worker& w) {
+        std::vector<double> send{1.0}, recv{0.0};
+        tether::election winner{};
+        try {
+          tether::request req;
+          if (op == 0)
+            req = w.iallreduce_sum(std::span<const double>(send), std::span<double>(recv));
+          else if (op == 1)
+            req = w.ibroadcast(std::span<double>(send), 0);
+          else
+            req = w.imin_loc(static_cast<float>(w.rank()), winner);
+          req.wait();
+          seen[static_cast<std::size_t>(w.rank())] = "completed";
+        } catch (const tether::aborted& x) {
+          seen[static_cast<std::size_t>(w.rank())] = std::string("aborted: ") + x.what();
+          throw;
+        } catch (const tether::runtime_error& x) {
+          seen[static_cast<std::size_t>(w.rank())] = std::string("runtime_error: ") + x.what();
+          throw;
+        } catch (const std::exception& x) {
+          seen[static_cast<std::size_t>(w.rank())] = std::string("other: ") + x.what();
+          throw;
+        }
+      });
+    });
+  }
+  REQUIRE(e != nullptr);
+  CHECK(is_runtime_error(e));
+  CHECK_THAT(message_of(e), Catch::Contains("progress thread"));
+  const std::string sys = std::make_error_code(std::errc::resource_unavailable_try_again).message();
+  for (int r = 0; r < p; ++r) {
+    CAPTURE(r);
+    // Every worker's request throws the same clear error (none is left waiting, none merely aborted).
+    CHECK_THAT(seen[static_cast<std::size_t>(r)],
+               Catch::StartsWith("runtime_error: ") && Catch::Contains("progress thread") && Catch::Contains(sys));
+  }
+
+  // Once the system gives threads again, the same team sums: 1 + 2 + 3 = 6 on every worker.
+  std::vector<double> sums(p, 0.0);
+  const auto again = within_bound("a non-blocking sum after the failure", [&] {
+    team.run([&](tether::team::worker& w) {
+      std::vector<double> send{double(w.rank() + 1)}, recv{0.0};
+      w.iallreduce_sum(std::span<const double>(send), std::span<double>(recv)).wait();
+      sums[static_cast<std::size_t>(w.rank())] = recv[0];
+    });
+  });
+  CHECK(again == nullptr);
+  for (double s : sums) CHECK(s == 6.0);
+}
