@@ -120,3 +120,38 @@ TEST_CASE("value range: a double optimizer runs the same schedule past step 9", 
   for (int k = 0; k < first_bad_step + 3; ++k) ref -= base * std::pow(10.0, k) * 1e-38;
   for (double v : r.x_after) CHECK(v == Approx(ref).epsilon(1e-12));
 }
+
+TEST_CASE("value range: Adam's step size lr/(1-beta1^k) that leaves float's range is refused, x untouched",
+          "[core][bad_input]") {
+  // lr = 1e38 is a float, but the first step's size is lr/(1 - 0.9) = 1e39: no float.
+  using A = tether::step::adam;
+  std::vector<float> x(n, 0.5f), g(n, 1.0f);
+  const std::vector<float> x0 = x;
+  std::string what;
+  std::uint64_t applied = 99, steps = 99;
+  tt::on_one_worker([&](tether::team::worker& w) {
+    tt::solo_optimizer<A, float> opt(w, n, {.lr = 1e38, .step = {.beta1 = 0.9f}});
+    try {
+      opt.step(x, g, 1.0);
+    } catch (const tether::error& e) {
+      what = e.what();
+    }
+    applied = opt.applied_steps();
+    steps = opt.stats().steps;
+  });
+  CHECK_THAT(what, Catch::Contains("adam") && Catch::Contains("step size") && Catch::Contains("float") &&
+                       Catch::Contains("applied step 1"));
+  CHECK(tt::same_bits(x, x0));
+  CHECK(applied == 0);
+  CHECK(steps == 0);
+
+  // In double the same step runs. Adam's first step in closed form: m = (1-b1) g, v = (1-b2) g^2, so
+  // x1 = x0 - lr * g / (|g| + eps).
+  std::vector<double> xd(n, 0.5), gd(n, 1.0);
+  tt::on_one_worker([&](tether::team::worker& w) {
+    tt::solo_optimizer<A, double> opt(w, n, {.lr = 1e38, .step = {.beta1 = 0.9f}});
+    opt.step(xd, gd, 1.0);
+  });
+  const double ref = 0.5 - 1e38 * 1.0 / (1.0 + static_cast<double>(1e-8f));
+  for (double v : xd) CHECK(v == Approx(ref).epsilon(1e-9));
+}

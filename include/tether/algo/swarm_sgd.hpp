@@ -223,8 +223,10 @@ class swarm_sgd {
 
     const auto t0 = clock::now();
     if (finite) {
+      // The step's scalars first: a step that refuses them (Adam's step size out of T's range) changes nothing.
+      const auto sc = step_.prepare(applied_ + 1, static_cast<T>(lr));
       ++applied_;
-      fused_update<Step, pull::none, T, true, false> k{xs.data(), gv.data(), {}, {}, step_.prepare(applied_, static_cast<T>(lr)), {}};
+      fused_update<Step, pull::none, T, true, false> k{xs.data(), gv.data(), {}, {}, sc, {}};
       for (std::size_t j = 0; j != Step::state_size; ++j) k.s[j] = state_[j].data();
       exec_.parallel_for(n_, k);
     }

@@ -191,6 +191,10 @@ class optimizer {
                       stats_.steps, ", which does not fit the optimizer's value type ", detail::value_type_name<T>(),
                       " (at most ", std::numeric_limits<T>::max(), ")");
     }
+    // The step's scalars too (Adam's step size lr/(1-beta1^k) can leave T's range): a step policy that refuses
+    // them throws here, before any collective or change of state.
+    const auto sc = finite ? detail::prepare_step(step_, applied_ + 1, static_cast<T>(lr), reductions)
+                           : typename Step::template context<T>{};
 
     env_type env{*comm_, exec_, stats_.steps, finite ? loss : std::numeric_limits<double>::quiet_NaN(), stats_};
     const auto t0 = clock::now();
@@ -205,7 +209,6 @@ class optimizer {
 
     if (finite) {
       ++applied_;
-      const auto sc = detail::prepare_step(step_, applied_, static_cast<T>(lr), reductions);
       if (force)
         run<true, true>(xs.data(), gp, sc, pc);
       else
