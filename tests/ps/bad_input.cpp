@@ -61,6 +61,9 @@ TEST_CASE("Bad Downpour options: a tether::error naming the argument and value o
                {"shard_step", "initial_accumulator = -1"});
   check_option(opt_t::options{.lr = -0.1}, {"lr", "lr = -0.1"});
   check_option(opt_t::options{.local_lr = std::numeric_limits<double>::quiet_NaN()}, {"local_lr", "nan"});
+  // Finite doubles that are no float (issue 13, item 7): the float replica and shards would fill x with inf.
+  check_option(opt_t::options{.lr = 1e39}, {"lr", "float", "lr = 1e+39"});
+  check_option(opt_t::options{.local_lr = 1e39}, {"local_lr", "float", "local_lr = 1e+39"});
   check_option(opt_t::options{.consistency = {tether::ps::consistency_mode::asynchronous, 3}}, {"staleness = 3"});
   check_option(opt_t::options{.consistency = tether::ps::consistency::bulk_synchronous(),
                               .replay = {.enabled = true, .seed = 1}},

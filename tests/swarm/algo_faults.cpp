@@ -188,6 +188,7 @@ TEST_CASE("swarm_sgd: bad options are a tether::error naming the option", "[swar
     expect([&] { opt o(w, 8, {.local_steps = 0}); });
     expect([&] { opt o(w, 8, {.timeout = -1}); });
     expect([&] { opt o(w, 8, {.lr = -0.1}); });
+    expect([&] { opt o(w, 8, {.lr = 1e39}); });  // a finite double but no float (issue 13, item 7)
     expect([&] { opt o(w, 8, {.topology = topology::ring(3)}); });
     expect([&] { opt o(w, 0, {}); });
     expect([&] { quant o(w, 8, {.codec = tether::codec::stochastic_uniform<float>({.bits = 9})}); });
@@ -200,6 +201,7 @@ TEST_CASE("swarm_sgd: bad options are a tether::error naming the option", "[swar
     CHECK_THAT(e, Catch::Contains("swarm_sgd: local_steps (H) must be >= 1, got local_steps = 0"));
     CHECK_THAT(e, Catch::Contains("swarm_sgd: timeout must be a finite number of seconds > 0, got timeout = -1"));
     CHECK_THAT(e, Catch::Contains("swarm_sgd: lr must be finite and >= 0, got lr = -0.1"));
+    CHECK_THAT(e, Catch::Contains("swarm_sgd: lr must fit the value type float") && Catch::Contains("got lr = 1e+39"));
     CHECK_THAT(e, Catch::Contains("the topology (ring) has 3 nodes, the communicator has 2 workers"));
     CHECK_THAT(e, Catch::Contains("swarm_sgd: n must be >= 1, got n = 0"));
     CHECK_THAT(e, Catch::Contains("bits must be in 1..8, got bits = 9"));

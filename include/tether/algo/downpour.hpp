@@ -43,6 +43,7 @@
 #include "tether/core/error.hpp"
 #include "tether/core/optimizer.hpp"
 #include "tether/core/schedule.hpp"
+#include "tether/core/value_range.hpp"
 #include "tether/core/view.hpp"
 #include "tether/exec/serial.hpp"
 #include "tether/ps/concepts.hpp"
@@ -254,6 +255,11 @@ class downpour {
     const double factor = opt_.schedule(t, 1.0);
     tether::detail::require(std::isfinite(factor) && factor >= 0.0, "downpour::step: the schedule gave ", factor,
                             " at step ", t);
+    tether::detail::require(tether::detail::fits_value_type<T>(opt_.lr * factor) &&
+                                tether::detail::fits_value_type<T>(opt_.local_lr * factor),
+                            "downpour::step: the schedule gave ", factor, " at step ", t, ": lr = ", opt_.lr * factor,
+                            " and local_lr = ", opt_.local_lr * factor, " must fit the value type ",
+                            tether::detail::value_type_name<T>(), " (at most ", std::numeric_limits<T>::max(), ")");
     const bool push_due = (t + 1) % opt_.n_push == 0;
     const bool fetch_due = (t + 1) % opt_.n_fetch == 0;
 
@@ -388,6 +394,11 @@ class downpour {
     require(std::isfinite(opt_.lr) && opt_.lr >= 0.0, "downpour: lr must be finite and >= 0, got lr = ", opt_.lr);
     require(std::isfinite(opt_.local_lr) && opt_.local_lr >= 0.0,
             "downpour: local_lr must be finite and >= 0, got local_lr = ", opt_.local_lr);
+    require(tether::detail::fits_value_type<T>(opt_.lr), "downpour: lr must fit the value type ",
+            tether::detail::value_type_name<T>(), " (at most ", std::numeric_limits<T>::max(), "), got lr = ", opt_.lr);
+    require(tether::detail::fits_value_type<T>(opt_.local_lr), "downpour: local_lr must fit the value type ",
+            tether::detail::value_type_name<T>(), " (at most ", std::numeric_limits<T>::max(), "), got local_lr = ",
+            opt_.local_lr);
     require(opt_.n_fetch > 0, "downpour: n_fetch must be > 0, got n_fetch = ", opt_.n_fetch);
     require(opt_.n_push > 0, "downpour: n_push must be > 0, got n_push = ", opt_.n_push);
     require(opt_.steps == 0 || opt_.warm_start < opt_.steps, "downpour: warm_start must be shorter than the run, got "

@@ -48,6 +48,7 @@
 #include "tether/core/rng.hpp"
 #include "tether/core/schedule.hpp"
 #include "tether/core/stats.hpp"
+#include "tether/core/value_range.hpp"
 #include "tether/core/view.hpp"
 #include "tether/exec/serial.hpp"
 #include "tether/pull/none.hpp"
@@ -215,12 +216,17 @@ class swarm_sgd {
       lr = opt_.schedule(stats_.steps, opt_.lr);
       tether::detail::require(std::isfinite(lr) && lr >= 0.0, "swarm_sgd::step: the schedule gave lr = ", lr,
                               " at step ", stats_.steps);
+      tether::detail::require(tether::detail::fits_value_type<T>(lr), "swarm_sgd::step: the schedule gave lr = ", lr,
+                              " at step ", stats_.steps, ", which does not fit the value type ",
+                              tether::detail::value_type_name<T>(), " (at most ", std::numeric_limits<T>::max(), ")");
     }
 
     const auto t0 = clock::now();
     if (finite) {
+      // The step's scalars first: a step that refuses them (Adam's step size out of T's range) changes nothing.
+      const auto sc = step_.prepare(applied_ + 1, static_cast<T>(lr));
       ++applied_;
-      fused_update<Step, pull::none, T, true, false> k{xs.data(), gv.data(), {}, {}, step_.prepare(applied_, static_cast<T>(lr)), {}};
+      fused_update<Step, pull::none, T, true, false> k{xs.data(), gv.data(), {}, {}, sc, {}};
       for (std::size_t j = 0; j != Step::state_size; ++j) k.s[j] = state_[j].data();
       exec_.parallel_for(n_, k);
     }
@@ -294,6 +300,9 @@ class swarm_sgd {
 
   static link_type open(Comm& comm, std::size_t n, options& o) {
     tether::detail::require(std::isfinite(o.lr) && o.lr >= 0.0, "swarm_sgd: lr must be finite and >= 0, got lr = ", o.lr);
+    tether::detail::require(tether::detail::fits_value_type<T>(o.lr), "swarm_sgd: lr must fit the value type ",
+                            tether::detail::value_type_name<T>(), " (at most ", std::numeric_limits<T>::max(),
+                            "), got lr = ", o.lr);
     tether::detail::require(o.local_steps >= 1, "swarm_sgd: local_steps (H) must be >= 1, got local_steps = ",
                             o.local_steps);
     tether::detail::require(std::isfinite(o.timeout) && o.timeout > 0.0,

@@ -28,6 +28,7 @@
 #include "tether/core/step_env.hpp"
 #include "tether/core/step_reductions.hpp"
 #include "tether/core/sums.hpp"
+#include "tether/core/value_range.hpp"
 #include "tether/core/view.hpp"
 #include "tether/exec/serial.hpp"
 
@@ -114,6 +115,9 @@ class optimizer {
     }
     detail::require(std::isfinite(opt_.lr) && opt_.lr >= 0.0, "optimizer: lr must be finite and >= 0, got lr = ",
                     opt_.lr);
+    detail::require(detail::fits_value_type<T>(opt_.lr), "optimizer: lr must fit the optimizer's value type ",
+                    detail::value_type_name<T>(), " (at most ", std::numeric_limits<T>::max(), "), got lr = ",
+                    opt_.lr);
     opt_.schedule.validate();
     step_.opt = opt_.step;
     pull_.opt = opt_.pull;
@@ -183,7 +187,14 @@ class optimizer {
       lr = opt_.schedule(stats_.steps, opt_.lr);
       detail::require(std::isfinite(lr) && lr >= 0.0, "optimizer::step: the schedule gave lr = ", lr, " at step ",
                       stats_.steps);
+      detail::require(detail::fits_value_type<T>(lr), "optimizer::step: the schedule gave lr = ", lr, " at step ",
+                      stats_.steps, ", which does not fit the optimizer's value type ", detail::value_type_name<T>(),
+                      " (at most ", std::numeric_limits<T>::max(), ")");
     }
+    // The step's scalars too (Adam's step size lr/(1-beta1^k) can leave T's range): a step policy that refuses
+    // them throws here, before any collective or change of state.
+    const auto sc = finite ? detail::prepare_step(step_, applied_ + 1, static_cast<T>(lr), reductions)
+                           : typename Step::template context<T>{};
 
     env_type env{*comm_, exec_, stats_.steps, finite ? loss : std::numeric_limits<double>::quiet_NaN(), stats_};
     const auto t0 = clock::now();
@@ -198,7 +209,6 @@ class optimizer {
 
     if (finite) {
       ++applied_;
-      const auto sc = detail::prepare_step(step_, applied_, static_cast<T>(lr), reductions);
       if (force)
         run<true, true>(xs.data(), gp, sc, pc);
       else

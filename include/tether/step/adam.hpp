@@ -11,6 +11,7 @@
 
 #include "tether/core/config.hpp"
 #include "tether/core/error.hpp"
+#include "tether/core/value_range.hpp"
 
 namespace tether::step {
 
@@ -47,12 +48,16 @@ struct adam {
     return T(0);
   }
 
-  /// Bias corrections for the k-th applied step are computed here, once per step, in double precision.
+  /// Bias corrections for the k-th applied step are computed here, once per step, in double precision. The step
+  /// size lr/(1-beta1^k) can exceed T's range when lr fits it (1e38 with beta1 = 0.9 in float): tether::error.
   template <class T>
   [[nodiscard]] context<T> prepare(std::uint64_t k, T lr) const {
     const double kd = static_cast<double>(k);
     const double bc1 = 1.0 - std::pow(static_cast<double>(opt.beta1), kd);
     const double bc2 = 1.0 - std::pow(static_cast<double>(opt.beta2), kd);
+    detail::require(detail::fits_value_type<T>(double(lr) / bc1), "adam: the step size lr/(1-beta1^k) = ",
+                    double(lr) / bc1, " at applied step ", k, " does not fit the value type ",
+                    detail::value_type_name<T>(), " (lr = ", double(lr), ", beta1 = ", opt.beta1, ")");
     return {T(opt.beta1),           T(1.0 - double(opt.beta1)),
             T(opt.beta2),           T(1.0 - double(opt.beta2)),
             T(double(lr) / bc1),    T(1.0 / std::sqrt(bc2)),

@@ -32,7 +32,8 @@ struct pending_reduction {
   int posted = 0;
   phase state = phase::collecting;
   std::function<void(pending_reduction&)> reduce;
-  std::string failure;  // set when the workers disagreed on the size or the tag
+  std::string failure;  // set when the workers disagreed on the size or the tag, or on a fault
+  bool fault = false;   // the failure is a fault of the system (a thread it refused), not the workers' input
 };
 
 /// The rank-order sum of a pending reduction on the host, `block` elements at a time: recv[r] = send[0] +

@@ -15,10 +15,12 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <thread>
 #include <vector>
 
 #include "tether/comm/team/reduction.hpp"
+#include "tether/comm/team/thread_start.hpp"
 #include "tether/comm/team/tuning.hpp"
 #include "tether/core/error.hpp"
 
@@ -174,7 +176,7 @@ class team_state {
       if (self->failure.empty()) {
         self->state = pending_reduction::phase::queued;
         queue_.push_back(self);
-        if (!progress_.joinable()) progress_ = std::thread([this] { progress_loop(); });
+        start_progress(*self);
       } else {
         self->state = pending_reduction::phase::cancelled;
       }
@@ -193,7 +195,10 @@ class team_state {
              (op->state == ph::collecting && (aborted_ || missing_poster(seq)));
     });
     if (op->state == ph::done) return;
-    if (!op->failure.empty()) throw error(op->failure);
+    if (!op->failure.empty()) {
+      if (op->fault) throw runtime_error(op->failure);
+      throw error(op->failure);
+    }
     if (aborted_)
       throw aborted(tether::detail::concat("tether: ", op->what, " interrupted: another worker of the team failed"));
     throw runtime_error(tether::detail::concat("tether: ", op->what, " on rank ", rank,
@@ -220,6 +225,22 @@ class team_state {
     for (std::size_t r = 0; r < finished_flag_.size(); ++r)
       if (finished_flag_[r] && next_op_[r] <= seq) return true;
     return false;
+  }
+
+  /// Starts the progress thread if it is not running (under the lock). If the system refuses the thread, the
+  /// operation just queued is cancelled with a runtime fault, so every worker's wait throws instead of waiting
+  /// forever; the next operation tries again.
+  void start_progress(pending_reduction& op) {
+    if (progress_.joinable()) return;
+    try {
+      progress_ = start_team_thread<std::thread>(team_thread::progress, -1, [this] { progress_loop(); });
+    } catch (const std::system_error& e) {
+      queue_.pop_back();
+      op.state = pending_reduction::phase::cancelled;
+      op.fault = true;
+      op.failure = tether::detail::concat("tether: ", op.what, ": the system could not start the team's progress ",
+                                          "thread for non-blocking collectives: ", e.what());
+    }
   }
 
   void progress_loop() {

@@ -6,10 +6,13 @@
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
 #include "tether/comm/team/state.hpp"
+#include "tether/comm/team/thread_start.hpp"
 #include "tether/comm/team/tuning.hpp"
 #include "tether/comm/team/worker.hpp"
 #include "tether/core/error.hpp"
@@ -80,7 +83,10 @@ class shared_memory {
   [[nodiscard]] const comm_counters& counters(int rank) const { return counters_.at(static_cast<std::size_t>(rank)); }
 
   /// Runs `f(worker&)` on size() threads and returns when all are done. If any worker throws, every other
-  /// worker is released from its collectives and the first exception is rethrown here.
+  /// worker is released from its collectives and the first exception is rethrown here. If the system refuses
+  /// to create one of the threads (std::system_error, e.g. a low `ulimit -u`), the workers already started are
+  /// released from their collectives (tether::aborted) and joined, and tether::runtime_error names the worker
+  /// that could not start, how many were asked for, and the system's message.
   template <class F>
   void run(F&& f) {
     world_->reset();
@@ -88,30 +94,44 @@ class shared_memory {
     std::mutex em;
     std::exception_ptr first;
     bool first_is_abort = false;
+    std::string start_failure;
+    const auto body = [&](int r) {
+      worker& w = *handles_[static_cast<std::size_t>(r)];
+      try {
+        f(w);
+        mark_finished(r);
+      } catch (...) {
+        const bool is_abort = is_aborted(std::current_exception());
+        {
+          std::lock_guard lk(em);
+          if (!first || (first_is_abort && !is_abort)) {
+            first = std::current_exception();
+            first_is_abort = is_abort;
+          }
+        }
+        abort_all();
+        mark_finished(r);
+      }
+    };
     {
       std::vector<std::jthread> threads;
       threads.reserve(static_cast<std::size_t>(size_));
       for (int r = 0; r < size_; ++r) {
-        threads.emplace_back([&, r] {
-          worker& w = *handles_[static_cast<std::size_t>(r)];
-          try {
-            f(w);
-            mark_finished(r);
-          } catch (...) {
-            const bool is_abort = is_aborted(std::current_exception());
-            {
-              std::lock_guard lk(em);
-              if (!first || (first_is_abort && !is_abort)) {
-                first = std::current_exception();
-                first_is_abort = is_abort;
-              }
-            }
-            abort_all();
-            mark_finished(r);
-          }
-        });
+        try {
+          threads.push_back(
+              detail::start_team_thread<std::jthread>(detail::team_thread::worker, r, [&body, r] { body(r); }));
+        } catch (const std::system_error& e) {
+          start_failure = tether::detail::concat("tether: team::run: the system could not start worker thread ", r,
+                                                 " of the ", size_, " asked for (workers ", r, "..", size_ - 1,
+                                                 " did not start; the ", r, " started were stopped): ", e.what());
+          // The started workers must not wait in a collective for the ones that never start.
+          abort_all();
+          for (int m = r; m < size_; ++m) mark_finished(m);
+          break;
+        }
       }
-    }
+    }  // joins the workers that started
+    if (!start_failure.empty()) throw runtime_error(start_failure);
     if (first) std::rethrow_exception(first);
   }
 
