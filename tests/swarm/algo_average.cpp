@@ -10,6 +10,8 @@
 #include <tether/codec/stochastic_uniform.hpp>
 #include <tether/comm/shared_memory.hpp>
 
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <thread>
 #include <vector>
@@ -128,6 +130,7 @@ TEST_CASE("swarm_sgd: pure gossip keeps the mean and reaches consensus on every 
     for (bool nonblocking : {false, true}) {
       INFO("nonblocking = " << nonblocking);
       std::vector<std::vector<float>> x(p), x_start(p);
+      std::atomic<int> reached{0};  // nodes with 300 completed exchanges
       tether::team team(p);
       team.run([&](tether::team::worker& w) {
         const auto r = static_cast<std::size_t>(w.rank());
@@ -135,9 +138,18 @@ TEST_CASE("swarm_sgd: pure gossip keeps the mean and reaches consensus on every 
         x_start[r] = xi;
         tether::algo::swarm_sgd<tether::team::worker> opt(
             w, n, {.lr = 0.0, .topology = g, .local_steps = 1, .nonblocking = nonblocking, .seed = 9, .timeout = 30});
-        // 300 completed exchanges each (non-blocking, a step may end with the exchange still in flight).
-        for (int t = 0; t < 1000000 && opt.swarm().exchanges < 300; ++t) {
+        // Node 3 starts late, as a node descheduled on a loaded machine: had every node stopped at its own 300th
+        // exchange, the others would finish before it starts and it could mix only with finished neighbours.
+        if (w.rank() == 3) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        // Every node gossips until every node has completed 300 exchanges (non-blocking: a step may end with
+        // the exchange still in flight).
+        bool counted = false;
+        for (int t = 0; t < 10000000 && reached.load() < p; ++t) {
           opt.step(xi, gi, 0.0);
+          if (!counted && opt.swarm().exchanges >= 300) {
+            counted = true;
+            reached.fetch_add(1);
+          }
           std::this_thread::yield();  // the steps cost nothing here: let the partners run
         }
         opt.finish(xi);
