@@ -11,6 +11,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "serial_reference.hpp"
+
 #include <cmath>
 #include <cstddef>
 #include <deque>
@@ -19,32 +21,8 @@
 namespace {
 
 using vec = std::vector<double>;
-
-double dot(const vec& a, const vec& b) {
-  double s = 0.0;
-  for (std::size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
-  return s;
-}
-
-vec serial_direction(const std::deque<vec>& s, const std::deque<vec>& y, const vec& g) {
-  vec q(g.size());
-  for (std::size_t i = 0; i < g.size(); ++i) q[i] = -g[i];
-  const std::size_t k = s.size();
-  std::vector<double> alpha(k);
-  for (std::size_t i = k; i-- > 0;) {
-    alpha[i] = dot(s[i], q) / dot(y[i], s[i]);
-    for (std::size_t j = 0; j < q.size(); ++j) q[j] -= alpha[i] * y[i][j];
-  }
-  if (k > 0) {
-    const double gamma = dot(s[k - 1], y[k - 1]) / dot(y[k - 1], y[k - 1]);
-    for (auto& v : q) v *= gamma;
-  }
-  for (std::size_t i = 0; i < k; ++i) {
-    const double beta = dot(y[i], q) / dot(y[i], s[i]);
-    for (std::size_t j = 0; j < q.size(); ++j) q[j] += (alpha[i] - beta) * s[i][j];
-  }
-  return q;
-}
+using lbfgs_test::dot;
+using lbfgs_test::serial_two_loop;
 
 }  // namespace
 
@@ -102,7 +80,7 @@ TEST_CASE("The shards' direction equals the serial two-loop at every iteration",
         const auto part = sh.direction();
         for (std::size_t i = 0; i < part.size(); ++i) d[sh.begin() + i] = part[i];
       }
-      const vec ref = serial_direction(s_pairs, y_pairs, g);
+      const vec ref = serial_two_loop(s_pairs, y_pairs, g);
       vec diff(n);
       for (std::size_t i = 0; i < n; ++i) diff[i] = d[i] - ref[i];
       INFO("batch " << batch << ", pairs " << s_pairs.size());

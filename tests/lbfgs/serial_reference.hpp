@@ -40,6 +40,29 @@ inline double dot(const std::vector<double>& a, const std::vector<double>& b) {
   return s;
 }
 
+/// The textbook two-loop recursion (Nocedal & Wright, Algorithm 7.4) on stored pairs s_i, y_i, oldest first
+/// (any random-access container of vectors); returns d = -H g.
+template <class Pairs>
+std::vector<double> serial_two_loop(const Pairs& s, const Pairs& y, const std::vector<double>& g) {
+  const std::size_t k = s.size();
+  std::vector<double> q(g.size());
+  for (std::size_t i = 0; i < g.size(); ++i) q[i] = -g[i];
+  std::vector<double> alpha(k);
+  for (std::size_t i = k; i-- > 0;) {
+    alpha[i] = dot(s[i], q) / dot(y[i], s[i]);
+    for (std::size_t j = 0; j < q.size(); ++j) q[j] -= alpha[i] * y[i][j];
+  }
+  if (k > 0) {
+    const double gamma = dot(s[k - 1], y[k - 1]) / dot(y[k - 1], y[k - 1]);
+    for (auto& v : q) v *= gamma;
+  }
+  for (std::size_t i = 0; i < k; ++i) {
+    const double beta = dot(y[i], q) / dot(y[i], s[i]);
+    for (std::size_t j = 0; j < q.size(); ++j) q[j] += (alpha[i] - beta) * s[i][j];
+  }
+  return q;
+}
+
 /// The batch loss and gradient: portions of the samples, each weighted by its share, added in portion order.
 template <class O>
 double batch_evaluate(O& o, const std::vector<double>& x, std::vector<double>& g, std::size_t portions) {
@@ -121,22 +144,7 @@ serial_result serial_lbfgs(O& o, std::vector<double> x, const tether::lbfgs::opt
         s.push_back(sn);
         y.push_back(yn);
       }
-      // The two-loop recursion on the stored vectors.
-      for (std::size_t i = 0; i < n; ++i) d[i] = -g[i];
-      const std::size_t k = s.size();
-      std::vector<double> alpha(k);
-      for (std::size_t i = k; i-- > 0;) {
-        alpha[i] = dot(s[i], d) / dot(y[i], s[i]);
-        for (std::size_t j = 0; j < n; ++j) d[j] -= alpha[i] * y[i][j];
-      }
-      if (k > 0) {
-        const double gamma = dot(s[k - 1], y[k - 1]) / dot(y[k - 1], y[k - 1]);
-        for (auto& v : d) v *= gamma;
-      }
-      for (std::size_t i = 0; i < k; ++i) {
-        const double beta = dot(y[i], d) / dot(y[i], s[i]);
-        for (std::size_t j = 0; j < n; ++j) d[j] += (alpha[i] - beta) * s[i][j];
-      }
+      d = serial_two_loop(s, y, g);
       step = 1.0;
       if (!(dot(g, d) < 0.0)) {
         s.clear();

@@ -8,6 +8,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "serial_reference.hpp"
+
 #include <cmath>
 #include <cstddef>
 #include <random>
@@ -16,33 +18,8 @@
 namespace {
 
 using vec = std::vector<double>;
-
-double dot(const vec& a, const vec& b) {
-  double s = 0.0;
-  for (std::size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
-  return s;
-}
-
-/// The textbook two-loop recursion: pairs from oldest to newest; returns d = -H g.
-vec serial_two_loop(const std::vector<vec>& s, const std::vector<vec>& y, const vec& g) {
-  const std::size_t k = s.size();
-  vec q(g.size());
-  for (std::size_t i = 0; i < g.size(); ++i) q[i] = -g[i];
-  std::vector<double> alpha(k);
-  for (std::size_t i = k; i-- > 0;) {
-    alpha[i] = dot(s[i], q) / dot(y[i], s[i]);
-    for (std::size_t j = 0; j < q.size(); ++j) q[j] -= alpha[i] * y[i][j];
-  }
-  if (k > 0) {
-    const double gamma = dot(s[k - 1], y[k - 1]) / dot(y[k - 1], y[k - 1]);
-    for (auto& v : q) v *= gamma;
-  }
-  for (std::size_t i = 0; i < k; ++i) {
-    const double beta = dot(y[i], q) / dot(y[i], s[i]);
-    for (std::size_t j = 0; j < q.size(); ++j) q[j] += (alpha[i] - beta) * s[i][j];
-  }
-  return q;
-}
+using lbfgs_test::dot;
+using lbfgs_test::serial_two_loop;
 
 /// Base vectors of the dot matrix: slot vectors S[j], Y[j] and g.
 struct base {
