@@ -55,6 +55,10 @@ struct optimizer_options {
   typename Pull::options pull{};                        ///< the pull policy's options
   tether::schedule schedule{};                          ///< learning-rate schedule over steps
   nonfinite_policy on_nonfinite = nonfinite_policy::skip;
+  /// With `skip`: the most consecutive steps skipped for a non-finite loss or gradient; one more in a row
+  /// throws tether::runtime_error naming the worker (a worker that can no longer compute anything finite is
+  /// broken, not unlucky). 0 = skip without limit.
+  std::uint32_t skip_limit = 100;
   bool check_gradient = true;                           ///< scan g for NaN/Inf (one extra read of g)
   std::function<void(const worker_stats&)> on_round{};  ///< called after each communication round
 };
@@ -178,7 +182,16 @@ class optimizer {
         throw runtime_error(detail::concat("tether: optimizer::step: non-finite ",
                                            std::isfinite(loss) ? "gradient" : "loss", " on worker ", comm_->rank(),
                                            " at step ", stats_.steps, " (loss = ", loss, ")"));
+      if (opt_.skip_limit != 0 && skipped_in_a_row_ >= opt_.skip_limit)
+        throw runtime_error(detail::concat("tether: optimizer::step: worker ", comm_->rank(), " had a non-finite ",
+                                           std::isfinite(loss) ? "gradient" : "loss", " at ", skipped_in_a_row_ + 1,
+                                           " consecutive steps (the last at step ", stats_.steps, ", loss = ", loss,
+                                           "), more than skip_limit = ", opt_.skip_limit,
+                                           " (0 skips without limit)"));
+      ++skipped_in_a_row_;
       ++stats_.skipped_nonfinite;
+    } else {
+      skipped_in_a_row_ = 0;
     }
 
     // The rate is checked before any collective or state change, so a bad schedule loses nothing.
@@ -296,6 +309,7 @@ class optimizer {
   std::array<typename Exec::template buffer<T>, Pull::buffers> targets_{};
   worker_stats stats_{};
   std::uint64_t applied_ = 0;
+  std::uint32_t skipped_in_a_row_ = 0;  // consecutive non-finite steps, for skip_limit
   bool started_ = false;
   bound_pull_type pull_{};  // last: destroyed first, so communication in flight completes before its buffers go
 };

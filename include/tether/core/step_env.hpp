@@ -62,7 +62,7 @@ struct step_env {
 
   /// The election of the workers' scores (collective): the lowest finite score wins, ties go to the lowest
   /// rank; rank -1 when no score is finite.
-  [[nodiscard]] election min_loc(float score) const { return comm.min_loc(score); }
+  [[nodiscard]] election min_loc(double score) const { return comm.min_loc(score); }
 
   /// dst <- src, on the execution space (this worker only).
   template <class U, class T, class S>

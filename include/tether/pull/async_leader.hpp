@@ -208,7 +208,7 @@ class async_leader_run : public async_leader {
   void begin_round() {
     ++started_;
     *election_ = {};
-    elect_ = channel_->imin_loc(static_cast<float>(score()), *election_);
+    elect_ = channel_->imin_loc(score(), *election_);
     phase_ = phase::electing;
   }
 
