@@ -23,6 +23,7 @@
 #include "tether/core/consistency.hpp"
 #include "tether/core/error.hpp"
 #include "tether/core/fused_update.hpp"
+#include "tether/core/kernels.hpp"
 #include "tether/core/schedule.hpp"
 #include "tether/core/stats.hpp"
 #include "tether/core/step_env.hpp"
@@ -42,10 +43,7 @@ enum class nonfinite_policy {
 
 /// Predicate of a non-finite element.
 template <class T>
-struct nonfinite_element {
-  const T* v;
-  TETHER_HOST_DEVICE bool operator()(std::size_t i) const { return !(v[i] - v[i] == T(0)); }
-};
+using nonfinite_element = kernels::nonfinite<T>;
 
 /// Options of an optimizer, filled with designated initializers: `{.lr = 0.05, .pull = {.period = 16}}`.
 template <class Step, class Pull>
@@ -210,6 +208,7 @@ class optimizer {
                            : typename Step::template context<T>{};
 
     env_type env{*comm_, exec_, stats_.steps, finite ? loss : std::numeric_limits<double>::quiet_NaN(), stats_};
+    const comm_counters c0 = comm_->counters();
     const auto t0 = clock::now();
     const auto bufs = target_views();
     if (!started_) {
@@ -236,8 +235,7 @@ class optimizer {
     stats_.seconds_comm += seconds(t0, t1) + seconds(t2, t3);
     stats_.seconds_compute += seconds(t1, t2);
     ++stats_.steps;
-    stats_.bytes_sent = comm_->counters().bytes_sent;
-    stats_.bytes_received = comm_->counters().bytes_received;
+    count_bytes(c0);
     if (env.round) {
       ++stats_.rounds;
       if (opt_.on_round) opt_.on_round(stats_);
@@ -251,7 +249,9 @@ class optimizer {
     if constexpr (requires(env_type& e) { pull_.finish(e, view<T, memory_space>{}, target_views()); }) {
       auto xv = as_view(x);
       env_type env{*comm_, exec_, stats_.steps, 0.0, stats_};
+      const comm_counters c0 = comm_->counters();
       pull_.finish(env, view<T, memory_space>{xv.data(), xv.size()}, target_views());
+      count_bytes(c0);
     }
   }
 
@@ -283,6 +283,15 @@ class optimizer {
   using clock = std::chrono::steady_clock;
   static double seconds(clock::time_point a, clock::time_point b) {
     return std::chrono::duration<double>(b - a).count();
+  }
+
+  /// Adds what the communicator moved since `before` to this optimizer's byte counts: the traffic of its own
+  /// steps and finish(), not the communicator's running total (another optimizer on the same communicator
+  /// counts its own).
+  void count_bytes(const comm_counters& before) {
+    const comm_counters& now = comm_->counters();
+    stats_.bytes_sent += now.bytes_sent - before.bytes_sent;
+    stats_.bytes_received += now.bytes_received - before.bytes_received;
   }
 
   pull_buffers<T, Pull::buffers, memory_space> target_views() {

@@ -3,7 +3,8 @@
 /// pull::leader and pull::group_leader: LSGD's pull toward the best worker (Teng, Gao et al., NeurIPS 2019).
 ///
 /// Every `period` steps the workers elect the one with the lowest score (the mean of its last
-/// `score_window` losses, compared as doubles; ties go to the lowest rank, non-finite scores never win) with
+/// `score_window` losses, compared as doubles; ties go to the lowest rank, non-finite scores and workers whose
+/// parameters are not finite never win) with
 /// one (score, rank) min-reduction, and the leader broadcasts its parameters into every worker's leader copy.
 /// Each step then applies, fused with the gradient step,
 ///
@@ -21,6 +22,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 
 #include "tether/core/collectives.hpp"
 #include "tether/core/config.hpp"
@@ -104,7 +106,12 @@ struct basic_leader {
     const std::uint64_t t = env.step;
     const bool global_round = t > 0 && t % global_period() == 0;
     const bool local_round = Grouped && t > 0 && t % opt.period == 0;
-    const double s = score();
+    // A worker whose parameters are not finite never leads, whatever its loss says (one read of x, at rounds).
+    double s = score();
+    if ((global_round || local_round) && !env.all_finite(x)) {
+      s = std::numeric_limits<double>::quiet_NaN();
+      ++env.stats.excluded_nonfinite;
+    }
     if constexpr (Grouped) {
       if (local_round) {
         auto& g = env.comm.group();
