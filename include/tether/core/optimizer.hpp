@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <limits>
 #include <string>
@@ -291,28 +292,52 @@ class optimizer {
                                   "and cannot be checkpointed yet (docs/reliability.md#checkpoints)");
     auto xv = as_view(x);
     detail::require(xv.size() == n_, "optimizer::load: x has ", xv.size(), " elements, expected n = ", n_);
-    const auto bytes = read_checkpoint_file(path);
-    checkpoint_reader r(bytes, path);
-    read_identity(r);
-    const auto applied = r.get<std::uint64_t>("the applied steps");
-    const auto skipped = r.get<std::uint32_t>("the skipped steps in a row");
-    const bool started = r.get<std::uint8_t>("the started flag") != 0;
-    const auto stats = r.get<worker_stats_record>("the counters");
+    std::uint64_t applied = 0;
+    std::uint32_t skipped = 0;
+    bool started = false;
+    worker_stats_record stats{};
     std::array<std::vector<T>, Step::state_size> state;
-    for (auto& b : state) {
-      b.resize(n_);
-      r.get_array<T>(std::span<T>(b), "a step state buffer");
-    }
     std::array<std::vector<T>, Pull::buffers> targets;
-    for (auto& b : targets) {
-      b.resize(n_);
-      r.get_array<T>(std::span<T>(b), "a pull buffer");
-    }
     bound_pull_type pull = pull_;
-    pull.load(r);
     std::vector<T> xs(n_);
-    r.get_array<T>(std::span<T>(xs), "the parameters");
-    r.expect_end();
+    std::exception_ptr failure;
+    try {
+      const auto bytes = read_checkpoint_file(path);
+      checkpoint_reader r(bytes, path);
+      read_identity(r);
+      applied = r.get<std::uint64_t>("the applied steps");
+      skipped = r.get<std::uint32_t>("the skipped steps in a row");
+      started = r.get<std::uint8_t>("the started flag") != 0;
+      stats = r.get<worker_stats_record>("the counters");
+      for (auto& b : state) {
+        b.resize(n_);
+        r.get_array<T>(std::span<T>(b), "a step state buffer");
+      }
+      for (auto& b : targets) {
+        b.resize(n_);
+        r.get_array<T>(std::span<T>(b), "a pull buffer");
+      }
+      pull.load(r);
+      r.get_array<T>(std::span<T>(xs), "the parameters");
+      r.expect_end();
+    } catch (const error&) {
+      failure = std::current_exception();
+    }
+    // Across processes the ranks agree, in one bounded collective, that each read a checkpoint of the same step
+    // (a rank that could not read its file holds all ones): a mismatch is an error on every rank, not a hang
+    // in the first round.
+    if constexpr (requires(std::span<const consistency_item> s) { comm_->check_consistent(s); }) {
+      const std::array<consistency_item, 1> items{
+          {{failure ? ~std::uint64_t{0} : stats.steps,
+            "the step of their checkpoints (all ones: the rank could not read its checkpoint)"}}};
+      try {
+        comm_->check_consistent(std::span<const consistency_item>(items));
+      } catch (const error&) {
+        if (failure) std::rethrow_exception(failure);  // the rank that could not read says why
+        throw;
+      }
+    }
+    if (failure) std::rethrow_exception(failure);
     // Everything read and checked: commit.
     applied_ = applied;
     skipped_in_a_row_ = skipped;
