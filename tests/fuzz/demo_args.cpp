@@ -27,9 +27,9 @@ namespace {
   std::abort();
 }
 
-/// `text` as an unsigned decimal number (digits only, below 2^64), or nothing.
+/// `text` as an unsigned decimal number (digits only, leading zeros allowed, below 2^64), or nothing.
 std::optional<std::uint64_t> decimal(std::string_view text) {
-  if (text.empty() || text.size() > 20) return std::nullopt;
+  if (text.empty()) return std::nullopt;
   std::uint64_t v = 0;
   for (const char c : text) {
     if (c < '0' || c > '9') return std::nullopt;
