@@ -1,23 +1,26 @@
 #!/usr/bin/env bash
-# Fuzzes every codec decoder with libFuzzer (tests/fuzz/codec_decode.cpp, docs/codecs.md#fuzzing) for a bounded time.
+# Fuzzes every decoder of outside bytes with libFuzzer for a bounded time (docs/reliability.md#fuzzing):
+#   codec_decode   every codec decoder (tests/fuzz/codec_decode.cpp, docs/codecs.md#fuzzing)       half the time
+#   idx_parse      the Fashion-MNIST IDX reader, gzip and raw (tests/fuzz/idx_parse.cpp)          a quarter
+#   demo_args      tether_demo's command-line parser (tests/fuzz/demo_args.cpp)                  a quarter
 #
-#   bash scripts/fuzz.sh [seconds]      # default 20; CI runs it after the sanitizers
+#   bash scripts/fuzz.sh [seconds]      # in all, default 40; CI runs it after the sanitizers
 #
 # Builds with Debian's clang++ (packages clang and libclang-rt-14-dev, in scripts/setup.sh) into build/fuzz:
-# the target with -fsanitize=fuzzer,address,undefined, and the seed corpus from valid messages of every codec.
+# each target with -fsanitize=fuzzer,address,undefined (leaks reported), and seed corpora of valid inputs.
 # Skips, with a message and status 0, where clang++ or its fuzzer runtime is missing. Fails on any crash, sanitizer
-# report or broken promise of a decoder (see the target's comment); the crashing input is left in build/fuzz.
+# report, leak or broken promise of a target (see its comment); the crashing input is left in build/fuzz.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-seconds=${1:-20}
+seconds=${1:-40}
 out=build/fuzz
 cxx=${FUZZ_CXX:-clang++}
 if ! command -v "$cxx" >/dev/null 2>&1; then
   echo "fuzz: skipped: $cxx not found (Debian: apt-get install clang libclang-rt-14-dev)"
   exit 0
 fi
-mkdir -p "$out/corpus"
+mkdir -p "$out"
 probe="$out/probe.cpp"
 printf 'extern "C" int LLVMFuzzerTestOneInput(const unsigned char*, unsigned long) { return 0; }\n' > "$probe"
 if ! "$cxx" -fsanitize=fuzzer "$probe" -o "$out/probe" 2>/dev/null; then
@@ -25,20 +28,54 @@ if ! "$cxx" -fsanitize=fuzzer "$probe" -o "$out/probe" 2>/dev/null; then
   exit 0
 fi
 
-flags=(-std=c++20 -O1 -g -Iinclude -fno-omit-frame-pointer)
-echo "fuzz: building $out/codec_decode ($cxx -fsanitize=fuzzer,address,undefined)"
-"$cxx" "${flags[@]}" -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-  tests/fuzz/codec_decode.cpp -o "$out/codec_decode"
-"$cxx" "${flags[@]}" tests/fuzz/make_corpus.cpp -o "$out/make_corpus"
-"$out/make_corpus" "$out/corpus"
+flags=(-std=c++20 -O1 -g -Iinclude -fno-omit-frame-pointer -Wall -Wextra -Wpedantic -Werror)
+fuzz_flags=(-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all)
+fmnist=(-Iexamples/fashion_mnist)
+cblas=$(dirname "$(find /usr/include -name cblas.h -path '*openblas*' 2>/dev/null | head -1)")
+[ -n "$cblas" ] && [ "$cblas" != . ] && fmnist+=(-isystem "$cblas")
 
-echo "fuzz: running codec_decode for ${seconds} s"
-log="$out/fuzz.log"
-if ! "$out/codec_decode" -max_total_time="$seconds" -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
-     -print_final_stats=1 -artifact_prefix="$out/" "$out/corpus" > "$log" 2>&1; then
-  tail -40 "$log"
-  echo "fuzz: FAILED (crashing input in $out/)" >&2
-  exit 1
-fi
-runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-echo "fuzz: passed: ${runs:-?} inputs in ${seconds} s, no crash, no sanitizer report"
+# The seed corpora: rebuilt every run (the fuzzers add what they find to a copy in $out/work).
+rm -rf "$out/corpus" "$out/work"
+mkdir -p "$out/corpus/codec_decode" "$out/corpus/idx_parse" "$out/corpus/demo_args"
+echo "fuzz: building $out/{codec_decode,idx_parse,demo_args} ($cxx ${fuzz_flags[0]}) and the seed corpora"
+"$cxx" "${flags[@]}" "${fuzz_flags[@]}" tests/fuzz/codec_decode.cpp -o "$out/codec_decode" &
+"$cxx" "${flags[@]}" "${fuzz_flags[@]}" "${fmnist[@]}" tests/fuzz/idx_parse.cpp -lz -o "$out/idx_parse" &
+"$cxx" "${flags[@]}" "${fuzz_flags[@]}" "${fmnist[@]}" tests/fuzz/demo_args.cpp -lz -lopenblas -o "$out/demo_args" &
+"$cxx" "${flags[@]}" tests/fuzz/make_corpus.cpp -o "$out/make_corpus"
+"$cxx" "${flags[@]}" tests/fuzz/make_idx_corpus.cpp -lz -o "$out/make_idx_corpus"
+for job in $(jobs -p); do wait "$job"; done
+"$out/make_corpus" "$out/corpus/codec_decode"
+"$out/make_idx_corpus" "$out/corpus/idx_parse"
+# Valid command lines of tether_demo (arguments separated by NUL bytes).
+seed() { printf '%s\0' "${@:2}" | head -c -1 > "$out/corpus/demo_args/$1"; }
+seed defaults
+seed workers --workers 8 --epochs 2 --limit 2000
+seed grouped --algorithm lsgd-grouped --workers 6 --group-size 3 --period 4 --global-period 16
+seed numbers --lr 0.05 --momentum 0.5 --leader-pull 0.5 --leader-jump 0.25 --batch 64 --seed 42
+seed paths --csv out/x.csv --png out/y.png --data-dir data
+seed swarm --algorithm swarm --topology hypercube --workers 4 --bits 4 --step adam --schedule constant --data shards
+
+total_runs=0
+run() {  # name seconds max_len
+  local name=$1 secs=$2 max_len=$3 log="$out/$1.log"
+  mkdir -p "$out/work/$name"
+  echo "fuzz: running $name for $secs s"
+  if ! "$out/$name" -max_total_time="$secs" -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 \
+       -print_final_stats=1 -artifact_prefix="$out/$name-" "$out/work/$name" "$out/corpus/$name" > "$log" 2>&1; then
+    tail -40 "$log"
+    echo "fuzz: FAILED: $name (crashing input in $out/)" >&2
+    exit 1
+  fi
+  local runs cov
+  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1)
+  echo "fuzz: $name passed: ${runs:-?} inputs in $secs s, ${cov:-cov: ?} edges, no crash, no sanitizer report"
+  total_runs=$((total_runs + ${runs:-0}))
+}
+half=$(( (seconds + 1) / 2 ))
+quarter=$(( (seconds - half + 1) / 2 ))
+[ "$quarter" -ge 1 ] || quarter=1
+run codec_decode "$half" 8192
+run idx_parse "$quarter" 65536
+run demo_args "$(( seconds - half - quarter > 0 ? seconds - half - quarter : 1 ))" 4096
+echo "fuzz: passed: $total_runs inputs over 3 targets in $seconds s"

@@ -5,14 +5,14 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake git ca-certificates
+  build-essential cmake ninja-build git ca-certificates
   catch2 libbenchmark-dev
   libopenmpi-dev openmpi-bin
   libtrilinos-kokkos-dev
   libopenblas-dev zlib1g-dev
   dataset-fashion-mnist
   gnuplot-nox valgrind time
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev libomp-dev
   liblbfgs-dev liblbfgspp-dev libeigen3-dev
 )
 

@@ -1,11 +1,13 @@
 #pragma once
 /// \file
 /// Fashion-MNIST loading: a strict reader for IDX files (gzip-compressed, through zlib's inflate, or raw)
-/// and the standardized in-memory dataset the examples train on.
+/// and the standardized in-memory dataset the examples train on. The same parser reads a file or bytes in
+/// memory (read_idx_images / parse_idx_images); tests/fuzz/idx_parse.cpp fuzzes it.
 ///
 /// Every problem with a file (missing, unreadable, wrong magic number, wrong image size, truncated,
 /// trailing bytes, labels out of range, image/label counts that disagree) throws
-/// `tether::runtime_error` with a message that starts with the file's path and says what is wrong.
+/// `tether::runtime_error` with a message that starts with the file's path (or the bytes' name) and says
+/// what is wrong.
 
 #include <tether/core/error.hpp>
 
@@ -87,20 +89,22 @@ struct file_closer {
 };
 using file_ptr = std::unique_ptr<std::FILE, file_closer>;
 
-/// An open IDX file, gzip-compressed (one or more gzip members, as gzip writes them) or raw. zlib's inflate
-/// runs here rather than behind gzread, because gzread silently ignores whatever follows the last gzip member:
-/// bytes after the stream that are not another member are an error here, as trailing bytes of a raw file are.
+/// An open IDX file, or an IDX file's bytes in memory, gzip-compressed (one or more gzip members, as gzip
+/// writes them) or raw. zlib's inflate runs here rather than behind gzread, because gzread silently ignores
+/// whatever follows the last gzip member: bytes after the stream that are not another member are an error here,
+/// as trailing bytes of a raw file are. Only read_source() differs between a file and memory.
 class idx_file {
  public:
+  /// Opens the file at `path` (its errors start with the path).
   explicit idx_file(std::string path) : path_(std::move(path)), in_(1U << 17) {
     file_.reset(std::fopen(path_.c_str(), "rb"));
     if (!file_) fail("cannot open file: " + std::generic_category().message(errno));
-    refill();
-    gzip_ = have_ >= 2 && in_[0] == 0x1f && in_[1] == 0x8b;
-    if (gzip_) {
-      if (inflateInit2(&zs_, 16 + MAX_WBITS) != Z_OK) fail("cannot start zlib's inflate");
-      inflating_ = true;
-    }
+    start();
+  }
+  /// Reads `bytes`, which must outlive this object (its errors start with `name`).
+  idx_file(std::string name, std::span<const std::uint8_t> bytes)
+      : path_(std::move(name)), memory_(bytes), in_(std::clamp<std::size_t>(bytes.size(), 2, std::size_t{1} << 17)) {
+    start();
   }
   idx_file(const idx_file&) = delete;
   idx_file& operator=(const idx_file&) = delete;
@@ -115,6 +119,65 @@ class idx_file {
   /// the file as truncated).
   std::size_t read_some(std::uint8_t* out, std::size_t n) {
     if (!gzip_) return read_raw(out, n);
+    return read_gzip(out, n);
+  }
+
+  /// Reads a big-endian 32-bit header word, `what` naming it for the error message.
+  std::uint32_t read_u32(const char* what) {
+    std::array<std::uint8_t, 4> b{};
+    const std::size_t got = read_some(b.data(), b.size());
+    if (got != b.size()) fail(tether::detail::concat("truncated: header ends before the ", what));
+    return (std::uint32_t{b[0]} << 24) | (std::uint32_t{b[1]} << 16) | (std::uint32_t{b[2]} << 8) | std::uint32_t{b[3]};
+  }
+
+  /// Reads the magic number and checks it is `expected` (an IDX `kind` file: "image" or "label").
+  void expect_magic(std::uint32_t expected, const char* kind) {
+    const std::uint32_t magic = read_u32("magic number");
+    if (magic != expected) {
+      fail(tether::detail::concat("wrong magic number 0x", hex(magic), " (expected 0x", hex(expected), " for an IDX ",
+                                  kind, " file)"));
+    }
+  }
+
+  /// Reads exactly `expected` bytes of `what` and checks that nothing follows them.
+  std::vector<std::uint8_t> read_payload(std::uint64_t expected, const char* what) {
+    std::vector<std::uint8_t> data;
+    // Grow while reading (at most 1 MiB reserved up front), so that a corrupt header costs nothing before the
+    // data runs out: neither terabytes nor, for every short input, tens of megabytes.
+    data.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(expected, std::uint64_t{1} << 20)));
+    std::uint64_t got = 0;
+    while (got < expected) {
+      const auto chunk = static_cast<std::size_t>(std::min<std::uint64_t>(expected - got, std::uint64_t{1} << 20));
+      data.resize(static_cast<std::size_t>(got) + chunk);
+      const std::size_t r = read_some(data.data() + got, chunk);
+      got += r;
+      if (r < chunk) break;
+    }
+    if (got != expected) {
+      fail(tether::detail::concat("truncated: expected ", expected, " ", what, " bytes, got ", got));
+    }
+    std::uint8_t extra = 0;
+    if (read_some(&extra, 1) != 0) {
+      fail(tether::detail::concat("trailing data after the expected ", expected, " ", what, " bytes"));
+    }
+    return data;
+  }
+
+  [[noreturn]] void fail(const std::string& what) const { throw tether::runtime_error(path_ + ": " + what); }
+
+ private:
+  /// Fills the buffer and detects gzip by its first two bytes.
+  void start() {
+    refill();
+    gzip_ = have_ >= 2 && in_[0] == 0x1f && in_[1] == 0x8b;
+    if (gzip_) {
+      if (inflateInit2(&zs_, 16 + MAX_WBITS) != Z_OK) fail("cannot start zlib's inflate");
+      inflating_ = true;
+    }
+  }
+
+  /// Inflated bytes: up to `n`, fewer at the end of the last member or where a member is cut short.
+  std::size_t read_gzip(std::uint8_t* out, std::size_t n) {
     std::size_t got = 0;
     while (got < n) {
       if (member_done_) {
@@ -147,48 +210,6 @@ class idx_file {
     return got;
   }
 
-  /// Reads a big-endian 32-bit header word, `what` naming it for the error message.
-  std::uint32_t read_u32(const char* what) {
-    std::array<std::uint8_t, 4> b{};
-    const std::size_t got = read_some(b.data(), b.size());
-    if (got != b.size()) fail(tether::detail::concat("truncated: header ends before the ", what));
-    return (std::uint32_t{b[0]} << 24) | (std::uint32_t{b[1]} << 16) | (std::uint32_t{b[2]} << 8) | std::uint32_t{b[3]};
-  }
-
-  void expect_magic(std::uint32_t expected, const char* kind) {
-    const std::uint32_t magic = read_u32("magic number");
-    if (magic != expected) {
-      fail(tether::detail::concat("wrong magic number 0x", hex(magic), " (expected 0x", hex(expected), " for an IDX ",
-                                  kind, " file)"));
-    }
-  }
-
-  /// Reads exactly `expected` bytes of `what` and checks that nothing follows them.
-  std::vector<std::uint8_t> read_payload(std::uint64_t expected, const char* what) {
-    std::vector<std::uint8_t> data;
-    // Grow while reading, so that a corrupt header cannot make us allocate terabytes up front.
-    data.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(expected, std::uint64_t{1} << 26)));
-    std::uint64_t got = 0;
-    while (got < expected) {
-      const auto chunk = static_cast<std::size_t>(std::min<std::uint64_t>(expected - got, std::uint64_t{1} << 20));
-      data.resize(static_cast<std::size_t>(got) + chunk);
-      const std::size_t r = read_some(data.data() + got, chunk);
-      got += r;
-      if (r < chunk) break;
-    }
-    if (got != expected) {
-      fail(tether::detail::concat("truncated: expected ", expected, " ", what, " bytes, got ", got));
-    }
-    std::uint8_t extra = 0;
-    if (read_some(&extra, 1) != 0) {
-      fail(tether::detail::concat("trailing data after the expected ", expected, " ", what, " bytes"));
-    }
-    return data;
-  }
-
-  [[noreturn]] void fail(const std::string& what) const { throw tether::runtime_error(path_ + ": " + what); }
-
- private:
   static std::string hex(std::uint32_t v) {
     static constexpr char digits[] = "0123456789abcdef";
     std::string s(8, '0');
@@ -201,6 +222,18 @@ class idx_file {
     std::size_t got = std::min(n, have_ - pos_);
     std::copy_n(in_.data() + pos_, got, out);
     pos_ += got;
+    if (got < n) got += read_source(out + got, n - got);
+    return got;
+  }
+  /// Up to `n` next bytes of the file (all that are left below n only at its end) or of the memory.
+  std::size_t read_source(std::uint8_t* out, std::size_t n) {
+    if (!file_) {
+      const std::size_t k = std::min(n, memory_.size());
+      std::copy_n(memory_.begin(), k, out);
+      memory_ = memory_.subspan(k);
+      return k;
+    }
+    std::size_t got = 0;
     while (got < n) {
       const std::size_t r = std::fread(out + got, 1, n - got, file_.get());
       if (r == 0) {
@@ -211,11 +244,10 @@ class idx_file {
     }
     return got;
   }
-  /// Replaces the input buffer with the next bytes of the file.
+  /// Replaces the input buffer with the next bytes of the source.
   void refill() {
     pos_ = 0;
-    have_ = std::fread(in_.data(), 1, in_.size(), file_.get());
-    if (have_ == 0 && std::ferror(file_.get()) != 0) fail("read error: " + std::generic_category().message(errno));
+    have_ = read_source(in_.data(), in_.size());
   }
   /// Keeps the unread bytes at the front of the buffer and appends the file's next ones.
   void refill_keep() {
@@ -223,11 +255,12 @@ class idx_file {
     std::copy(in_.begin() + static_cast<std::ptrdiff_t>(pos_), in_.begin() + static_cast<std::ptrdiff_t>(have_),
               in_.begin());
     pos_ = 0;
-    have_ = left + std::fread(in_.data() + left, 1, in_.size() - left, file_.get());
+    have_ = left + read_source(in_.data() + left, in_.size() - left);
   }
 
   std::string path_;
-  file_ptr file_;
+  file_ptr file_;                          // the file, or null when reading memory_
+  std::span<const std::uint8_t> memory_;  // the bytes not yet read, without a file
   std::vector<std::uint8_t> in_;  // input buffer: raw bytes, or compressed ones
   std::size_t pos_ = 0;           // next unread byte of in_
   std::size_t have_ = 0;          // bytes of in_ filled
@@ -254,11 +287,10 @@ inline std::string find_file(const std::string& dir, const std::string& name) {
 
 }  // namespace detail
 
-/// Reads an IDX image file (magic 0x00000803, 28 x 28 images), gzip-compressed or not.
-/// Throws tether::runtime_error naming the file when it cannot be opened, has a wrong magic number or image size,
-/// is truncated, or has bytes after the last image.
-[[nodiscard]] inline raw_images read_idx_images(const std::string& path) {
-  detail::idx_file f(path);
+namespace detail {
+
+/// The images of an open IDX image file (see read_idx_images).
+inline raw_images read_images(idx_file& f) {
   f.expect_magic(images_magic, "image");
   raw_images out;
   out.count = f.read_u32("image count");
@@ -272,11 +304,8 @@ inline std::string find_file(const std::string& dir, const std::string& name) {
   return out;
 }
 
-/// Reads an IDX label file (magic 0x00000801), gzip-compressed or not, and checks every label is in 0..9.
-/// Throws tether::runtime_error naming the file when it cannot be opened, has a wrong magic number, is truncated,
-/// has bytes after the last label, or holds a label above 9.
-[[nodiscard]] inline std::vector<std::uint8_t> read_idx_labels(const std::string& path) {
-  detail::idx_file f(path);
+/// The labels of an open IDX label file (see read_idx_labels).
+inline std::vector<std::uint8_t> read_labels(idx_file& f) {
   f.expect_magic(labels_magic, "label");
   const std::uint32_t count = f.read_u32("label count");
   std::vector<std::uint8_t> labels = f.read_payload(count, "label");
@@ -286,6 +315,40 @@ inline std::string find_file(const std::string& dir, const std::string& name) {
     }
   }
   return labels;
+}
+
+}  // namespace detail
+
+/// Reads an IDX image file (magic 0x00000803, 28 x 28 images), gzip-compressed or not.
+/// Throws tether::runtime_error naming the file when it cannot be opened, has a wrong magic number or image size,
+/// is truncated, or has bytes after the last image.
+[[nodiscard]] inline raw_images read_idx_images(const std::string& path) {
+  detail::idx_file f(path);
+  return detail::read_images(f);
+}
+
+/// Parses an IDX image file's bytes in memory, gzip-compressed or not, as read_idx_images reads a file: the
+/// same checks, and tether::runtime_error messages that start with `name`.
+[[nodiscard]] inline raw_images parse_idx_images(std::span<const std::uint8_t> bytes,
+                                                 const std::string& name = "IDX bytes") {
+  detail::idx_file f(name, bytes);
+  return detail::read_images(f);
+}
+
+/// Reads an IDX label file (magic 0x00000801), gzip-compressed or not, and checks every label is in 0..9.
+/// Throws tether::runtime_error naming the file when it cannot be opened, has a wrong magic number, is truncated,
+/// has bytes after the last label, or holds a label above 9.
+[[nodiscard]] inline std::vector<std::uint8_t> read_idx_labels(const std::string& path) {
+  detail::idx_file f(path);
+  return detail::read_labels(f);
+}
+
+/// Parses an IDX label file's bytes in memory, gzip-compressed or not, as read_idx_labels reads a file: the
+/// same checks, and tether::runtime_error messages that start with `name`.
+[[nodiscard]] inline std::vector<std::uint8_t> parse_idx_labels(std::span<const std::uint8_t> bytes,
+                                                                const std::string& name = "IDX bytes") {
+  detail::idx_file f(name, bytes);
+  return detail::read_labels(f);
 }
 
 /// Mean and population standard deviation of `pixels` scaled to [0,1] (exact, via a byte histogram).

@@ -20,8 +20,10 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <numeric>
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -263,6 +265,55 @@ TEST_CASE("IDX reader round-trips gzip and raw files", "[fmnist][idx]") {
     CHECK(fmnist::read_idx_images(dir.file("i")).pixels == pixels);
     CHECK(fmnist::read_idx_labels(dir.file("l")) == labels);
   }
+}
+
+TEST_CASE("IDX parser reads bytes in memory as the file reader reads files", "[fmnist][idx]") {
+  const temp_dir dir;
+  // 200 images: 156 KiB, more than the reader's 128 KiB buffer, so that the memory source is refilled.
+  const std::size_t n = 200;
+  const auto pixels = synthetic_pixels(n, 5);
+  const auto labels = synthetic_labels(n);
+  const auto image_bytes = idx_images(fmnist::images_magic, n, 28, 28, pixels);
+  const auto label_bytes = idx_labels(fmnist::labels_magic, n, labels);
+  write_gz(dir.file("i.gz"), image_bytes);
+  write_gz(dir.file("l.gz"), label_bytes);
+  const auto file_bytes = [&](const std::string& name) {
+    std::ifstream in(dir.file(name), std::ios::binary);
+    return std::vector<std::uint8_t>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  const auto image_gz = file_bytes("i.gz");
+  const auto label_gz = file_bytes("l.gz");
+  REQUIRE(image_gz.size() > 2);
+  REQUIRE(image_gz[0] == 0x1f);  // really gzip
+  for (const auto* bytes : {&image_bytes, &image_gz}) {
+    const fmnist::raw_images r = fmnist::parse_idx_images(*bytes);
+    CHECK(r.count == n);
+    CHECK(r.rows == 28);
+    CHECK(r.cols == 28);
+    CHECK(r.pixels == pixels);
+  }
+  CHECK(fmnist::parse_idx_labels(label_bytes) == labels);
+  CHECK(fmnist::parse_idx_labels(label_gz) == labels);
+
+  // The file reader's errors, named after the bytes.
+  auto cut = image_bytes;
+  cut.pop_back();
+  CHECK_THAT(error_message([&] { (void)fmnist::parse_idx_images(cut, "upload"); }),
+             Catch::StartsWith("upload: truncated: expected 156800 pixel bytes, got 156799"));
+  auto longer = label_bytes;
+  longer.push_back(1);
+  CHECK_THAT(error_message([&] { (void)fmnist::parse_idx_labels(longer, "upload"); }),
+             Catch::StartsWith("upload: trailing data after the expected 200 label bytes"));
+  auto bad_label = label_bytes;
+  bad_label[8 + 17] = 10;
+  CHECK_THAT(error_message([&] { (void)fmnist::parse_idx_labels(bad_label, "upload"); }),
+             Catch::StartsWith("upload: label 10 of sample 17 is out of range 0..9"));
+  auto half_gz = image_gz;
+  half_gz.resize(half_gz.size() / 2);
+  CHECK_THAT(error_message([&] { (void)fmnist::parse_idx_images(half_gz, "upload"); }),
+             Catch::StartsWith("upload: "));
+  CHECK_THAT(error_message([&] { (void)fmnist::parse_idx_images(std::span<const std::uint8_t>{}, "upload"); }),
+             Catch::StartsWith("upload: truncated: header ends before the magic number"));
 }
 
 TEST_CASE("load_fashion_mnist standardizes with the training statistics", "[fmnist][idx]") {

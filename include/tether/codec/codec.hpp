@@ -94,6 +94,15 @@ auto const_view(X&& x) {
   return view<const V, typename decltype(v)::memory_space>{v.data(), v.size()};
 }
 
+/// True when codec D has decode(exec::serial, in, out, reference...) for these buffers. A named concept rather
+/// than a requires-expression in serial_overloads' clause: clang (14, at least) substitutes D into a member
+/// template's requires-expression when it instantiates the base class serial_overloads<D>, while D is still
+/// incomplete, and so rejects every call; a concept's body is only substituted when it is checked, at the call.
+template <class D, class I, class O, class... R>
+concept serial_decodable = requires(const D& d, I& in, O& out, R&... reference) {
+  d.decode(exec::serial{}, in, out, reference...);
+};
+
 /// The overloads without an execution space (exec::serial) of a codec D. D declares `using
 /// detail::serial_overloads<D>::encode; using ...::decode;` next to its own (exec, ...) forms.
 template <class D>
@@ -106,9 +115,7 @@ struct serial_overloads {
   /// decode on exec::serial (with the reference for codecs that need one): only the form D has, so that a
   /// requires-check of the other form is false, as for the forms with an execution space.
   template <buffer I, buffer O, buffer... R>
-  requires(sizeof...(R) <= 1) && requires(const D& d, I& in, O& out, R&... reference) {
-    d.decode(exec::serial{}, in, out, reference...);
-  }
+  requires(sizeof...(R) <= 1) && serial_decodable<D, I, O, R...>
   void decode(I&& in, O&& out, R&&... reference) const {
     static_cast<const D&>(*this).decode(exec::serial{}, in, out, reference...);
   }

@@ -25,6 +25,9 @@ namespace detail {
 /// Value i into its payload bytes.
 template <class T>
 struct identity_store {
+  /// clang does not vectorise this memcpy under `omp for simd`: not a SIMD lane (exec::simd_items); the
+  /// compiler may still vectorise the plain loop.
+  static constexpr bool simd = false;
   const T* x;
   std::byte* payload;
   TETHER_HOST_DEVICE void operator()(std::size_t i) const {
@@ -35,6 +38,9 @@ struct identity_store {
 /// Payload bytes of value i into out[i].
 template <class T>
 struct identity_load {
+  /// clang does not vectorise this memcpy under `omp for simd`: not a SIMD lane (exec::simd_items); the
+  /// compiler may still vectorise the plain loop.
+  static constexpr bool simd = false;
   const std::byte* payload;
   T* out;
   TETHER_HOST_DEVICE void operator()(std::size_t i) const {

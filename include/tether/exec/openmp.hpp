@@ -67,9 +67,22 @@ struct openmp_tuning {
   std::size_t min_parallel = 32768;
 };
 
+/// Whether exec::openmp runs the items of kernel F as SIMD lanes (`omp simd`): true unless F declares
+/// `static constexpr bool simd = false;`, as a kernel whose item is itself a loop or holds a call that does not
+/// vectorise does (the codecs' kernels). Asking for SIMD there gains nothing, and clang reports every `omp simd`
+/// loop it cannot vectorise as a warning (-Wpass-failed), an error under -Werror: a kernel of yours that clang
+/// reports so should declare it too (docs/exec.md).
+template <class F>
+[[nodiscard]] constexpr bool simd_items() {
+  if constexpr (requires { F::simd; })
+    return static_cast<bool>(F::simd);
+  else
+    return true;
+}
+
 /// Runs every kernel as an OpenMP `for simd` loop with a static schedule: each thread takes one contiguous
 /// block and vectorises it. Short loops (n < tuning.min_parallel) and one-thread spaces run as `omp simd`
-/// loops on the calling thread.
+/// loops on the calling thread. Kernels that opt out of SIMD (simd_items) run as `for` and plain loops.
 struct openmp {
   using memory_space = mem::host;
 
@@ -95,15 +108,24 @@ struct openmp {
     const int nt = team_size();
     if (nt <= 1 || n < tuning.min_parallel) {
       const F k = f;  // a local copy: the kernel's pointers stay in registers
+      if constexpr (simd_items<F>()) {
 #pragma omp simd
-      for (std::size_t i = 0; i < n; ++i) k(i);
+        for (std::size_t i = 0; i < n; ++i) k(i);
+      } else {
+        for (std::size_t i = 0; i < n; ++i) k(i);
+      }
       return;
     }
 #pragma omp parallel num_threads(nt)
     {
       const F k = f;  // each thread's own copy of the kernel
+      if constexpr (simd_items<F>()) {
 #pragma omp for simd schedule(static)
-      for (std::size_t i = 0; i < n; ++i) k(i);
+        for (std::size_t i = 0; i < n; ++i) k(i);
+      } else {
+#pragma omp for schedule(static)
+        for (std::size_t i = 0; i < n; ++i) k(i);
+      }
     }
   }
 
@@ -114,15 +136,24 @@ struct openmp {
     unsigned r = 0;
     if (nt <= 1 || n < tuning.min_parallel) {
       const F k = pred;
+      if constexpr (simd_items<F>()) {
 #pragma omp simd reduction(| : r)
-      for (std::size_t i = 0; i < n; ++i) r |= static_cast<unsigned>(static_cast<bool>(k(i)));
+        for (std::size_t i = 0; i < n; ++i) r |= static_cast<unsigned>(static_cast<bool>(k(i)));
+      } else {
+        for (std::size_t i = 0; i < n; ++i) r |= static_cast<unsigned>(static_cast<bool>(k(i)));
+      }
       return r != 0;
     }
 #pragma omp parallel num_threads(nt)
     {
       const F k = pred;
+      if constexpr (simd_items<F>()) {
 #pragma omp for simd schedule(static) reduction(| : r)
-      for (std::size_t i = 0; i < n; ++i) r |= static_cast<unsigned>(static_cast<bool>(k(i)));
+        for (std::size_t i = 0; i < n; ++i) r |= static_cast<unsigned>(static_cast<bool>(k(i)));
+      } else {
+#pragma omp for schedule(static) reduction(| : r)
+        for (std::size_t i = 0; i < n; ++i) r |= static_cast<unsigned>(static_cast<bool>(k(i)));
+      }
     }
     return r != 0;
   }

@@ -172,6 +172,8 @@ struct encode_args {
 /// One block: scale, then payload bytes.
 template <class Rule, unsigned Bits>
 struct encode_blocks {
+  /// An item loops over a block or over the values of a byte: not a SIMD lane (exec::simd_items).
+  static constexpr bool simd = false;
   encode_args<Rule> a;
   TETHER_HOST_DEVICE void operator()(std::size_t k) const {
     const std::size_t base = k * a.m.block;
@@ -198,6 +200,8 @@ struct encode_blocks {
 /// One block's scale.
 template <class Rule>
 struct encode_scales {
+  /// An item loops over a block or over the values of a byte: not a SIMD lane (exec::simd_items).
+  static constexpr bool simd = false;
   encode_args<Rule> a;
   TETHER_HOST_DEVICE void operator()(std::size_t k) const {
     const std::size_t base = k * a.m.block;
@@ -209,6 +213,8 @@ struct encode_scales {
 /// One payload byte (after encode_scales).
 template <class Rule, unsigned Bits>
 struct encode_bytes {
+  /// An item loops over a block or over the values of a byte: not a SIMD lane (exec::simd_items).
+  static constexpr bool simd = false;
   encode_args<Rule> a;
   TETHER_HOST_DEVICE void operator()(std::size_t j) const {
     const std::size_t k = j / a.m.block_bytes;
@@ -235,6 +241,8 @@ struct decode_args {
 template <class Rule, unsigned Bits>
 struct decode_blocks {
   using T = typename Rule::value_type;
+  /// An item loops over a block or over the values of a byte: not a SIMD lane (exec::simd_items).
+  static constexpr bool simd = false;
   decode_args<Rule> a;
   TETHER_HOST_DEVICE void operator()(std::size_t k) const {
     const std::size_t base = k * a.m.block;
@@ -266,6 +274,8 @@ struct decode_blocks {
 template <class Rule, unsigned Bits>
 struct decode_values {
   using T = typename Rule::value_type;
+  /// Unpacking a level and the rule's value() vectorise for some widths only: not a SIMD lane (exec::simd_items).
+  static constexpr bool simd = false;
   decode_args<Rule> a;
   TETHER_HOST_DEVICE void operator()(std::size_t i) const {
     const std::size_t k = i / a.m.block;
@@ -279,6 +289,8 @@ struct decode_values {
 /// True for block k whose scale read from a message is unusable.
 template <class Rule>
 struct bad_scale {
+  /// A scale's load and check do not vectorise for every rule: not a SIMD lane (exec::simd_items).
+  static constexpr bool simd = false;
   const std::byte* scales;
   TETHER_HOST_DEVICE bool operator()(std::size_t k) const {
     return !Rule::valid(Rule::load(scales + k * Rule::scale_bytes));
