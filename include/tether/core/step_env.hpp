@@ -8,6 +8,7 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <type_traits>
 
 #include "tether/core/collectives.hpp"
@@ -42,6 +43,23 @@ struct step_env {
   template <class T, class S>
   void allreduce_sum(view<T, S> v) const {
     tether::allreduce_sum(exec, comm, v);
+  }
+
+  /// `recv` becomes the element-wise sum over the workers of every worker's `send` (collective). Host
+  /// buffers go straight to a communicator that sums from one buffer into another (comm::mpi reads `send`
+  /// in place of a copy); otherwise `send` is copied into `recv`, which is then summed in place.
+  template <class U, class T, class S>
+    requires std::same_as<std::remove_const_t<U>, T>
+  void allreduce_sum(view<U, S> send, view<T, S> recv) const {
+    detail::require(send.size() == recv.size(), "step_env::allreduce_sum: send has ", send.size(),
+                    " elements, recv has ", recv.size());
+    if constexpr (std::same_as<S, mem::host> &&
+                  requires(std::span<const T> a, std::span<T> b) { comm.allreduce_sum(a, b); }) {
+      comm.allreduce_sum(std::span<const T>(send.data(), send.size()), recv.span());
+    } else {
+      copy(send, recv);
+      allreduce_sum(recv);
+    }
   }
 
   /// Every worker's `v` becomes a copy of worker `root`'s (collective).

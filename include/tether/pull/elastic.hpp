@@ -54,8 +54,7 @@ struct elastic {
 
   template <class Env, class T, class S>
   void start(Env& env, view<T, S> x, pull_buffers<T, buffers, S> b) {
-    env.copy(x, b[1]);
-    env.allreduce_sum(b[1]);
+    env.allreduce_sum(x, b[1]);
     env.copy(b[1], b[0]);
     env.scale(b[0], T(1) / static_cast<T>(env.size()));
     round_ = false;
@@ -65,8 +64,7 @@ struct elastic {
   bool before(Env& env, view<T, S> x, pull_buffers<T, buffers, S> b, context<T>& c) {
     round_ = env.step > 0 && env.step % opt.period == 0;
     if (!round_) return false;
-    env.copy(x, b[1]);
-    env.allreduce_sum(b[1]);
+    env.allreduce_sum(x, b[1]);  // the sum of the pre-step parameters, read from x (no copy with comm::mpi)
     env.round = true;
     c.alpha = T(alpha(env.size()));
     return true;

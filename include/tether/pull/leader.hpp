@@ -19,12 +19,15 @@
 ///     x <- x - eta*d(g) - (strength/period)*(x - xL) - (global_strength/global_period)*(x - xG)
 
 #include <cmath>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 #include "tether/core/collectives.hpp"
 #include "tether/core/config.hpp"
 #include "tether/core/error.hpp"
+#include "tether/core/request.hpp"
 #include "tether/core/step_env.hpp"
 #include "tether/pull/leader_rules.hpp"
 #include "tether/pull/loss_window.hpp"
@@ -154,8 +157,20 @@ struct basic_leader {
   int elect_and_share(Env& env, C& comm, float s, view<T, S> x, view<T, S> copy, int previous, bool global) {
     const election e = comm.min_loc(s);
     if (e.rank < 0) return previous;
-    if (comm.rank() == e.rank) env.copy(x, copy);
-    tether::broadcast(env.exec, comm, copy, e.rank);  // on env.comm or on its group
+    if constexpr (std::same_as<S, mem::host> && requires(std::span<T> v, int root) { comm.ibroadcast(v, root); }) {
+      // A non-blocking broadcaster (comm::mpi): the leader sends from its own parameters and fills its copy
+      // while the broadcast is in flight, so its copy is off the round's critical path.
+      if (comm.rank() == e.rank) {
+        request r = comm.ibroadcast(x.span(), e.rank);
+        env.copy(x, copy);
+        r.wait();
+      } else {
+        comm.ibroadcast(copy.span(), e.rank).wait();  // MPI matches a non-blocking broadcast only with its kind
+      }
+    } else {
+      if (comm.rank() == e.rank) env.copy(x, copy);
+      tether::broadcast(env.exec, comm, copy, e.rank);  // on env.comm or on its group
+    }
     if (global && previous >= 0 && previous != e.rank) ++env.stats.leader_changes;
     return e.rank;
   }
