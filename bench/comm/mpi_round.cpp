@@ -18,7 +18,8 @@
 // communicator (`raw_allreduce`: MPI_Allreduce in place; `raw_bcast`: MPI_Bcast from rank 0; `raw_iallreduce`,
 // `raw_ibcast`: the non-blocking calls completed by MPI_Wait). A round's floor is its kernel plus its raw
 // collective (local SGD: kernel_sgd + raw_allreduce; EASGD: kernel_sgd_elastic + raw_allreduce; LSGD:
-// kernel_sgd_leader + raw_bcast).
+// kernel_sgd_leader + raw_bcast). `comm_allreduce` and `comm_bcast` time comm::mpi's own allreduce_sum and
+// broadcast of the same bytes, the collectives the rounds call.
 #include <benchmark/benchmark.h>
 #include <mpi.h>
 
@@ -26,6 +27,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <span>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -189,6 +191,19 @@ struct collective_floor {
   }
 };
 
+/// tether's own collective on the benchmark's communicator, in place on x: comm::mpi::allreduce_sum or
+/// broadcast from rank 0 (with the timeout on: what a round calls).
+struct tether_floor {
+  bool broadcast;
+  int prepare(std::size_t) const { return 0; }
+  void run(int, std::vector<float>& x) const {
+    if (broadcast)
+      g_comm->broadcast(std::span<float>(x), 0);
+    else
+      g_comm->allreduce_sum(std::span<float>(x));
+  }
+};
+
 constexpr std::int64_t one_m = 1 << 20;
 constexpr std::int64_t sixteen_m = 1 << 24;
 
@@ -252,6 +267,8 @@ int main(int argc, char** argv) {
     add_floor("raw_iallreduce", collective_floor{.broadcast = false, .nonblocking = true});
     add_floor("raw_bcast", collective_floor{.broadcast = true, .nonblocking = false});
     add_floor("raw_ibcast", collective_floor{.broadcast = true, .nonblocking = true});
+    add_floor("comm_allreduce", tether_floor{.broadcast = false});
+    add_floor("comm_bcast", tether_floor{.broadcast = true});
     add<tether::optimizer<tether::step::sgd, tether::pull::none, mpi>>("local_step", {.lr = 0.01}, model::none);
     add<tether::algo::lsgd<mpi>>("lsgd", {.lr = 0.01, .pull = {.period = 1}}, model::leader);
     add<tether::algo::easgd<mpi>>("easgd", {.lr = 0.01, .pull = {.period = 1}}, model::allreduce);

@@ -2,8 +2,8 @@
 // of 64 KiB or more) under mpiexec (1, 2 and 4 ranks): exact sums against a closed form, in place and from a
 // separate send buffer, with uneven shards and segments cut by max_count; the same bits on every rank for
 // values whose sum depends on the order of addition, within a bound of the double-precision sum; the same
-// result as MPI's own all-reduce (timeout 0); the byte counters; and a communicator that keeps working after
-// thousands of messages (several rounds, the private communicator made once).
+// result as MPI's own all-reduce (timeout 0); the byte counters; allreduce_scaled_sum (local SGD's average);
+// and a communicator that keeps working over several rounds (its private communicator made once).
 #include <catch2/catch.hpp>
 
 #include <mpi.h>
@@ -119,4 +119,18 @@ TEST_CASE("comm::mpi allreduce_sum(send, recv) refuses buffers of different size
   std::vector<float> send(100'000, 1.0f);
   std::vector<float> recv(99'999);
   CHECK_THROWS_AS(c.allreduce_sum(std::span<const float>(send), std::span<float>(recv)), tether::error);
+}
+
+TEST_CASE("comm::mpi allreduce_scaled_sum: the sum times the factor, on the ring and off it", "[mpi][ring]") {
+  // 50'001 floats take the ring with the timeout on; 1'000 floats, or the timeout off, take MPI's all-reduce
+  // followed by the multiplication. The values' sums are exact, so each result is sum * factor rounded once.
+  const std::size_t n = GENERATE(1'000u, 50'001u);
+  const double timeout = GENERATE(0.0, 60.0);
+  const float factor = GENERATE(0.25f, 0.1f);
+  mpi c(MPI_COMM_WORLD, {.timeout = timeout});
+  CAPTURE(n, timeout, factor, c.size());
+  std::vector<float> x(n);
+  for (std::size_t i = 0; i < n; ++i) x[i] = value<float>(c.rank(), i);
+  c.allreduce_scaled_sum(std::span<const float>(x), std::span<float>(x), factor);
+  for (std::size_t i = 0; i < n; ++i) REQUIRE(x[i] == sum_over_ranks<float>(c.size(), i) * factor);
 }

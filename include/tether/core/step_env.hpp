@@ -62,6 +62,20 @@ struct step_env {
     }
   }
 
+  /// In place: every worker's `v` becomes the element-wise sum over the workers times `factor` (collective;
+  /// local SGD's average with factor 1/size). The same bits as allreduce_sum(v) then scale(v, factor); a
+  /// communicator that can (comm::mpi) multiplies in its last addition instead of a second pass over v.
+  template <class T, class S>
+  void allreduce_scaled_sum(view<T, S> v, std::type_identity_t<T> factor) const {
+    if constexpr (std::same_as<S, mem::host> &&
+                  requires(std::span<const T> a, std::span<T> b, T f) { comm.allreduce_scaled_sum(a, b, f); }) {
+      comm.allreduce_scaled_sum(std::span<const T>(v.data(), v.size()), v.span(), factor);
+    } else {
+      allreduce_sum(v);
+      scale(v, factor);
+    }
+  }
+
   /// Every worker's `v` becomes a copy of worker `root`'s (collective).
   template <class T, class S>
   void broadcast(view<T, S> v, int root) const {

@@ -44,8 +44,7 @@ struct average {
   template <class Env, class T, class S>
   void after(Env& env, view<T, S> x, pull_buffers<T, 0, S>) {
     if (!averages_after(env.step)) return;
-    env.allreduce_sum(x);
-    env.scale(x, T(1) / static_cast<T>(env.size()));
+    env.allreduce_scaled_sum(x, T(1) / static_cast<T>(env.size()));
     env.round = true;
   }
 

@@ -147,6 +147,14 @@ class mpi {
   /// allreduce_sum(data): a pull that sums a copy of its parameters reads them straight from `send`.
   template <class T>
   void allreduce_sum(std::span<const T> send, std::span<T> recv) {
+    allreduce_scaled_sum(send, recv, T(1));
+  }
+
+  /// `recv` <- `factor` * the sum of every rank's `send` (host memory; in place when both are the same
+  /// buffer): the same bits as allreduce_sum then `recv[i] *= factor`, with the multiplication fused into the
+  /// ring's last addition (local SGD's average: factor 1/size).
+  template <class T>
+  void allreduce_scaled_sum(std::span<const T> send, std::span<T> recv, T factor) {
     static_assert(std::is_arithmetic_v<T>, "allreduce_sum needs an arithmetic element type");
     tether::detail::require_send_recv(send.size(), recv.size());
     if constexpr (std::is_floating_point_v<T>) {
@@ -154,13 +162,15 @@ class mpi {
         detail::ring_allreduce_sum(
             ring_comm(), rank_, size_, send.data(), recv.data(), recv.size(), max_count(), ring_scratch_,
             [this](std::span<MPI_Request> r, const char* what) { wait_all(r, what); },
-            [this](int rc, const char* call) { check(rc, call); });
+            [this](int rc, const char* call) { check(rc, call); }, factor);
         const std::uint64_t moved = allreduce_bytes(recv.size(), sizeof(T));
         count(moved, moved);
         return;
       }
     }
     mpi_allreduce_sum(send, recv);
+    if (factor != T(1))
+      for (T& v : recv) v *= factor;
   }
 
   /// Non-blocking sum: `recv` receives the sum of every rank's `send` when the request completes

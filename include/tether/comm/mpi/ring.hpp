@@ -36,14 +36,22 @@ template <class T>
 void ring_add(T* dst, const T* a, const T* __restrict b, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) dst[i] = a[i] + b[i];
 }
+/// dst[i] = (a[i] + b[i]) * factor (dst may be a): the last addition of a scaled sum.
+template <class T>
+void ring_add_scaled(T* dst, const T* a, const T* __restrict b, std::size_t n, T factor) {
+  for (std::size_t i = 0; i < n; ++i) dst[i] = (a[i] + b[i]) * factor;
+}
 
-/// Sum over the ranks of `comm` of every rank's `send` into `recv` (n elements each; in place when send ==
-/// recv), as a ring reduce-scatter then a ring all-gather over the shards of shard_layout(n, size).
+/// Sum over the ranks of `comm` of every rank's `send`, times `factor`, into `recv` (n elements each; in place
+/// when send == recv), as a ring reduce-scatter then a ring all-gather over the shards of
+/// shard_layout(n, size). The factor multiplies each element once, after its last addition: the same bits as
+/// the sum followed by a pass of `recv[i] *= factor`. `size` must be at least 2.
 /// `scratch` receives one shard at a time; `wait(reqs, what)` completes requests (comm::mpi::wait_all:
 /// polled against the timeout) and `check(rc, call)` turns an MPI error into tether::runtime_error.
 template <class T, class Wait, class Check>
 void ring_allreduce_sum(MPI_Comm comm, int rank, int size, const T* send, T* recv, std::size_t n,
-                        std::size_t max_count, std::vector<std::byte>& scratch, Wait&& wait, Check&& check) {
+                        std::size_t max_count, std::vector<std::byte>& scratch, Wait&& wait, Check&& check,
+                        T factor = T(1)) {
   static_assert(std::is_floating_point_v<T>, "ring_allreduce_sum: floating-point element types only");
   const shard_layout layout(n, static_cast<std::size_t>(size));
   std::size_t largest = 0;
@@ -95,11 +103,14 @@ void ring_allreduce_sum(MPI_Comm comm, int rank, int size, const T* send, T* rec
     const std::size_t out = shard(rank - k);
     const std::size_t in = shard(rank - k - 1);
     const T* from = k == 0 ? send : recv;
+    const bool last = k + 2 == size;
     step(out, from, in, tmp, false, [&](std::size_t at, std::size_t len, std::size_t lo) {
-      ring_add(recv + at, send + at, tmp + lo, len);
+      if (last && factor != T(1))
+        ring_add_scaled(recv + at, send + at, tmp + lo, len, factor);
+      else
+        ring_add(recv + at, send + at, tmp + lo, len);
     });
   }
-  if (size == 1 && send != recv) std::copy(send, send + n, recv);
   // All-gather: in step k rank r passes on shard r+1-k (summed) and receives shard r-k in place.
   for (int k = 0; k + 1 < size; ++k)
     step(shard(rank + 1 - k), recv, shard(rank - k), recv, true, [](std::size_t, std::size_t, std::size_t) {});
