@@ -18,8 +18,9 @@
 // communicator (`raw_allreduce`: MPI_Allreduce in place; `raw_bcast`: MPI_Bcast from rank 0; `raw_iallreduce`,
 // `raw_ibcast`: the non-blocking calls completed by MPI_Wait). A round's floor is its kernel plus its raw
 // collective (local SGD: kernel_sgd + raw_allreduce; EASGD: kernel_sgd_elastic + raw_allreduce; LSGD:
-// kernel_sgd_leader + raw_bcast). `comm_allreduce` and `comm_bcast` time comm::mpi's own allreduce_sum and
-// broadcast of the same bytes, the collectives the rounds call.
+// kernel_sgd_leader + raw_bcast, plus its election `raw_minloc`: MPI_Allreduce MINLOC of 8 bytes).
+// `comm_allreduce` and `comm_bcast` time comm::mpi's own allreduce_sum and broadcast of the same bytes, the
+// collectives the rounds call.
 #include <benchmark/benchmark.h>
 #include <mpi.h>
 
@@ -191,6 +192,19 @@ struct collective_floor {
   }
 };
 
+/// An election's raw collective: MPI_Allreduce of one (float, int) pair with MPI_MINLOC (LSGD's 8 bytes).
+struct election_floor {
+  int prepare(std::size_t) const { return 0; }
+  void run(int, std::vector<float>& x) const {
+    struct {
+      float value;
+      int index;
+    } in{x[0], g_comm->rank()}, out{};
+    MPI_Allreduce(&in, &out, 1, MPI_FLOAT_INT, MPI_MINLOC, g_comm->native());
+    x[0] = out.value;
+  }
+};
+
 /// tether's own collective on the benchmark's communicator, in place on x: comm::mpi::allreduce_sum or
 /// broadcast from rank 0 (with the timeout on: what a round calls).
 struct tether_floor {
@@ -267,6 +281,7 @@ int main(int argc, char** argv) {
     add_floor("raw_iallreduce", collective_floor{.broadcast = false, .nonblocking = true});
     add_floor("raw_bcast", collective_floor{.broadcast = true, .nonblocking = false});
     add_floor("raw_ibcast", collective_floor{.broadcast = true, .nonblocking = true});
+    add_floor("raw_minloc", election_floor{});
     add_floor("comm_allreduce", tether_floor{.broadcast = false});
     add_floor("comm_bcast", tether_floor{.broadcast = true});
     add<tether::optimizer<tether::step::sgd, tether::pull::none, mpi>>("local_step", {.lr = 0.01}, model::none);

@@ -158,14 +158,15 @@ struct basic_leader {
     const election e = comm.min_loc(s);
     if (e.rank < 0) return previous;
     if constexpr (std::same_as<S, mem::host> && requires(std::span<T> v, int root) { comm.ibroadcast(v, root); }) {
-      // A non-blocking broadcaster (comm::mpi): the leader sends from its own parameters and fills its copy
-      // while the broadcast is in flight, so its copy is off the round's critical path.
+      // A communicator that broadcasts from any buffer (comm::mpi): the leader sends from its own parameters
+      // and fills its own copy afterwards, so the others are not kept waiting for that copy (and run their
+      // pulled kernel while the leader copies). Every rank uses the non-blocking call, as MPI matches a
+      // non-blocking broadcast only with its kind.
       if (comm.rank() == e.rank) {
-        request r = comm.ibroadcast(x.span(), e.rank);
+        comm.ibroadcast(x.span(), e.rank).wait();
         env.copy(x, copy);
-        r.wait();
       } else {
-        comm.ibroadcast(copy.span(), e.rank).wait();  // MPI matches a non-blocking broadcast only with its kind
+        comm.ibroadcast(copy.span(), e.rank).wait();
       }
     } else {
       if (comm.rank() == e.rank) env.copy(x, copy);
