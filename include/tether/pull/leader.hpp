@@ -22,12 +22,10 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
-#include <span>
 
 #include "tether/core/collectives.hpp"
 #include "tether/core/config.hpp"
 #include "tether/core/error.hpp"
-#include "tether/core/request.hpp"
 #include "tether/core/step_env.hpp"
 #include "tether/pull/leader_rules.hpp"
 #include "tether/pull/loss_window.hpp"
@@ -157,20 +155,19 @@ struct basic_leader {
   int elect_and_share(Env& env, C& comm, float s, view<T, S> x, view<T, S> copy, int previous, bool global) {
     const election e = comm.min_loc(s);
     if (e.rank < 0) return previous;
-    if constexpr (std::same_as<S, mem::host> && requires(std::span<T> v, int root) { comm.ibroadcast(v, root); }) {
-      // A communicator that broadcasts from any buffer (comm::mpi): the leader sends from its own parameters
-      // and fills its own copy afterwards, so the others are not kept waiting for that copy (and run their
-      // pulled kernel while the leader copies). Every rank uses the non-blocking call, as MPI matches a
-      // non-blocking broadcast only with its kind.
+    if constexpr (std::same_as<S, mem::host>) {
+      // A broadcast only reads the root's buffer: the leader sends straight from its parameters and fills
+      // its own copy afterwards, so the others do not wait for that copy (they run their pulled kernel while
+      // the leader copies).
       if (comm.rank() == e.rank) {
-        comm.ibroadcast(x.span(), e.rank).wait();
+        tether::broadcast(env.exec, comm, x, e.rank);  // on env.comm or on its group
         env.copy(x, copy);
       } else {
-        comm.ibroadcast(copy.span(), e.rank).wait();
+        tether::broadcast(env.exec, comm, copy, e.rank);
       }
     } else {
       if (comm.rank() == e.rank) env.copy(x, copy);
-      tether::broadcast(env.exec, comm, copy, e.rank);  // on env.comm or on its group
+      tether::broadcast(env.exec, comm, copy, e.rank);
     }
     if (global && previous >= 0 && previous != e.rank) ++env.stats.leader_changes;
     return e.rank;
