@@ -5,7 +5,7 @@
 ///
 /// Why not MPI_Iallreduce: Open MPI 4.1 runs MPI_Iallreduce through libnbc, whose algorithm for up to 4 ranks
 /// reduces the whole buffer to one rank and broadcasts it back (2 N*s on the critical path, through temporary
-/// buffers); at 2 ranks and 64 MiB it took 1.6x the blocking MPI_Allreduce (docs/benchmarks.md, "Communication
+/// buffers); at 2 ranks and 64 MiB it took 1.4-2.3x the blocking MPI_Allreduce (docs/benchmarks.md, "Communication
 /// (MPI)"). Point-to-point messages progress under MPI_Test as fast as under the blocking calls, and the ring
 /// moves the all-reduce's 2(p-1)/p N*s per rank. Each chunk of the buffer is reduced by one rank and then
 /// copied to the others, so every rank ends with the same bits.
