@@ -11,6 +11,16 @@
 // update of N floats plus the round's communication); `local_step` is the same step without communication.
 // Asynchronous LSGD never blocks in a step: its step time is the polling overhead; `ms/round` is the loop's time
 // divided by the rounds that completed in it (with period 1 a round is always due, so rounds run back to back). Ranks run identical iteration counts (fixed with Iterations), so collectives match.
+//
+// The floor rows time, in the same run and the same way, what a synchronous round cannot do without: the
+// fused kernel alone (`kernel_sgd`, `kernel_sgd_leader`, `kernel_sgd_elastic`: tether::fused_update on
+// exec::serial, no finite check, no communication) and the raw collective of the same bytes on the same
+// communicator (`raw_allreduce`: MPI_Allreduce in place; `raw_bcast`: MPI_Bcast from rank 0; `raw_iallreduce`,
+// `raw_ibcast`: the non-blocking calls completed by MPI_Wait). A round's floor is its kernel plus its raw
+// collective (local SGD: kernel_sgd + raw_allreduce; EASGD: kernel_sgd_elastic + raw_allreduce; LSGD:
+// kernel_sgd_leader + raw_bcast, plus its election `raw_minloc`: MPI_Allreduce MINLOC of 8 bytes).
+// `comm_allreduce` and `comm_bcast` time comm::mpi's own allreduce_sum and broadcast of the same bytes, the
+// collectives the rounds call.
 #include <benchmark/benchmark.h>
 #include <mpi.h>
 
@@ -18,6 +28,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <span>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -29,7 +40,11 @@
 #include "tether/algo/lsgd.hpp"
 #include "tether/algo/overlap_local_sgd.hpp"
 #include "tether/comm/mpi.hpp"
+#include "tether/core/fused_update.hpp"
 #include "tether/core/rng.hpp"
+#include "tether/exec/serial.hpp"
+#include "tether/pull/elastic.hpp"
+#include "tether/pull/leader.hpp"
 #include "tether/pull/none.hpp"
 
 namespace {
@@ -114,6 +129,95 @@ void round_bench(benchmark::State& state, typename Opt::options o, model m) {
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(n * sizeof(float)));
 }
 
+/// Times `body(x)` per iteration as round_bench times a step (barrier, slowest rank), on N floats.
+template <class Body>
+void floor_bench(benchmark::State& state, Body body) {
+  auto& comm = *g_comm;
+  const auto n = static_cast<std::size_t>(state.range(0));
+  std::vector<float> x(n);
+  tether::rng r(tether::derive_seed(9, static_cast<std::uint64_t>(comm.rank())));
+  for (std::size_t i = 0; i < n; ++i) x[i] = static_cast<float>(r.uniform());
+  auto ctx = body.prepare(n);
+  for (int w = 0; w < 3; ++w) body.run(ctx, x);
+  for (auto _ : state) {
+    MPI_Barrier(MPI_COMM_WORLD);
+    const double t0 = MPI_Wtime();
+    body.run(ctx, x);
+    state.SetIterationTime(max_over_ranks(MPI_Wtime() - t0));
+  }
+  state.counters["ranks"] = comm.size();
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(n * sizeof(float)));
+}
+
+/// The fused kernel of SGD with `Pull`'s force (none: the step alone) over x, a gradient and the pull's
+/// buffers, as optimizer::run builds it for a pulled worker between rounds (lr = 0.01, p = comm size).
+template <class Pull>
+struct kernel_floor {
+  struct context {
+    std::vector<float> g;
+    std::vector<std::vector<float>> b;
+  };
+  context prepare(std::size_t n) const {
+    context c{std::vector<float>(n, 1e-3f), std::vector<std::vector<float>>(Pull::buffers, std::vector<float>(n, 0.5f))};
+    return c;
+  }
+  void run(context& c, std::vector<float>& x) const {
+    constexpr bool with_force = Pull::buffers > 0;
+    tether::fused_update<tether::step::sgd, Pull, float, true, with_force> k{x.data(), c.g.data(), {}, {},
+                                                                             tether::step::sgd{}.prepare<float>(1, 0.01f),
+                                                                             {}};
+    if constexpr (with_force) {
+      k.pc = Pull{}.template prepare<float>(g_comm->size());
+      for (std::size_t j = 0; j < Pull::buffers; ++j) k.b[j] = c.b[j].data();
+    }
+    tether::exec::serial{}.parallel_for(x.size(), k);
+  }
+};
+
+/// A raw collective on the benchmark's communicator, in place on x: MPI_Allreduce (sum) or MPI_Bcast from
+/// rank 0, blocking or non-blocking completed by MPI_Wait.
+struct collective_floor {
+  bool broadcast;
+  bool nonblocking;
+  int prepare(std::size_t) const { return 0; }
+  void run(int, std::vector<float>& x) const {
+    const MPI_Comm c = g_comm->native();
+    const int n = static_cast<int>(x.size());
+    MPI_Request r = MPI_REQUEST_NULL;
+    if (broadcast && nonblocking) MPI_Ibcast(x.data(), n, MPI_FLOAT, 0, c, &r);
+    if (broadcast && !nonblocking) MPI_Bcast(x.data(), n, MPI_FLOAT, 0, c);
+    if (!broadcast && nonblocking) MPI_Iallreduce(MPI_IN_PLACE, x.data(), n, MPI_FLOAT, MPI_SUM, c, &r);
+    if (!broadcast && !nonblocking) MPI_Allreduce(MPI_IN_PLACE, x.data(), n, MPI_FLOAT, MPI_SUM, c);
+    if (nonblocking) MPI_Wait(&r, MPI_STATUS_IGNORE);
+  }
+};
+
+/// An election's raw collective: MPI_Allreduce of one (float, int) pair with MPI_MINLOC (LSGD's 8 bytes).
+struct election_floor {
+  int prepare(std::size_t) const { return 0; }
+  void run(int, std::vector<float>& x) const {
+    struct {
+      float value;
+      int index;
+    } in{x[0], g_comm->rank()}, out{};
+    MPI_Allreduce(&in, &out, 1, MPI_FLOAT_INT, MPI_MINLOC, g_comm->native());
+    x[0] = out.value;
+  }
+};
+
+/// tether's own collective on the benchmark's communicator, in place on x: comm::mpi::allreduce_sum or
+/// broadcast from rank 0 (with the timeout on: what a round calls).
+struct tether_floor {
+  bool broadcast;
+  int prepare(std::size_t) const { return 0; }
+  void run(int, std::vector<float>& x) const {
+    if (broadcast)
+      g_comm->broadcast(std::span<float>(x), 0);
+    else
+      g_comm->allreduce_sum(std::span<float>(x));
+  }
+};
+
 constexpr std::int64_t one_m = 1 << 20;
 constexpr std::int64_t sixteen_m = 1 << 24;
 
@@ -121,6 +225,17 @@ template <class Opt>
 void add(const char* name, typename Opt::options o, model m) {
   for (const std::int64_t n : {one_m, sixteen_m}) {
     benchmark::RegisterBenchmark(name, [o, m](benchmark::State& s) { round_bench<Opt>(s, o, m); })
+        ->Arg(n)
+        ->Iterations(n == one_m ? 20 : 5)
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond);
+  }
+}
+
+template <class Body>
+void add_floor(const char* name, Body body) {
+  for (const std::int64_t n : {one_m, sixteen_m}) {
+    benchmark::RegisterBenchmark(name, [body](benchmark::State& s) { floor_bench(s, body); })
         ->Arg(n)
         ->Iterations(n == one_m ? 20 : 5)
         ->UseManualTime()
@@ -159,6 +274,16 @@ int main(int argc, char** argv) {
   {
     g_comm = std::make_unique<tether::comm::mpi>(MPI_COMM_WORLD, tether::comm::mpi_options{.timeout = blocking ? 0.0 : 600.0});
     using mpi = tether::comm::mpi;
+    add_floor("kernel_sgd", kernel_floor<tether::pull::none>{});
+    add_floor("kernel_sgd_leader", kernel_floor<tether::pull::leader>{});
+    add_floor("kernel_sgd_elastic", kernel_floor<tether::pull::elastic>{});
+    add_floor("raw_allreduce", collective_floor{.broadcast = false, .nonblocking = false});
+    add_floor("raw_iallreduce", collective_floor{.broadcast = false, .nonblocking = true});
+    add_floor("raw_bcast", collective_floor{.broadcast = true, .nonblocking = false});
+    add_floor("raw_ibcast", collective_floor{.broadcast = true, .nonblocking = true});
+    add_floor("raw_minloc", election_floor{});
+    add_floor("comm_allreduce", tether_floor{.broadcast = false});
+    add_floor("comm_bcast", tether_floor{.broadcast = true});
     add<tether::optimizer<tether::step::sgd, tether::pull::none, mpi>>("local_step", {.lr = 0.01}, model::none);
     add<tether::algo::lsgd<mpi>>("lsgd", {.lr = 0.01, .pull = {.period = 1}}, model::leader);
     add<tether::algo::easgd<mpi>>("easgd", {.lr = 0.01, .pull = {.period = 1}}, model::allreduce);

@@ -54,12 +54,13 @@ void adam_elastic_loop(T* __restrict x, const T* __restrict g, T* __restrict m, 
   const T b1 = c.b1, b1c = c.one_minus_b1, b2 = c.b2, b2c = c.one_minus_b2;
   const T step_size = c.step_size, inv_sqrt_bc2 = c.inv_sqrt_bc2, eps = c.eps;
   for (std::size_t i = 0; i < n; ++i) {
+    const T xi = x[i];
     const T gi = g[i];
     const T mn = b1 * m[i] + b1c * gi;
     const T vn = b2 * v[i] + b2c * gi * gi;
     m[i] = mn;
     v[i] = vn;
-    x[i] = x[i] - step_size * mn / (std::sqrt(vn) * inv_sqrt_bc2 + eps) - alpha * (x[i] - center[i]);
+    x[i] = xi - step_size * mn / (std::sqrt(vn) * inv_sqrt_bc2 + eps) - alpha * (xi - center[i]);
   }
 }
 void hand_adam_elastic(const zero_cost_buffers& b, const tether::step::adam::context<T>& c,

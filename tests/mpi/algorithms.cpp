@@ -83,6 +83,8 @@ void compare_with_team(const Problem& problem, const typename Opt::options& o, i
 }
 
 const tether::problems::quadratic<float> noisy_quadratic(64, {.a_min = 0.5, .a_max = 4.0, .noise = 0.3, .seed = 5});
+// 20'000 parameters (80 KB): comm::mpi sums them with its ring all-reduce (comm/mpi/ring.hpp).
+const tether::problems::quadratic<float> wide_quadratic(20'000, {.a_min = 0.5, .a_max = 4.0, .noise = 0.3, .seed = 6});
 const tether::problems::logistic<float> logistic_problem({.samples = 512, .features = 15, .l2 = 1e-3, .seed = 9});
 
 }  // namespace
@@ -93,6 +95,7 @@ TEST_CASE("LSGD on comm::mpi equals LSGD on the thread team, bit for bit", "[mpi
   const opt::options o{.lr = 0.05, .pull = {.period = 8, .strength = 0.2f, .jump = 0.1f, .score_window = 4}};
   compare_with_team<opt, opt_team>(noisy_quadratic, o, 120, {});
   compare_with_team<opt, opt_team>(logistic_problem, o, 120, {});
+  compare_with_team<opt, opt_team>(wide_quadratic, o, 60, {});
 
   using opt_m = tether::algo::lsgd<mpi, tether::step::momentum>;
   using opt_m_team = tether::algo::lsgd<worker, tether::step::momentum>;
@@ -119,6 +122,7 @@ TEST_CASE("EASGD on comm::mpi equals EASGD on the thread team up to reduction or
   const opt::options o{.lr = 0.05, .pull = {.period = 5, .beta = 0.9f}};
   compare_with_team<opt, opt_team>(noisy_quadratic, o, 120, {.tolerance = 1e-5});
   compare_with_team<opt, opt_team>(logistic_problem, o, 120, {.tolerance = 1e-5});
+  compare_with_team<opt, opt_team>(wide_quadratic, o, 60, {.tolerance = 1e-5});
 }
 
 TEST_CASE("Local SGD on comm::mpi equals local SGD on the thread team up to reduction order", "[mpi][local_sgd]") {
@@ -127,6 +131,7 @@ TEST_CASE("Local SGD on comm::mpi equals local SGD on the thread team up to redu
   const opt::options o{.lr = 0.05, .pull = {.period = 6, .warmup = 5}};
   compare_with_team<opt, opt_team>(noisy_quadratic, o, 100, {.tolerance = 1e-5});
   compare_with_team<opt, opt_team>(logistic_problem, o, 100, {.tolerance = 1e-5});
+  compare_with_team<opt, opt_team>(wide_quadratic, o, 60, {.tolerance = 1e-5});
 }
 
 TEST_CASE("Overlap-Local-SGD on comm::mpi equals the thread team's up to reduction order", "[mpi][overlap]") {

@@ -1,7 +1,8 @@
 // A rank that dies mid-run: the last rank exits abruptly (_exit, no MPI_Finalize) in the middle of a
 // synchronous EASGD run; the survivors must fail with comm::mpi's timeout error instead of hanging.
 // Driven by run_dead_rank.cmake, which runs it under mpiexec (Open MPI told not to kill the job when a rank
-// exits) and checks every survivor's report. Usage: mpi_dead_rank <timeout seconds>
+// exits) and checks every survivor's report. Usage: mpi_dead_rank <timeout seconds> [parameters = 1000]
+// (100'000 parameters: the all-reduce takes comm::mpi's ring of point-to-point messages).
 #include <mpi.h>
 #include <unistd.h>
 
@@ -21,7 +22,8 @@ int main(int argc, char** argv) {
   tether::comm::mpi comm(MPI_COMM_WORLD, {.timeout = timeout});
   const int victim = comm.size() - 1;
 
-  const tether::problems::quadratic<float> problem(1000, {.noise = 0.1});
+  const std::size_t dimension = argc > 2 ? static_cast<std::size_t>(std::atol(argv[2])) : 1000;
+  const tether::problems::quadratic<float> problem(dimension, {.noise = 0.1});
   std::vector<float> x(problem.dimension(), 0.0f);
   std::vector<float> g(x.size());
   tether::algo::easgd<tether::comm::mpi> opt(comm, x.size(), {.lr = 0.05, .pull = {.period = 4}});

@@ -1,8 +1,9 @@
 # Runs mpi_dead_rank under mpiexec and checks that every surviving rank failed with comm::mpi's timeout
 # error, within the timeout plus a margin, instead of hanging. Arguments (-D):
-#   MPIEXEC, NUMPROC_FLAG, FLAGS (a ;-list), EXE, RANKS, TIMEOUT (seconds, given to the program)
+#   MPIEXEC, NUMPROC_FLAG, FLAGS (a ;-list), EXE, RANKS, TIMEOUT (seconds, given to the program),
+#   DIMENSION (optional: the number of parameters, given to the program)
 execute_process(
-  COMMAND ${MPIEXEC} ${NUMPROC_FLAG} ${RANKS} ${FLAGS} --mca orte_abort_on_non_zero_status 0 ${EXE} ${TIMEOUT}
+  COMMAND ${MPIEXEC} ${NUMPROC_FLAG} ${RANKS} ${FLAGS} --mca orte_abort_on_non_zero_status 0 ${EXE} ${TIMEOUT} ${DIMENSION}
   OUTPUT_VARIABLE out
   ERROR_VARIABLE err
   RESULT_VARIABLE rc

@@ -45,6 +45,37 @@ struct step_env {
     tether::allreduce_sum(exec, comm, v);
   }
 
+  /// `recv` becomes the element-wise sum over the workers of every worker's `send` (collective). Host
+  /// buffers go straight to a communicator that sums from one buffer into another (comm::mpi reads `send`
+  /// in place of a copy); otherwise `send` is copied into `recv`, which is then summed in place.
+  template <class U, class T, class S>
+    requires std::same_as<std::remove_const_t<U>, T>
+  void allreduce_sum(view<U, S> send, view<T, S> recv) const {
+    detail::require(send.size() == recv.size(), "step_env::allreduce_sum: send has ", send.size(),
+                    " elements, recv has ", recv.size());
+    if constexpr (std::same_as<S, mem::host> &&
+                  requires(std::span<const T> a, std::span<T> b) { comm.allreduce_sum(a, b); }) {
+      comm.allreduce_sum(std::span<const T>(send.data(), send.size()), recv.span());
+    } else {
+      copy(send, recv);
+      allreduce_sum(recv);
+    }
+  }
+
+  /// In place: every worker's `v` becomes the element-wise sum over the workers times `factor` (collective;
+  /// local SGD's average with factor 1/size). The same bits as allreduce_sum(v) then scale(v, factor); a
+  /// communicator that can (comm::mpi) multiplies in its last addition instead of a second pass over v.
+  template <class T, class S>
+  void allreduce_scaled_sum(view<T, S> v, std::type_identity_t<T> factor) const {
+    if constexpr (std::same_as<S, mem::host> &&
+                  requires(std::span<const T> a, std::span<T> b, T f) { comm.allreduce_scaled_sum(a, b, f); }) {
+      comm.allreduce_scaled_sum(std::span<const T>(v.data(), v.size()), v.span(), factor);
+    } else {
+      allreduce_sum(v);
+      scale(v, factor);
+    }
+  }
+
   /// Every worker's `v` becomes a copy of worker `root`'s (collective).
   template <class T, class S>
   void broadcast(view<T, S> v, int root) const {

@@ -53,8 +53,7 @@ struct average {
     if (!finite) ++env.stats.excluded_nonfinite;
     if (count == 0) return;  // nothing finite to average
     if (!finite) env.fill(x, T(0));
-    env.allreduce_sum(x);
-    env.scale(x, T(1) / static_cast<T>(count));
+    env.allreduce_scaled_sum(x, T(1) / static_cast<T>(count));
   }
 
   /// Nothing but the buffers lasts from one step to the next: checkpoints (core/checkpoint.hpp) hold no more.

@@ -99,12 +99,12 @@ struct elastic {
     const bool finite = env.all_finite(x);
     const int count = env.count_workers(finite);
     if (finite) {
-      env.copy(x, sum);
+      env.allreduce_sum(x, sum);  // read from x (no copy with comm::mpi)
     } else {
-      env.fill(sum, T(0));
       ++env.stats.excluded_nonfinite;
+      const auto zeros = env.exec.template allocate<T>(x.size(), T(0));  // rare: a worker gone non-finite
+      env.allreduce_sum(view<const T, S>{zeros.data(), x.size()}, sum);
     }
-    env.allreduce_sum(sum);
     return count;
   }
 

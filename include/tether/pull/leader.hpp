@@ -20,6 +20,7 @@
 ///     x <- x - eta*d(g) - (strength/period)*(x - xL) - (global_strength/global_period)*(x - xG)
 
 #include <cmath>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -175,8 +176,20 @@ struct basic_leader {
   int elect_and_share(Env& env, C& comm, double s, view<T, S> x, view<T, S> copy, int previous, bool global) {
     const election e = comm.min_loc(s);
     if (e.rank < 0) return previous;
-    if (comm.rank() == e.rank) env.copy(x, copy);
-    tether::broadcast(env.exec, comm, copy, e.rank);  // on env.comm or on its group
+    if constexpr (std::same_as<S, mem::host>) {
+      // A broadcast only reads the root's buffer: the leader sends straight from its parameters and fills
+      // its own copy afterwards, so the others do not wait for that copy (they run their pulled kernel while
+      // the leader copies).
+      if (comm.rank() == e.rank) {
+        tether::broadcast(env.exec, comm, x, e.rank);  // on env.comm or on its group
+        env.copy(x, copy);
+      } else {
+        tether::broadcast(env.exec, comm, copy, e.rank);
+      }
+    } else {
+      if (comm.rank() == e.rank) env.copy(x, copy);
+      tether::broadcast(env.exec, comm, copy, e.rank);
+    }
     if (global && previous >= 0 && previous != e.rank) ++env.stats.leader_changes;
     return e.rank;
   }

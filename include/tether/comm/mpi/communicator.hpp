@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "tether/comm/mpi/options.hpp"
+#include "tether/comm/mpi/ring.hpp"
 #include "tether/comm/mpi/support.hpp"
 #include "tether/core/collectives.hpp"
 #include "tether/core/consistency.hpp"
@@ -87,6 +88,7 @@ class mpi {
     group_.reset();
     int finalized = 0;
     MPI_Finalized(&finalized);
+    if (finalized == 0 && ring_ready_) MPI_Comm_free(&ring_comm_);
     if (finalized == 0 && comm_ != MPI_COMM_NULL) MPI_Comm_free(&comm_);
   }
 
@@ -133,26 +135,42 @@ class mpi {
     wait_all(std::span<MPI_Request>(&r, 1), "MPI_Barrier");
   }
 
-  /// In-place sum over the ranks (MPI_Allreduce with MPI_IN_PLACE; no copy of the buffer).
+  /// In-place sum over the ranks of a buffer in host memory (no copy of the buffer). With the timeout on, a
+  /// floating-point buffer of 64 KiB or more takes a ring of point-to-point messages polled against the
+  /// timeout (comm/mpi/ring.hpp), smaller ones MPI_Iallreduce; with the timeout off, MPI_Allreduce.
   template <class T>
   void allreduce_sum(std::span<T> data) {
+    allreduce_sum(std::span<const T>(data.data(), data.size()), data);
+  }
+
+  /// Sum of every rank's `send` into `recv` (host memory; in place when both are the same buffer), as
+  /// allreduce_sum(data): a pull that sums a copy of its parameters reads them straight from `send`.
+  template <class T>
+  void allreduce_sum(std::span<const T> send, std::span<T> recv) {
+    allreduce_scaled_sum(send, recv, T(1));
+  }
+
+  /// `recv` <- `factor` * the sum of every rank's `send` (host memory; in place when both are the same
+  /// buffer): the same bits as allreduce_sum then `recv[i] *= factor`, with the multiplication fused into the
+  /// ring's last addition (local SGD's average: factor 1/size).
+  template <class T>
+  void allreduce_scaled_sum(std::span<const T> send, std::span<T> recv, T factor) {
     static_assert(std::is_arithmetic_v<T>, "allreduce_sum needs an arithmetic element type");
-    const MPI_Datatype dt = detail::mpi_datatype<T>();
-    if (!polling()) {
-      detail::for_each_chunk(data.size(), max_count(), [&](std::size_t lo, int len) {
-        check(MPI_Allreduce(MPI_IN_PLACE, data.data() + lo, len, dt, MPI_SUM, comm_), "MPI_Allreduce");
-      });
-    } else {
-      std::vector<MPI_Request> reqs;
-      detail::for_each_chunk(data.size(), max_count(), [&](std::size_t lo, int len) {
-        reqs.push_back(MPI_REQUEST_NULL);
-        check(MPI_Iallreduce(MPI_IN_PLACE, data.data() + lo, len, dt, MPI_SUM, comm_, &reqs.back()),
-              "MPI_Iallreduce");
-      });
-      wait_all(reqs, "MPI_Allreduce");
+    tether::detail::require_send_recv(send.size(), recv.size());
+    if constexpr (std::is_floating_point_v<T>) {
+      if (polling() && size_ > 1 && recv.size() * sizeof(T) >= detail::ring_allreduce_min_bytes) {
+        detail::ring_allreduce_sum(
+            ring_comm(), rank_, size_, send.data(), recv.data(), recv.size(), max_count(), ring_scratch_,
+            [this](std::span<MPI_Request> r, const char* what) { wait_all(r, what); },
+            [this](int rc, const char* call) { check(rc, call); }, factor);
+        const std::uint64_t moved = allreduce_bytes(recv.size(), sizeof(T));
+        count(moved, moved);
+        return;
+      }
     }
-    const std::uint64_t moved = allreduce_bytes(data.size(), sizeof(T));
-    count(moved, moved);
+    mpi_allreduce_sum(send, recv);
+    if (factor != T(1))
+      for (T& v : recv) v *= factor;
   }
 
   /// Non-blocking sum: `recv` receives the sum of every rank's `send` when the request completes
@@ -249,7 +267,7 @@ class mpi {
   void allreduce_sum(const Exec& exec, view<T, Space> v) {
     if (device_direct(Space{})) {
       tether::detail::fence(exec);
-      allreduce_sum(std::span<T>(v.data(), v.size()));
+      mpi_allreduce_sum(std::span<const T>(v.data(), v.size()), std::span<T>(v.data(), v.size()));
     } else {
       tether::detail::staged_allreduce_sum(exec, *this, v);
     }
@@ -397,6 +415,42 @@ class mpi {
   [[nodiscard]] bool polling() const noexcept { return opt_.timeout > 0; }
 
  private:
+  // The sum through MPI's own all-reduce (in place when send and recv are the same buffer): MPI_Allreduce
+  // with the timeout off, MPI_Iallreduce polled against it otherwise. Device pointers (CUDA-aware MPI) come
+  // here too: the ring reduces on the host.
+  template <class T>
+  void mpi_allreduce_sum(std::span<const T> send, std::span<T> recv) {
+    const MPI_Datatype dt = detail::mpi_datatype<T>();
+    const bool in_place = static_cast<const void*>(send.data()) == static_cast<const void*>(recv.data());
+    auto from = [&](std::size_t lo) { return in_place ? MPI_IN_PLACE : static_cast<const void*>(send.data() + lo); };
+    if (!polling()) {
+      detail::for_each_chunk(recv.size(), max_count(), [&](std::size_t lo, int len) {
+        check(MPI_Allreduce(from(lo), recv.data() + lo, len, dt, MPI_SUM, comm_), "MPI_Allreduce");
+      });
+    } else {
+      std::vector<MPI_Request> reqs;
+      detail::for_each_chunk(recv.size(), max_count(), [&](std::size_t lo, int len) {
+        reqs.push_back(MPI_REQUEST_NULL);
+        check(MPI_Iallreduce(from(lo), recv.data() + lo, len, dt, MPI_SUM, comm_, &reqs.back()), "MPI_Iallreduce");
+      });
+      wait_all(reqs, "MPI_Allreduce");
+    }
+    const std::uint64_t moved = allreduce_bytes(recv.size(), sizeof(T));
+    count(moved, moved);
+  }
+
+  // The ring all-reduce's own communicator (a duplicate, made by the first ring: collective, polled against
+  // the timeout), so its point-to-point messages never meet anyone else's (a channel's MPI_ANY_TAG probes).
+  // MPI_Comm_idup completes into the member, which outlives a request abandoned by a timeout.
+  MPI_Comm ring_comm() {
+    if (ring_ready_) return ring_comm_;
+    MPI_Request r = MPI_REQUEST_NULL;
+    check(MPI_Comm_idup(comm_, &ring_comm_, &r), "MPI_Comm_idup");
+    wait_all(std::span<MPI_Request>(&r, 1), "MPI_Comm_idup (ring all-reduce)");
+    ring_ready_ = true;
+    return ring_comm_;
+  }
+
   // A group: owns `comm` (already split), shares the parent's options and counters.
   mpi(MPI_Comm comm, const options& o, comm_counters* counters) : comm_(comm), opt_(o), counters_(counters) {
     init_handle();
@@ -521,6 +575,9 @@ class mpi {
   comm_counters own_counters_{};
   comm_counters* counters_;
   bool cuda_aware_ = false;
+  MPI_Comm ring_comm_ = MPI_COMM_NULL;      // see ring_comm()
+  bool ring_ready_ = false;
+  std::vector<std::byte> ring_scratch_;     // one shard of the ring all-reduce
 };
 
 }  // namespace tether::comm
