@@ -2,7 +2,8 @@
 # Fuzzes every decoder of outside bytes with libFuzzer for a bounded time (docs/reliability.md#fuzzing):
 #   codec_decode   every codec decoder (tests/fuzz/codec_decode.cpp, docs/codecs.md#fuzzing)       half the time
 #   idx_parse      the Fashion-MNIST IDX reader, gzip and raw (tests/fuzz/idx_parse.cpp)          a quarter
-#   demo_args      tether_demo's command-line parser (tests/fuzz/demo_args.cpp)                  a quarter
+#   demo_args      tether_demo's command-line parser (tests/fuzz/demo_args.cpp)                  an eighth
+#   checkpoint_load  optimizer::load over checkpoint files (tests/fuzz/checkpoint_load.cpp)      an eighth
 #
 #   bash scripts/fuzz.sh [seconds]      # in all, default 40; CI runs it after the sanitizers
 #
@@ -36,14 +37,19 @@ cblas=$(dirname "$(find /usr/include -name cblas.h -path '*openblas*' 2>/dev/nul
 
 # The seed corpora: rebuilt every run (the fuzzers add what they find to a copy in $out/work).
 rm -rf "$out/corpus" "$out/work"
-mkdir -p "$out/corpus/codec_decode" "$out/corpus/idx_parse" "$out/corpus/demo_args"
-echo "fuzz: building $out/{codec_decode,idx_parse,demo_args} ($cxx ${fuzz_flags[0]}) and the seed corpora"
+mkdir -p "$out/corpus/codec_decode" "$out/corpus/idx_parse" "$out/corpus/demo_args" "$out/corpus/checkpoint_load"
+echo "fuzz: building $out/{codec_decode,idx_parse,demo_args,checkpoint_load} ($cxx ${fuzz_flags[0]}) and the seed corpora"
 "$cxx" "${flags[@]}" "${fuzz_flags[@]}" tests/fuzz/codec_decode.cpp -o "$out/codec_decode" &
 "$cxx" "${flags[@]}" "${fuzz_flags[@]}" "${fmnist[@]}" tests/fuzz/idx_parse.cpp -lz -o "$out/idx_parse" &
 "$cxx" "${flags[@]}" "${fuzz_flags[@]}" "${fmnist[@]}" tests/fuzz/demo_args.cpp -lz -lopenblas -o "$out/demo_args" &
 "$cxx" "${flags[@]}" tests/fuzz/make_corpus.cpp -o "$out/make_corpus"
 "$cxx" "${flags[@]}" tests/fuzz/make_idx_corpus.cpp -lz -o "$out/make_idx_corpus"
 for job in $(jobs -p); do wait "$job"; done
+# The checkpoint target skips the checksum comparison (FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION, the usual
+# libFuzzer convention), so that mutated payloads reach the field checks behind it.
+"$cxx" "${flags[@]}" "${fuzz_flags[@]}" -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION tests/fuzz/checkpoint_load.cpp \
+  -o "$out/checkpoint_load"
+"$out/checkpoint_load" --make-corpus "$out/corpus/checkpoint_load"
 "$out/make_corpus" "$out/corpus/codec_decode"
 "$out/make_idx_corpus" "$out/corpus/idx_parse"
 # Valid command lines of tether_demo (arguments separated by NUL bytes).
@@ -77,5 +83,8 @@ quarter=$(( (seconds - half + 1) / 2 ))
 [ "$quarter" -ge 1 ] || quarter=1
 run codec_decode "$half" 8192
 run idx_parse "$quarter" 65536
-run demo_args "$(( seconds - half - quarter > 0 ? seconds - half - quarter : 1 ))" 4096
-echo "fuzz: passed: $total_runs inputs over 3 targets in $seconds s"
+eighth=$(( (seconds - half - quarter) / 2 ))
+[ "$eighth" -ge 1 ] || eighth=1
+run demo_args "$eighth" 4096
+run checkpoint_load "$(( seconds - half - quarter - eighth > 0 ? seconds - half - quarter - eighth : 1 ))" 4096
+echo "fuzz: passed: $total_runs inputs over 4 targets in $seconds s"

@@ -151,9 +151,13 @@ struct basic_leader {
   }
   template <class Reader>
   void load(Reader& r) {
-    global_leader_ = r.template get<std::int32_t>("the leader");
-    local_leader_ = r.template get<std::int32_t>("the local leader");
+    const auto global = r.template get<std::int32_t>("the leader");
+    const auto local = r.template get<std::int32_t>("the local leader");
+    if (global < -1 || local < -1)
+      throw error(detail::concat("tether: checkpoint ", r.path(), ": corrupted leader ranks ", global, ", ", local));
     window_.load(r, opt.score_window);
+    global_leader_ = global;
+    local_leader_ = local;
   }
 
   template <class T>
