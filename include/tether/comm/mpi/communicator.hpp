@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "tether/comm/mpi/option_agreement.hpp"
 #include "tether/comm/mpi/options.hpp"
 #include "tether/comm/mpi/support.hpp"
 #include "tether/core/collectives.hpp"
@@ -56,10 +57,17 @@ class mpi {
     if (initialized == 0)
       throw runtime_error("tether: comm::mpi: MPI is not initialized (call MPI_Init_thread or create a "
                           "tether::comm::mpi_environment first)");
-    tether::detail::require(std::isfinite(o.timeout) || o.timeout > 0,
-                            "comm::mpi: timeout must be a number of seconds, got timeout = ", o.timeout);
-    tether::detail::require(o.group_size >= 0, "comm::mpi: group_size must be >= 0, got group_size = ",
-                            o.group_size);
+    // The ranks agree on their options' validity first (bounded), so a rank with a bad option does not leave
+    // the others waiting forever in MPI_Comm_dup: every rank raises the same error.
+    const std::array<detail::option_check, 3> checks{{
+        {"timeout", o.timeout, !std::isnan(o.timeout), "must be a number of seconds (<= 0 waits forever)"},
+        {"group_size", static_cast<double>(o.group_size), o.group_size >= 0, "must be >= 0 (0: one group per node)"},
+        {"device_direct", static_cast<double>(static_cast<int>(o.device_direct)),
+         o.device_direct == mpi_device_direct::automatic || o.device_direct == mpi_device_direct::never ||
+             o.device_direct == mpi_device_direct::always,
+         "must be automatic (0), never (1) or always (2)"},
+    }};
+    detail::agree_on_options(comm, "comm::mpi", checks, detail::agreement_wait(o.timeout, options{}.timeout));
     const int rc = MPI_Comm_dup(comm, &comm_);
     if (rc != MPI_SUCCESS)
       throw runtime_error(tether::detail::concat("tether: comm::mpi: MPI_Comm_dup failed: ",
