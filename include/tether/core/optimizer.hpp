@@ -23,6 +23,7 @@
 #include "tether/core/consistency.hpp"
 #include "tether/core/error.hpp"
 #include "tether/core/fused_update.hpp"
+#include "tether/core/options_description.hpp"
 #include "tether/core/schedule.hpp"
 #include "tether/core/stats.hpp"
 #include "tether/core/step_env.hpp"
@@ -50,6 +51,9 @@ struct nonfinite_element {
 /// Options of an optimizer, filled with designated initializers: `{.lr = 0.05, .pull = {.period = 16}}`.
 template <class Step, class Pull>
 struct optimizer_options {
+  /// The fields' names, in order (the error of a cross-rank mismatch names them: core/options_description.hpp).
+  static constexpr const char* field_names[] = {
+      "lr", "step", "pull", "schedule", "on_nonfinite", "check_gradient", "on_round"};
   double lr = 0.01;                                     ///< base learning rate (eta)
   typename Step::options step{};                        ///< the step policy's options
   typename Pull::options pull{};                        ///< the pull policy's options
@@ -110,7 +114,7 @@ class optimizer {
     // rank has the same parameter count and options, so a mismatch is a clear error, not a hang.
     if constexpr (requires(std::span<const consistency_item> s) { comm.check_consistent(s); }) {
       const std::array<consistency_item, 2> items{{{n, "the parameter count n"},
-                                                   {options_fingerprint(opt_), "the optimizer options"}}};
+                                                   options_item(opt_, "the optimizer options")}};
       comm.check_consistent(std::span<const consistency_item>(items));
     }
     detail::require(std::isfinite(opt_.lr) && opt_.lr >= 0.0, "optimizer: lr must be finite and >= 0, got lr = ",

@@ -56,6 +56,8 @@ namespace tether::pull {
 
 /// Options of the asynchronous leader pull.
 struct async_leader_options {
+  /// The fields' names, in order (the error of a cross-rank mismatch names them: core/options_description.hpp).
+  static constexpr const char* field_names[] = {"period", "strength", "jump", "score_window"};
   std::uint32_t period = 16;        ///< tau: a round (election + broadcast) is due every period steps
   float strength = 0.1f;            ///< p: proximal pull per step is strength/period
   float jump = 0.0f;                ///< c: extra pull in the step where a new leader copy arrives, 0 = off

@@ -18,6 +18,7 @@
 #include <functional>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <type_traits>
@@ -30,6 +31,7 @@
 #include "tether/core/collectives.hpp"
 #include "tether/core/consistency.hpp"
 #include "tether/core/error.hpp"
+#include "tether/core/options_description.hpp"
 #include "tether/core/poll.hpp"
 #include "tether/core/request.hpp"
 #include "tether/core/shard_layout.hpp"
@@ -74,8 +76,7 @@ class mpi {
                                                  detail::mpi_error_text(rc)));
     try {
       init_handle();
-      const std::array<consistency_item, 1> items{
-          {{options_hash(), "the comm::mpi options (timeout, group_size, max_count, device_direct)"}}};
+      const std::array<consistency_item, 1> items{{options_item(opt_, "the comm::mpi options")}};
       check_consistent(std::span<const consistency_item>(items));
       tether::detail::require(opt_.group_size == 0 || size_ % opt_.group_size == 0, "comm::mpi: the ", size_,
                               " ranks must be a multiple of group_size (", opt_.group_size, ")");
@@ -363,7 +364,19 @@ class mpi {
       return r == nullptr ? MPI_Allgather(&mine, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T, comm_)
                           : MPI_Iallgather(&mine, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T, comm_, r);
     });
-    tether::detail::throw_inconsistent(rank_, items[bad].what, all);
+    if (items[bad].describe == nullptr) tether::detail::throw_inconsistent(rank_, items[bad].what, all);
+    // Options: every rank's description, to name the first field that differs (rank 0 against the lowest rank
+    // whose fingerprint differs from rank 0's).
+    const std::string text = items[bad].describe(items[bad].subject);
+    const auto texts = gather_text(text);
+    int other = 0;
+    while (other < size_ && all[static_cast<std::size_t>(other)] == all[0]) ++other;
+    const auto diff =
+        other < size_ ? tether::detail::first_difference(texts[0], texts[static_cast<std::size_t>(other)], 0, other)
+                      : std::nullopt;
+    if (!diff) tether::detail::throw_inconsistent(rank_, items[bad].what, all);
+    throw error(tether::detail::concat("tether: rank ", rank_, ": ranks disagree on ", items[bad].what,
+                                       ": the first option that differs is ", *diff));
   }
   /// check_consistent for one value.
   void check_consistent(std::uint64_t value, const char* what) {
@@ -405,6 +418,34 @@ class mpi {
   [[nodiscard]] bool polling() const noexcept { return opt_.timeout > 0; }
 
  private:
+  // Every rank's `text` (MPI_Allgather of the lengths, MPI_Allgatherv of the characters), bounded by the timeout.
+  std::vector<std::string> gather_text(const std::string& text) {
+    const auto p = static_cast<std::size_t>(size_);
+    std::vector<int> lengths(p);
+    int mine = static_cast<int>(text.size());
+    run_collective("MPI_Allgather (consistency check)", [&](MPI_Request* r) {
+      return r == nullptr ? MPI_Allgather(&mine, 1, MPI_INT, lengths.data(), 1, MPI_INT, comm_)
+                          : MPI_Iallgather(&mine, 1, MPI_INT, lengths.data(), 1, MPI_INT, comm_, r);
+    });
+    std::vector<int> offsets(p);
+    int total = 0;
+    for (std::size_t r = 0; r < p; ++r) {
+      offsets[r] = total;
+      total += lengths[r];
+    }
+    std::vector<char> chars(static_cast<std::size_t>(total) + 1);
+    run_collective("MPI_Allgatherv (consistency check)", [&](MPI_Request* r) {
+      return r == nullptr ? MPI_Allgatherv(text.data(), mine, MPI_CHAR, chars.data(), lengths.data(), offsets.data(),
+                                           MPI_CHAR, comm_)
+                          : MPI_Iallgatherv(text.data(), mine, MPI_CHAR, chars.data(), lengths.data(),
+                                            offsets.data(), MPI_CHAR, comm_, r);
+    });
+    std::vector<std::string> out(p);
+    for (std::size_t r = 0; r < p; ++r)
+      out[r].assign(chars.data() + offsets[r], static_cast<std::size_t>(lengths[r]));
+    return out;
+  }
+
   // A group: owns `comm` (already split), shares the parent's options and counters.
   mpi(MPI_Comm comm, const options& o, comm_counters* counters) : comm_(comm), opt_(o), counters_(counters) {
     init_handle();
@@ -415,10 +456,6 @@ class mpi {
     check(MPI_Comm_rank(comm_, &rank_), "MPI_Comm_rank");
     check(MPI_Comm_size(comm_, &size_), "MPI_Comm_size");
     cuda_aware_ = detail::mpi_cuda_aware();
-  }
-
-  [[nodiscard]] std::uint64_t options_hash() const {
-    return options_fingerprint(opt_);
   }
 
   void make_groups() {
