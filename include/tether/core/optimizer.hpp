@@ -203,12 +203,18 @@ class optimizer {
     env_type env{*comm_, exec_, stats_.steps, finite ? loss : std::numeric_limits<double>::quiet_NaN(), stats_};
     const auto t0 = clock::now();
     const auto bufs = target_views();
-    if (!started_) {
-      pull_.start(env, xs, bufs);
-      started_ = true;
-    }
     typename bound_pull_type::template context<T> pc{};
-    const bool force = pull_.before(env, xs, bufs, pc);
+    bool force = false;
+    try {
+      if (!started_) {
+        pull_.start(env, xs, bufs);
+        started_ = true;
+      }
+      force = pull_.before(env, xs, bufs, pc);
+    } catch (const peer_finished&) {
+      stopped_early_elsewhere();
+      throw;
+    }
     const auto t1 = clock::now();
 
     if (finite) {
@@ -221,7 +227,12 @@ class optimizer {
       run<false, true>(xs.data(), gp, {}, pc);
     }
     const auto t2 = clock::now();
-    pull_.after(env, xs, bufs);
+    try {
+      pull_.after(env, xs, bufs);
+    } catch (const peer_finished&) {
+      stopped_early_elsewhere();
+      throw;
+    }
     const auto t3 = clock::now();
 
     stats_.seconds_comm += seconds(t0, t1) + seconds(t2, t3);
@@ -235,14 +246,23 @@ class optimizer {
     }
   }
 
-  /// Completes communication still in flight (Overlap-Local-SGD's pending average). Call before reading the
-  /// pull's buffers at the end of a run; the destructor also waits.
+  /// Ends the run: completes communication still in flight (Overlap-Local-SGD's pending average; the
+  /// destructor also waits), then, on a communicator across processes (comm::mpi) and for a pull whose rounds
+  /// keep the workers in step, checks that every rank took the same number of steps: a rank that stopped early
+  /// is a tether::error on every rank naming it and the step counts (docs/reliability.md). Call it at the end
+  /// of every run, before reading the pull's buffers.
   template <buffer X>
   void finish(X&& x) {
     if constexpr (requires(env_type& e) { pull_.finish(e, view<T, memory_space>{}, target_views()); }) {
       auto xv = as_view(x);
       env_type env{*comm_, exec_, stats_.steps, 0.0, stats_};
       pull_.finish(env, view<T, memory_space>{xv.data(), xv.size()}, target_views());
+    }
+    if constexpr (lockstep && requires(std::uint64_t k) { comm_->check_finish(k, true); }) {
+      if (!steps_agreed_) {
+        steps_agreed_ = true;
+        comm_->check_finish(stats_.steps, true);
+      }
     }
   }
 
@@ -272,6 +292,17 @@ class optimizer {
 
  private:
   using clock = std::chrono::steady_clock;
+
+  /// True when the pull's rounds keep every worker at the same step (the synchronous pulls); an asynchronous
+  /// pull declares `static constexpr bool independent_steps = true;` (its workers may take different steps).
+  static constexpr bool lockstep = !requires { requires Pull::independent_steps; };
+
+  // A collective of this step waited for a rank that already finished its run: join the step-count agreement
+  // with the step this worker is in (it throws the error every rank raises).
+  void stopped_early_elsewhere() {
+    if constexpr (requires(std::uint64_t k) { comm_->check_finish(k, false); })
+      comm_->check_finish(stats_.steps + 1, false);
+  }
   static double seconds(clock::time_point a, clock::time_point b) {
     return std::chrono::duration<double>(b - a).count();
   }
@@ -301,6 +332,7 @@ class optimizer {
   worker_stats stats_{};
   std::uint64_t applied_ = 0;
   bool started_ = false;
+  bool steps_agreed_ = false;  // finish() ran the step-count agreement (once per run)
   bound_pull_type pull_{};  // last: destroyed first, so communication in flight completes before its buffers go
 };
 

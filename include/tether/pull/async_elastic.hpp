@@ -82,6 +82,8 @@ class async_elastic_run;
 /// Asynchronous EASGD's pull: its options, buffers and force. The optimizer holds its run state,
 /// async_elastic_run<Comm, Exec, T> (see bind). See the file comment.
 struct async_elastic {
+  /// Workers take their steps independently (they may end at different counts): no step-count agreement.
+  static constexpr bool independent_steps = true;
   using options = async_elastic_options;
   options opt{};
 

@@ -70,6 +70,8 @@ class async_leader_run;
 /// Asynchronous LSGD's pull: its options, buffers and force. The optimizer holds its run state,
 /// async_leader_run<Comm, Exec, T> (see bind). See the file comment.
 struct async_leader {
+  /// Workers take their steps independently (they may end at different counts): no step-count agreement.
+  static constexpr bool independent_steps = true;
   using options = async_leader_options;
   options opt{};
 
