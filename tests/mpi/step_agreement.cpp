@@ -122,3 +122,21 @@ TEST_CASE("Ranks that take the same steps finish without error, run after run on
   c.allreduce_sum(std::span<int>(v));
   CHECK(v[0] == c.size());
 }
+
+TEST_CASE("Grouped LSGD: a rank that stops early is seen by its group's collectives and by the global ones",
+          "[mpi][agreement][lsgd]") {
+  // Needs two groups of two ranks: ranks {0, 1} and {2, 3}; rank 3 stops early.
+  if (mpi(MPI_COMM_WORLD).size() != 4) return;
+  mpi c(MPI_COMM_WORLD, {.timeout = timeout_s, .group_size = 2});
+  // Local rounds (inside a group) at t = 2, 4, 6, 8; global rounds at t = 4, 8. Rank 3 takes t = 0..4. Rank 2
+  // waits for it in its group's local round of t = 6 (its 7th step); ranks 0 and 1 complete their group's
+  // rounds and wait in the global round of t = 8 (their 9th step).
+  const auto r = run<tether::algo::lsgd_grouped<mpi>>(c, {.lr = 0.1, .pull = {.period = 2, .global_period = 4}},
+                                                       c.rank() == 3 ? 5 : 10);
+  CHECK_THAT(r.error, Catch::StartsWith(me(c)) &&
+                          Catch::Contains("rank 3 stopped early: it finished its run after 5 steps, while rank 0 "
+                                          "reached step 9") &&
+                          Catch::Contains("rank 1 9 (waiting in a collective), rank 2 7 (waiting in a collective), "
+                                          "rank 3 5 (finished)"));
+  CHECK(r.seconds < timeout_s / 2);
+}
