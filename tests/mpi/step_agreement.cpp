@@ -108,6 +108,16 @@ TEST_CASE("Overlap-Local-SGD: a rank that stops early is named", "[mpi][agreemen
                           Catch::Contains("rank 0 stopped early: it finished its run after 3 steps, while rank 1 "
                                           "reached step"));
   CHECK(r.seconds < timeout_s / 2);
+  // Rounds start at t = 2 and 4 and complete at the next round or in finish(): the others take 5 steps
+  // (t = 0..4) and wait in finish() for the average started at t = 4, which rank 0 (t = 0..2) never joins.
+  mpi c2(MPI_COMM_WORLD, {.timeout = timeout_s});
+  const auto f =
+      run<tether::algo::overlap_local_sgd<mpi>>(c2, {.lr = 0.1, .pull = {.period = 2}}, c.rank() == early ? 3 : 5);
+  CHECK_THAT(f.error, Catch::StartsWith(me(c)) &&
+                          Catch::Contains("rank 0 stopped early: it finished its run after 3 steps, while rank 1 "
+                                          "reached step 5") &&
+                          Catch::Contains("rank 1 5 (waiting in a collective)"));
+  CHECK(f.seconds < timeout_s / 2);
 }
 
 TEST_CASE("Ranks that take the same steps finish without error, run after run on one communicator",

@@ -212,7 +212,7 @@ class optimizer {
       }
       force = pull_.before(env, xs, bufs, pc);
     } catch (const peer_finished&) {
-      stopped_early_elsewhere();
+      stopped_early_elsewhere(stats_.steps + 1);
       throw;
     }
     const auto t1 = clock::now();
@@ -230,7 +230,7 @@ class optimizer {
     try {
       pull_.after(env, xs, bufs);
     } catch (const peer_finished&) {
-      stopped_early_elsewhere();
+      stopped_early_elsewhere(stats_.steps + 1);
       throw;
     }
     const auto t3 = clock::now();
@@ -256,7 +256,12 @@ class optimizer {
     if constexpr (requires(env_type& e) { pull_.finish(e, view<T, memory_space>{}, target_views()); }) {
       auto xv = as_view(x);
       env_type env{*comm_, exec_, stats_.steps, 0.0, stats_};
-      pull_.finish(env, view<T, memory_space>{xv.data(), xv.size()}, target_views());
+      try {
+        pull_.finish(env, view<T, memory_space>{xv.data(), xv.size()}, target_views());
+      } catch (const peer_finished&) {
+        stopped_early_elsewhere(stats_.steps);  // all steps taken, but a round of them waits for the early rank
+        throw;
+      }
     }
     if constexpr (lockstep && requires(std::uint64_t k) { comm_->check_finish(k, true); }) {
       if (!steps_agreed_) {
@@ -297,11 +302,13 @@ class optimizer {
   /// pull declares `static constexpr bool independent_steps = true;` (its workers may take different steps).
   static constexpr bool lockstep = !requires { requires Pull::independent_steps; };
 
-  // A collective of this step waited for a rank that already finished its run: join the step-count agreement
-  // with the step this worker is in (it throws the error every rank raises).
-  void stopped_early_elsewhere() {
-    if constexpr (requires(std::uint64_t k) { comm_->check_finish(k, false); })
-      comm_->check_finish(stats_.steps + 1, false);
+  // A collective of step `step` (1-based) waited for a rank that already finished its run: join the step-count
+  // agreement with it (it throws the error every rank raises).
+  void stopped_early_elsewhere(std::uint64_t step) {
+    if constexpr (requires(std::uint64_t k) { comm_->check_finish(k, false); }) {
+      steps_agreed_ = true;
+      comm_->check_finish(step, false);
+    }
   }
   static double seconds(clock::time_point a, clock::time_point b) {
     return std::chrono::duration<double>(b - a).count();
