@@ -112,7 +112,7 @@ struct deadzone_leader {
     loss_sum_ += env.loss;  // NaN for a skipped (non-finite) step: this worker cannot win the next election
     ++losses_;
     if (env.step > 0 && env.step % opt.period == 0) {
-      const auto score = static_cast<float>(loss_sum_ / static_cast<double>(losses_));
+      const double score = loss_sum_ / static_cast<double>(losses_);
       const tether::election e = env.min_loc(score);  // lowest finite score, ties to the lowest rank
       if (e.rank >= 0) {
         if (e.rank == env.rank()) env.copy(x, b[0]);  // the pre-step x, a kernel of the execution space

@@ -90,6 +90,18 @@ TEST_CASE("control: with honest losses the best-placed worker is elected", "[alg
   }
 }
 
+TEST_CASE("a finite loss below float's range wins the election", "[algo][lsgd][nonfinite]") {
+  // -1e39 is a finite double but -inf as a float: an election narrowed to float would never elect it.
+  const auto res = run(inject::always, -1e39);
+  for (int r = 0; r < p; ++r) {
+    const auto ur = static_cast<std::size_t>(r);
+    CAPTURE(r);
+    REQUIRE(res.leaders[ur].size() == static_cast<std::size_t>((steps - 1) / period));
+    for (const int l : res.leaders[ur]) CHECK(l == best);
+    CHECK(res.skipped[ur] == 0);
+  }
+}
+
 TEST_CASE("a worker with a non-finite loss is never elected leader", "[algo][lsgd][nonfinite]") {
   const double bad = GENERATE(nan_loss, inf_loss);
   CAPTURE(bad);

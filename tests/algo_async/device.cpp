@@ -90,7 +90,7 @@ class host_channel {
   explicit host_channel(std::unique_ptr<tether::team::worker> w) : w_(std::move(w)) {}
   [[nodiscard]] int rank() const noexcept { return w_->rank(); }
   [[nodiscard]] int size() const noexcept { return w_->size(); }
-  [[nodiscard]] tether::request imin_loc(float s, tether::election& e) { return w_->imin_loc(s, e); }
+  [[nodiscard]] tether::request imin_loc(double s, tether::election& e) { return w_->imin_loc(s, e); }
   template <class T>
   [[nodiscard]] tether::request ibroadcast(std::span<T> v, int root) {
     return w_->ibroadcast(v, root);
@@ -124,7 +124,7 @@ class host_channel_comm {
   void broadcast(std::span<T> d, int root) {
     w_->broadcast(d, root);
   }
-  [[nodiscard]] tether::election min_loc(float s) { return w_->min_loc(s); }
+  [[nodiscard]] tether::election min_loc(double s) { return w_->min_loc(s); }
   [[nodiscard]] host_channel_comm& group() noexcept { return *this; }
   [[nodiscard]] const tether::comm_counters& counters() const noexcept { return w_->counters(); }
   [[nodiscard]] std::unique_ptr<host_channel> duplicate() { return std::make_unique<host_channel>(w_->duplicate()); }

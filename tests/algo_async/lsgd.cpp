@@ -83,11 +83,11 @@ TEST_CASE("Async LSGD on the team: every worker reaches the quadratic's optimum;
     total_sent += me.sent;
     total_received += me.received;
   }
-  // Bytes: per round an 8-byte election each way on every worker, and the leader's N floats received by every
+  // Bytes: per round a 12-byte election each way on every worker, and the leader's N floats received by every
   // other worker (sent by the leader (p-1) times).
   const std::uint64_t rounds = s[0].rounds;
   const std::uint64_t n = q.dimension();
-  CHECK(total_received == rounds * (8 * p + (p - 1) * n * sizeof(float)));
+  CHECK(total_received == rounds * (12 * p + (p - 1) * n * sizeof(float)));
   CHECK(total_sent == total_received);
 }
 

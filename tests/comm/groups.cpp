@@ -164,7 +164,7 @@ TEST_CASE("group collectives stay inside the group, interleaved with team collec
         if (score_of(q, k) < score_of(world_best, k)) world_best = q;
       CHECK(me.world_winner[uk] == world_best);
 
-      // Counters: a group broadcast moves n floats once (root sends to its one peer); an election 8 bytes.
+      // Counters: a group broadcast moves n floats once (root sends to its one peer); an election 12 bytes.
       const std::uint64_t bytes = n * sizeof(float);
       if (r % 2 == 1) {
         CHECK(me.bcast_delta[uk].bytes_sent == bytes);
@@ -173,8 +173,8 @@ TEST_CASE("group collectives stay inside the group, interleaved with team collec
         CHECK(me.bcast_delta[uk].bytes_sent == 0);
         CHECK(me.bcast_delta[uk].bytes_received == bytes);
       }
-      CHECK(me.elect_delta[uk].bytes_sent == 8);
-      CHECK(me.elect_delta[uk].bytes_received == 8);
+      CHECK(me.elect_delta[uk].bytes_sent == 12);
+      CHECK(me.elect_delta[uk].bytes_received == 12);
     }
   }
 }

@@ -1,5 +1,6 @@
 // comm::shared_memory::min_loc, the election of LSGD: the lowest finite score wins, ties go to the lowest
-// rank, NaN and +-Inf never win, and no finite score at all gives rank -1. 8 bytes each way.
+// rank, NaN and +-Inf never win, and no finite score at all gives rank -1. Scores compare as doubles, also
+// outside float's range and closer than float's precision. 12 bytes each way.
 
 #include <tether/comm/shared_memory.hpp>
 #include <tether/core/request.hpp>
@@ -14,18 +15,18 @@
 
 namespace {
 
-constexpr float nan_v = std::numeric_limits<float>::quiet_NaN();
-constexpr float inf_v = std::numeric_limits<float>::infinity();
+constexpr double nan_v = std::numeric_limits<double>::quiet_NaN();
+constexpr double inf_v = std::numeric_limits<double>::infinity();
 
 struct election_case {
   std::string name;
-  std::vector<float> scores;  // one per worker
-  int rank;                   // expected winner, -1 for none
-  float score;                // expected winning score (when rank >= 0)
+  std::vector<double> scores;  // one per worker
+  int rank;                    // expected winner, -1 for none
+  double score;                // expected winning score (when rank >= 0)
 };
 
 /// The reference election, written as the rule reads: scan the finite scores, keep the strictly smaller.
-tether::election reference_min_loc(const std::vector<float>& s) {
+tether::election reference_min_loc(const std::vector<double>& s) {
   tether::election best{};
   for (std::size_t r = 0; r < s.size(); ++r) {
     if (s[r] != s[r] || s[r] == inf_v || s[r] == -inf_v) continue;
@@ -54,6 +55,11 @@ TEST_CASE("min_loc elects the lowest finite score, ties to the lowest rank, non-
        {std::numeric_limits<float>::lowest(), -inf_v, 0.0f, nan_v},
        0,
        std::numeric_limits<float>::lowest()},
+      {"below float's range", {2.0, -1e39, 1.0, -inf_v}, 1, -1e39},
+      {"above float's range", {inf_v, 3e39, 2e39, nan_v}, 2, 2e39},
+      {"closer than float's precision", {1.0 + 3e-12, 1.0 + 1e-12, 1.0 + 2e-12, 2.0}, 1, 1.0 + 1e-12},
+      {"lowest double", {0.0, std::numeric_limits<double>::lowest(), nan_v, -1e300}, 1,
+       std::numeric_limits<double>::lowest()},
       {"no finite score", {nan_v, inf_v, -inf_v, nan_v}, -1, 0.0f},
       {"all NaN", {nan_v, nan_v, nan_v, nan_v}, -1, 0.0f},
   };
@@ -79,8 +85,8 @@ TEST_CASE("min_loc elects the lowest finite score, ties to the lowest rank, non-
         CAPTURE(r);
         CHECK(got[r].rank == c.rank);
         if (c.rank >= 0) CHECK(got[r].score == c.score);
-        CHECK(delta[r].bytes_sent == 8);
-        CHECK(delta[r].bytes_received == 8);
+        CHECK(delta[r].bytes_sent == 12);
+        CHECK(delta[r].bytes_received == 12);
         CHECK(delta[r].collectives == 1);
       }
     }
@@ -109,7 +115,7 @@ TEST_CASE("successive elections with changing scores each see their own scores",
   std::vector<std::vector<int>> got(static_cast<std::size_t>(p));
   team.run([&](tether::team::worker& w) {
     for (int k = 0; k < rounds; ++k) {
-      float s = (w.rank() == k % p) ? -1.0f : static_cast<float>(w.rank() + k);
+      double s = (w.rank() == k % p) ? -1.0 : static_cast<double>(w.rank() + k);
       if (k % 7 == 0) s = nan_v;
       got[static_cast<std::size_t>(w.rank())].push_back(w.min_loc(s).rank);
     }

@@ -187,3 +187,68 @@ TEMPLATE_TEST_CASE("non-finite: a skipped step still takes part in the pull's ro
   REQUIRE(tt::max_ulps(x, ref) <= tt::same_order_ulps);
   REQUIRE(tt::max_ulps(center, c) <= tt::same_order_ulps);
 }
+
+TEST_CASE("non-finite: more than skip_limit consecutive skipped steps throw, naming the worker",
+          "[core][nonfinite]") {
+  using tt::message_has;
+  // skip_limit = 3: three bad steps in a row are skipped, the fourth throws before changing anything; a
+  // finite step in between starts the count again.
+  std::vector<float> x(n, 1.0f);
+  std::vector<float> x_before_throw;
+  std::uint64_t skipped_at_throw = 0;
+  tt::on_one_worker([&](tether::team::worker& w) {
+    tt::solo_optimizer<tether::step::sgd, float> opt(w, n, {.lr = 0.5, .skip_limit = 3});
+    std::vector<float> g(n, 1.0f), bad(n, 1.0f);
+    bad[3] = qnan<float>;
+    for (int i = 0; i < 3; ++i) opt.step(x, bad, 1.0);
+    opt.step(x, g, 1.0);  // resets the count
+    for (int i = 0; i < 3; ++i) opt.step(x, bad, 1.0);
+    REQUIRE(opt.stats().skipped_nonfinite == 6);
+    x_before_throw = x;
+    REQUIRE_THROWS_MATCHES(opt.step(x, bad, 1.0), tether::runtime_error,
+                           message_has({"worker 0", "non-finite gradient", "4 consecutive steps", "step 7",
+                                        "skip_limit = 3"}));
+    REQUIRE_THROWS_MATCHES(opt.step(x, g, std::numeric_limits<double>::quiet_NaN()), tether::runtime_error,
+                           message_has({"non-finite loss", "skip_limit = 3"}));
+    skipped_at_throw = opt.stats().skipped_nonfinite;
+  });
+  REQUIRE(skipped_at_throw == 6);
+  REQUIRE(tt::same_bits(x, x_before_throw));
+  REQUIRE(x[0] == 0.5f);  // the one finite step moved x by lr * g
+}
+
+TEST_CASE("non-finite: the default skip_limit is 100, and 0 skips without limit", "[core][nonfinite]") {
+  using tt::message_has;
+  tt::on_one_worker([](tether::team::worker& w) {
+    tt::solo_optimizer<tether::step::sgd, float> opt(w, n);
+    REQUIRE(opt.opts().skip_limit == 100);
+    std::vector<float> x(n, 1.0f), bad(n, inf<float>);
+    for (int i = 0; i < 100; ++i) opt.step(x, bad, 1.0);
+    REQUIRE_THROWS_MATCHES(opt.step(x, bad, 1.0), tether::runtime_error,
+                           message_has({"101 consecutive steps", "skip_limit = 100"}));
+  });
+  std::uint64_t skipped = 0;
+  tt::on_one_worker([&](tether::team::worker& w) {
+    tt::solo_optimizer<tether::step::sgd, float> opt(w, n, {.skip_limit = 0});
+    std::vector<float> x(n, 1.0f), bad(n, inf<float>);
+    for (int i = 0; i < 1000; ++i) opt.step(x, bad, 1.0);
+    skipped = opt.stats().skipped_nonfinite;
+  });
+  REQUIRE(skipped == 1000);
+}
+
+TEST_CASE("non-finite: a worker past skip_limit in a team makes run() throw its error on time",
+          "[core][nonfinite]") {
+  using tt::message_has;
+  // Worker 1 of 3 never computes a finite gradient; the others average with it every 2 steps. Its error must
+  // reach run() (the others are released from their collective by the team's fault handling), not a hang.
+  tether::team team(3);
+  REQUIRE_THROWS_MATCHES(team.run([](tether::team::worker& w) {
+    tether::optimizer<tether::step::sgd, tether::pull::average, tether::team::worker> opt(
+        w, n, {.lr = 0.1, .pull = {.period = 2}, .skip_limit = 5});
+    std::vector<float> x(n, 1.0f), g(n, 1.0f);
+    if (w.rank() == 1) g[0] = qnan<float>;
+    for (int t = 0; t < 40; ++t) opt.step(x, g, 1.0);
+  }),
+                         tether::runtime_error, message_has({"worker 1", "6 consecutive steps", "skip_limit = 5"}));
+}

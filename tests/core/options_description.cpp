@@ -46,6 +46,7 @@ TEST_CASE("describe_options: every compared field of the optimizer options, by n
       "schedule.floor=0\n"
       "schedule.warmup=0\n"
       "on_nonfinite=0\n"
+      "skip_limit=100\n"
       "check_gradient=true\n";
   CHECK(tether::describe_options(o) == expected);
 }

@@ -22,7 +22,7 @@ struct collective_only {
   }
   template <class T>
   void broadcast(std::span<T>, int) {}
-  tether::election min_loc(float s) { return {s, 0}; }
+  tether::election min_loc(double s) { return {s, 0}; }
   const tether::comm_counters& counters() const { return c; }
   tether::comm_counters c{};
 };

@@ -118,7 +118,7 @@ class solo {
     if (root != 0) throw tether::error("solo: broadcast: root must be 0");
   }
 
-  tether::election min_loc(float score) { return {score, std::isfinite(score) ? 0 : -1}; }
+  tether::election min_loc(double score) { return {score, std::isfinite(score) ? 0 : -1}; }
 
   const tether::comm_counters& counters() const { return counters_; }  // payload bytes moved: none
 

@@ -209,7 +209,7 @@ class host_only_comm {
   void broadcast(std::span<T> d, int root) {
     w_->broadcast(d, root);
   }
-  [[nodiscard]] tether::election min_loc(float s) { return w_->min_loc(s); }
+  [[nodiscard]] tether::election min_loc(double s) { return w_->min_loc(s); }
   [[nodiscard]] host_only_comm& group() noexcept { return group_ ? *group_ : *this; }
   [[nodiscard]] const tether::comm_counters& counters() const noexcept { return w_->counters(); }
 

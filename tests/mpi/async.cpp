@@ -128,7 +128,7 @@ TEST_CASE("Asynchronous LSGD converges on a noisy quadratic and agrees on the le
     CHECK(leaders[0] >= 0);
   }
 
-  // Bytes: per round an 8-byte election each way, and the leader's N floats received by every other rank.
+  // Bytes: per round a 12-byte election each way, and the leader's N floats received by every other rank.
   std::uint64_t sent = c.counters().bytes_sent;
   std::uint64_t received = c.counters().bytes_received;
   std::uint64_t total_sent = 0;
@@ -138,7 +138,7 @@ TEST_CASE("Asynchronous LSGD converges on a noisy quadratic and agrees on the le
   const std::uint64_t p = static_cast<std::uint64_t>(c.size());
   const std::uint64_t rounds = pull.rounds_completed();
   const std::uint64_t n = quad.dimension();
-  CHECK(total_received == rounds * (8 * p + (p - 1) * n * sizeof(float)));
+  CHECK(total_received == rounds * (12 * p + (p - 1) * n * sizeof(float)));
   CHECK(total_sent == total_received);
 }
 

@@ -197,8 +197,8 @@ TEST_CASE("comm::mpi counts payload bytes as the thread team does", "[mpi]") {
   CHECK(c.counters().bytes_received == 2 * ar + (c.rank() == 0 ? 0 : b));
 
   (void)c.min_loc(1.0f);
-  CHECK(c.counters().bytes_sent == 2 * ar + (c.rank() == 0 ? (p - 1) * b : 0) + 8);
-  CHECK(c.counters().bytes_received == 2 * ar + (c.rank() == 0 ? 0 : b) + 8);
+  CHECK(c.counters().bytes_sent == 2 * ar + (c.rank() == 0 ? (p - 1) * b : 0) + 12);
+  CHECK(c.counters().bytes_received == 2 * ar + (c.rank() == 0 ? 0 : b) + 12);
   CHECK(c.counters().collectives == 4);
 
   c.barrier();

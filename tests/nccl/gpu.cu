@@ -177,10 +177,10 @@ TEST_CASE("comm::nccl, one worker: collectives, stream order, counters", "[nccl]
   c.barrier();
   c.check_consistent(42, "a value");
 
-  // Counters: a worker alone moves no payload in all-reduces and broadcasts; elections count 8 bytes each
-  // way.
-  REQUIRE(c.counters().bytes_sent == 16);
-  REQUIRE(c.counters().bytes_received == 16);
+  // Counters: a worker alone moves no payload in all-reduces and broadcasts; each of the two elections counts
+  // 16 bytes each way (two 8-byte keys).
+  REQUIRE(c.counters().bytes_sent == 32);
+  REQUIRE(c.counters().bytes_received == 32);
   check(cudaStreamDestroy(s));
 }
 

@@ -1,7 +1,8 @@
-// comm::nccl's election key (comm/nccl/key.hpp), on the CPU: the minimum key over a set of (score, id)
-// pairs must name what a scalar reference picks: the lowest finite score (-0 equal to +0), ties to the
-// lowest id, non-finite scores never; no winner when no score is finite. The reference is std::min over
-// std::pair<float, int> of the finite pairs. Also: the score map is monotone and invertible.
+// comm::nccl's election keys (comm/nccl/key.hpp), on the CPU: the two-step election (the minimum order, then
+// the minimum id key) over a set of (score, id) pairs must name what a scalar reference picks: the lowest
+// finite score compared as a double (-0 equal to +0), ties to the lowest id, non-finite scores never; no
+// winner when no score is finite. The reference is std::min over std::pair<double, int> of the finite pairs.
+// Also: the score map is monotone and invertible.
 #include <tether/comm/nccl/key.hpp>
 
 #include <catch2/catch.hpp>
@@ -19,30 +20,39 @@
 namespace {
 
 namespace d = tether::comm::detail;
-using lim = std::numeric_limits<float>;
+using lim = std::numeric_limits<double>;
 
 /// The election by a scalar loop: std::min over the finite (score, id) pairs; {0, -1} when none is finite.
-std::pair<float, int> reference(const std::vector<float>& scores, const std::vector<int>& ids) {
+std::pair<double, int> reference(const std::vector<double>& scores, const std::vector<int>& ids) {
   bool any = false;
-  std::pair<float, int> best{0.0f, -1};
+  std::pair<double, int> best{0.0, -1};
   for (std::size_t i = 0; i < scores.size(); ++i) {
     if (!std::isfinite(scores[i])) continue;
-    const std::pair<float, int> cand{scores[i], ids[i]};
+    const std::pair<double, int> cand{scores[i], ids[i]};
     best = any ? std::min(best, cand) : cand;
     any = true;
   }
   return best;
 }
 
-/// The election by keys: the minimum of election_key over the workers, decoded.
-d::election_decoded by_keys(const std::vector<float>& scores, const std::vector<int>& ids) {
-  std::uint64_t k = std::numeric_limits<std::uint64_t>::max();
-  for (std::size_t i = 0; i < scores.size(); ++i) k = std::min(k, d::election_key(scores[i], ids[i]));
-  return d::election_decode(k);
+/// The election by keys, as comm::nccl runs it with two ncclMin all-reduces: the minimum order, then the
+/// minimum id key given that order, decoded.
+d::election_decoded by_keys(const std::vector<double>& scores, const std::vector<int>& ids) {
+  std::uint64_t best = std::numeric_limits<std::uint64_t>::max();
+  for (double s : scores) best = std::min(best, d::election_order(s));
+  std::uint64_t id = std::numeric_limits<std::uint64_t>::max();
+  for (std::size_t i = 0; i < scores.size(); ++i)
+    id = std::min(id, d::election_id_key(d::election_order(scores[i]), best, ids[i]));
+  return d::election_decode(best, id);
 }
 
-/// Scores that stress the map: signed zeros, denormals, extremes, infinities, NaNs, small integers (ties).
-const std::vector<float> specials{0.0f,
+/// Scores that stress the map: signed zeros, denormals, extremes, values outside float's range or closer than
+/// its precision, infinities, NaNs, small integers (ties).
+const std::vector<double> specials{1e39,
+                                  -1e39,
+                                  1.0 + 1e-12,
+                                  1e-50,
+                                  0.0f,
                                   -0.0f,
                                   lim::denorm_min(),
                                   -lim::denorm_min(),
@@ -62,31 +72,33 @@ const std::vector<float> specials{0.0f,
 }  // namespace
 
 TEST_CASE("election key: the order of finite scores is kept, non-finite scores sort last", "[nccl][key]") {
-  STATIC_REQUIRE(d::election_order(-1.0f) < d::election_order(0.0f));
-  STATIC_REQUIRE(d::election_order(0.0f) == d::election_order(-0.0f));
+  STATIC_REQUIRE(d::election_order(-1.0) < d::election_order(0.0));
+  STATIC_REQUIRE(d::election_order(0.0) == d::election_order(-0.0));
+  STATIC_REQUIRE(d::election_order(-1e39) < d::election_order(-3.4e38));
+  STATIC_REQUIRE(d::election_order(1.0) < d::election_order(1.0 + 1e-12));
   STATIC_REQUIRE(d::election_order(lim::max()) < d::election_order(lim::infinity()));
   STATIC_REQUIRE(d::election_order(lim::quiet_NaN()) == d::election_nonfinite_order);
   STATIC_REQUIRE(d::election_order(-lim::infinity()) == d::election_nonfinite_order);
 
-  std::vector<float> finite;
-  for (float s : specials)
+  std::vector<double> finite;
+  for (double s : specials)
     if (std::isfinite(s)) finite.push_back(s);
-  std::mt19937 gen(7);
-  std::uniform_int_distribution<std::uint32_t> bits;
+  std::mt19937_64 gen(7);
+  std::uniform_int_distribution<std::uint64_t> bits;
   while (finite.size() < 4000) {
-    const float s = std::bit_cast<float>(bits(gen));
+    const double s = std::bit_cast<double>(bits(gen));
     if (std::isfinite(s)) finite.push_back(s);
   }
-  for (float a : finite) {
+  for (double a : finite) {
     for (std::size_t j = 0; j < 40; ++j) {
-      const float b = finite[(std::bit_cast<std::uint32_t>(a) + j * 97u) % finite.size()];
+      const double b = finite[(std::bit_cast<std::uint64_t>(a) + j * 97u) % finite.size()];
       CAPTURE(a, b);
       REQUIRE((a < b) == (d::election_order(a) < d::election_order(b)));
       REQUIRE((a == b) == (d::election_order(a) == d::election_order(b)));
     }
     // Invertible: the decoded score has the same bits, except that -0 comes back as +0.
-    const float back = d::election_score(d::election_order(a));
-    REQUIRE(std::bit_cast<std::uint32_t>(back) == std::bit_cast<std::uint32_t>(a == 0.0f ? 0.0f : a));
+    const double back = d::election_score(d::election_order(a));
+    REQUIRE(std::bit_cast<std::uint64_t>(back) == std::bit_cast<std::uint64_t>(a == 0.0 ? 0.0 : a));
     REQUIRE(d::election_order(a) < d::election_nonfinite_order);
   }
 }
@@ -95,10 +107,10 @@ TEST_CASE("election key: the minimum key is the reference's (score, id) winner",
   std::mt19937 gen(11);
   std::uniform_int_distribution<std::size_t> pick(0, specials.size() - 1);
   std::uniform_int_distribution<int> coin(0, 3);
-  std::normal_distribution<float> normal(0.0f, 3.0f);
+  std::normal_distribution<double> normal(0.0, 3.0);
   for (int trial = 0; trial < 20000; ++trial) {
     const std::size_t p = 1 + static_cast<std::size_t>(trial % 9);
-    std::vector<float> scores(p);
+    std::vector<double> scores(p);
     std::vector<int> ids(p);
     for (std::size_t i = 0; i < p; ++i) {
       // Specials, rounded normals (many ties) and plain normals.
@@ -123,12 +135,12 @@ TEST_CASE("election key: the minimum key is the reference's (score, id) winner",
 }
 
 TEST_CASE("election key: no finite score elects nobody; ties go to the lowest id", "[nccl][key]") {
-  const std::vector<float> none{lim::quiet_NaN(), lim::infinity(), -lim::infinity()};
+  const std::vector<double> none{lim::quiet_NaN(), lim::infinity(), -lim::infinity()};
   const auto e = by_keys(none, {0, 1, 2});
   REQUIRE_FALSE(e.finite);
   REQUIRE(e.id == -1);
 
-  const auto tie = by_keys({3.0f, -0.0f, 0.0f, -0.0f}, {0, 3, 1, 2});
+  const auto tie = by_keys({3.0, -0.0, 0.0, -0.0}, {0, 3, 1, 2});
   REQUIRE(tie.finite);
   REQUIRE(tie.id == 1);
   REQUIRE(tie.score == 0.0f);
@@ -137,4 +149,11 @@ TEST_CASE("election key: no finite score elects nobody; ties go to the lowest id
   const auto big = by_keys({lim::quiet_NaN(), lim::max()}, {0, 1});
   REQUIRE(big.id == 1);
   REQUIRE(big.score == lim::max());
+
+  // Outside float's range and closer than float's precision, the double order decides.
+  const auto low = by_keys({-3.0e38, -1e39, -2e39 / 2.0}, {0, 1, 2});
+  REQUIRE(low.id == 1);
+  REQUIRE(low.score == -1e39);
+  const auto close = by_keys({1.0 + 2e-12, 1.0 + 1e-12}, {0, 1});
+  REQUIRE(close.id == 1);
 }

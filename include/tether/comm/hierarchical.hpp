@@ -144,7 +144,7 @@ class hierarchical {
     }
 
     /// The election: lowest finite score, ties to the lowest global rank, rank -1 if no score is finite.
-    [[nodiscard]] election min_loc(float score) {
+    [[nodiscard]] election min_loc(double score) {
       election local;
       if (threads() > 1)
         local = tw_->min_loc(score);
@@ -152,7 +152,7 @@ class hierarchical {
         local = {score, 0};
       election global;
       if (thread_ == 0) {
-        const float s = local.rank >= 0 ? local.score : std::numeric_limits<float>::infinity();
+        const double s = local.rank >= 0 ? local.score : std::numeric_limits<double>::infinity();
         global = net_->min_loc(s, net_->rank() * threads() + (local.rank >= 0 ? local.rank : 0));
       }
       if (threads() > 1) tw_->broadcast(std::span<election>(&global, 1), 0);

@@ -19,7 +19,7 @@
 ///
 /// Byte counters follow the thread team's conventions (payload bytes, per worker, see docs/mpi.md):
 /// all-reduce (blocking or not) 2*(n - n_r)*s sent and received, n_r = this rank's share of a
-/// reduce-scatter; broadcast: the root sends (p-1)*n*s, every other rank receives n*s; election 8 bytes
+/// reduce-scatter; broadcast: the root sends (p-1)*n*s, every other rank receives n*s; election 12 bytes
 /// each way; barriers and consistency checks are not counted. A group's traffic counts on its parent.
 ///
 /// This is the public header; the parts live in comm/mpi/: support.hpp (datatypes, errors, chunks),

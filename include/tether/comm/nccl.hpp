@@ -26,7 +26,7 @@
 ///
 /// Byte counters follow comm::mpi's model (payload bytes per worker): all-reduce 2*(n - n_r)*s each way,
 /// n_r this worker's share of a reduce-scatter; broadcast (p-1)*n*s sent by the root, n*s received by the
-/// others; election 8 bytes each way; barriers and consistency checks are not counted.
+/// others; election 16 bytes each way (two 8-byte keys); barriers and consistency checks are not counted.
 ///
 /// This is the public header; the parts live in comm/nccl/: support.hpp (datatypes, traits, waits, device
 /// guard), key.hpp (the election key), options.hpp (nccl_options), communicator.hpp (comm::nccl).

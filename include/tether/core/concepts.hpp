@@ -106,7 +106,7 @@ using bound_pull_t = typename bound_pull<P, Comm, Exec, T>::type;
 /// collectives pulls need. See docs/concepts.md#communicator.
 template <class C>
 concept communicator = requires(C& c, std::span<float> f, std::span<double> d, std::span<const float> cf,
-                                float score) {
+                                double score) {
   { c.rank() } -> std::convertible_to<int>;
   { c.size() } -> std::convertible_to<int>;
   c.barrier();
@@ -133,7 +133,7 @@ using channel_t = std::remove_cvref_t<decltype(*std::declval<C&>().duplicate())>
 /// in the background (a progress thread, or polls of MPI_Test). Every worker posts the same operations in the
 /// same order. Asynchronous LSGD runs on it. See docs/concepts.md#non-blocking-tier.
 template <class C, class T = float>
-concept nonblocking_channel = requires(C& c, float score, election& e, std::span<T> v, std::span<const T> cv) {
+concept nonblocking_channel = requires(C& c, double score, election& e, std::span<T> v, std::span<const T> cv) {
   { c.rank() } -> std::convertible_to<int>;
   { c.size() } -> std::convertible_to<int>;
   { c.imin_loc(score, e) } -> std::same_as<request>;

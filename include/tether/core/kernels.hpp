@@ -33,6 +33,21 @@ struct accumulate {
   }
 };
 
+/// x[i] = a
+template <class T>
+struct fill {
+  T* x;
+  T a;
+  TETHER_HOST_DEVICE void operator()(std::size_t i) const { x[i] = a; }
+};
+
+/// Predicate of an element that is NaN or infinite (v - v is 0 exactly for every finite v).
+template <class T>
+struct nonfinite {
+  const T* v;
+  TETHER_HOST_DEVICE bool operator()(std::size_t i) const { return !(v[i] - v[i] == T(0)); }
+};
+
 /// x[i] *= a
 template <class T>
 struct scale {

@@ -23,6 +23,7 @@
 #include "tether/core/consistency.hpp"
 #include "tether/core/error.hpp"
 #include "tether/core/fused_update.hpp"
+#include "tether/core/kernels.hpp"
 #include "tether/core/options_description.hpp"
 #include "tether/core/schedule.hpp"
 #include "tether/core/stats.hpp"
@@ -43,22 +44,23 @@ enum class nonfinite_policy {
 
 /// Predicate of a non-finite element.
 template <class T>
-struct nonfinite_element {
-  const T* v;
-  TETHER_HOST_DEVICE bool operator()(std::size_t i) const { return !(v[i] - v[i] == T(0)); }
-};
+using nonfinite_element = kernels::nonfinite<T>;
 
 /// Options of an optimizer, filled with designated initializers: `{.lr = 0.05, .pull = {.period = 16}}`.
 template <class Step, class Pull>
 struct optimizer_options {
   /// The fields' names, in order (the error of a cross-rank mismatch names them: core/options_description.hpp).
   static constexpr const char* field_names[] = {
-      "lr", "step", "pull", "schedule", "on_nonfinite", "check_gradient", "on_round"};
+      "lr", "step", "pull", "schedule", "on_nonfinite", "skip_limit", "check_gradient", "on_round"};
   double lr = 0.01;                                     ///< base learning rate (eta)
   typename Step::options step{};                        ///< the step policy's options
   typename Pull::options pull{};                        ///< the pull policy's options
   tether::schedule schedule{};                          ///< learning-rate schedule over steps
   nonfinite_policy on_nonfinite = nonfinite_policy::skip;
+  /// With `skip`: the most consecutive steps skipped for a non-finite loss or gradient; one more in a row
+  /// throws tether::runtime_error naming the worker (a worker that can no longer compute anything finite is
+  /// broken, not unlucky). 0 = skip without limit.
+  std::uint32_t skip_limit = 100;
   bool check_gradient = true;                           ///< scan g for NaN/Inf (one extra read of g)
   std::function<void(const worker_stats&)> on_round{};  ///< called after each communication round
 };
@@ -182,7 +184,16 @@ class optimizer {
         throw runtime_error(detail::concat("tether: optimizer::step: non-finite ",
                                            std::isfinite(loss) ? "gradient" : "loss", " on worker ", comm_->rank(),
                                            " at step ", stats_.steps, " (loss = ", loss, ")"));
+      if (opt_.skip_limit != 0 && skipped_in_a_row_ >= opt_.skip_limit)
+        throw runtime_error(detail::concat("tether: optimizer::step: worker ", comm_->rank(), " had a non-finite ",
+                                           std::isfinite(loss) ? "gradient" : "loss", " at ", skipped_in_a_row_ + 1,
+                                           " consecutive steps (the last at step ", stats_.steps, ", loss = ", loss,
+                                           "), more than skip_limit = ", opt_.skip_limit,
+                                           " (0 skips without limit)"));
+      ++skipped_in_a_row_;
       ++stats_.skipped_nonfinite;
+    } else {
+      skipped_in_a_row_ = 0;
     }
 
     // The rate is checked before any collective or state change, so a bad schedule loses nothing.
@@ -201,6 +212,7 @@ class optimizer {
                            : typename Step::template context<T>{};
 
     env_type env{*comm_, exec_, stats_.steps, finite ? loss : std::numeric_limits<double>::quiet_NaN(), stats_};
+    const comm_counters c0 = comm_->counters();
     const auto t0 = clock::now();
     const auto bufs = target_views();
     typename bound_pull_type::template context<T> pc{};
@@ -238,8 +250,7 @@ class optimizer {
     stats_.seconds_comm += seconds(t0, t1) + seconds(t2, t3);
     stats_.seconds_compute += seconds(t1, t2);
     ++stats_.steps;
-    stats_.bytes_sent = comm_->counters().bytes_sent;
-    stats_.bytes_received = comm_->counters().bytes_received;
+    count_bytes(c0);
     if (env.round) {
       ++stats_.rounds;
       if (opt_.on_round) opt_.on_round(stats_);
@@ -256,12 +267,14 @@ class optimizer {
     if constexpr (requires(env_type& e) { pull_.finish(e, view<T, memory_space>{}, target_views()); }) {
       auto xv = as_view(x);
       env_type env{*comm_, exec_, stats_.steps, 0.0, stats_};
+      const comm_counters c0 = comm_->counters();
       try {
         pull_.finish(env, view<T, memory_space>{xv.data(), xv.size()}, target_views());
       } catch (const peer_finished&) {
         stopped_early_elsewhere(stats_.steps);  // all steps taken, but a round of them waits for the early rank
         throw;
       }
+      count_bytes(c0);
     }
     if constexpr (lockstep && requires(std::uint64_t k) { comm_->check_finish(k, true); }) {
       if (!steps_agreed_) {
@@ -314,6 +327,15 @@ class optimizer {
     return std::chrono::duration<double>(b - a).count();
   }
 
+  /// Adds what the communicator moved since `before` to this optimizer's byte counts: the traffic of its own
+  /// steps and finish(), not the communicator's running total (another optimizer on the same communicator
+  /// counts its own).
+  void count_bytes(const comm_counters& before) {
+    const comm_counters& now = comm_->counters();
+    stats_.bytes_sent += now.bytes_sent - before.bytes_sent;
+    stats_.bytes_received += now.bytes_received - before.bytes_received;
+  }
+
   pull_buffers<T, Pull::buffers, memory_space> target_views() {
     pull_buffers<T, Pull::buffers, memory_space> v{};
     for (std::size_t k = 0; k != Pull::buffers; ++k) v[k] = {targets_[k].data(), targets_[k].size()};
@@ -338,6 +360,7 @@ class optimizer {
   std::array<typename Exec::template buffer<T>, Pull::buffers> targets_{};
   worker_stats stats_{};
   std::uint64_t applied_ = 0;
+  std::uint32_t skipped_in_a_row_ = 0;  // consecutive non-finite steps, for skip_limit
   bool started_ = false;
   bool steps_agreed_ = false;  // finish() ran the step-count agreement (once per run)
   bound_pull_type pull_{};  // last: destroyed first, so communication in flight completes before its buffers go

@@ -7,9 +7,11 @@
 
 namespace tether {
 
-/// The outcome of a (score, rank) min-reduction. `rank` is -1 when no worker had a finite score.
+/// The outcome of a (score, rank) min-reduction. `rank` is -1 when no worker had a finite score. The score
+/// is a double, so an election keeps the order of every finite double loss (a float would turn -1e39 into
+/// -inf, which never wins, and merge losses closer than float's precision).
 struct election {
-  float score = 0.0f;
+  double score = 0.0;
   int rank = -1;
 };
 

@@ -50,6 +50,8 @@ struct worker_stats {
   std::uint64_t steps = 0;             ///< steps taken (applied or skipped)
   std::uint64_t rounds = 0;            ///< communication rounds
   std::uint64_t skipped_nonfinite = 0; ///< steps skipped for a non-finite loss or gradient
+  /// rounds at which this worker's parameters were not finite, so it was neither elected nor averaged
+  std::uint64_t excluded_nonfinite = 0;
   std::uint64_t leader_changes = 0;    ///< elections whose winner differed from the previous one
   std::uint64_t bytes_sent = 0;
   std::uint64_t bytes_received = 0;

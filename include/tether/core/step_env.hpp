@@ -8,6 +8,7 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <type_traits>
 
 #include "tether/core/collectives.hpp"
@@ -62,7 +63,28 @@ struct step_env {
 
   /// The election of the workers' scores (collective): the lowest finite score wins, ties go to the lowest
   /// rank; rank -1 when no score is finite.
-  [[nodiscard]] election min_loc(float score) const { return comm.min_loc(score); }
+  [[nodiscard]] election min_loc(double score) const { return comm.min_loc(score); }
+
+  /// True when no element of `v` is NaN or infinite: one read of v on the execution space (this worker only).
+  /// Pulls ask it at their rounds, so that a worker whose parameters are not finite never leads and is never
+  /// averaged (docs/architecture.md#errors-and-faults).
+  template <class T, class S>
+  [[nodiscard]] bool all_finite(view<T, S> v) const {
+    return !exec.any(v.size(), kernels::nonfinite<std::remove_const_t<T>>{v.data()});
+  }
+
+  /// The number of workers for which `mine` is true (collective: one all-reduce of one double).
+  [[nodiscard]] int count_workers(bool mine) const {
+    double c = mine ? 1.0 : 0.0;
+    comm.allreduce_sum(std::span<double>(&c, 1));
+    return static_cast<int>(c + 0.5);
+  }
+
+  /// v <- a, on the execution space (this worker only).
+  template <class T, class S>
+  void fill(view<T, S> v, std::type_identity_t<T> a) const {
+    exec.parallel_for(v.size(), kernels::fill<T>{v.data(), a});
+  }
 
   /// dst <- src, on the execution space (this worker only).
   template <class U, class T, class S>

@@ -169,9 +169,16 @@ class async_elastic_run : public async_elastic {
     if constexpr (requires(store& s) { s.poll(); }) store_->poll();
     if (env.step == 0 || env.step % opt.period != 0) return false;
     const Exec& e = *exec_;
+    // A worker whose parameters are not finite still takes part in the exchange (it reads the center) but
+    // adds zeros, so it never moves the center (one read of x per exchange).
+    const bool finite = !e.any(x.size(), kernels::nonfinite<T>{x.data()});
+    if (!finite) ++env.stats.excluded_nonfinite;
     const detail_async::elastic_delta<T> k{x.data(), b[0].data(), b[1].data(), T(alpha(channel_->size()))};
     const auto delta_of = [&](std::size_t lo, std::size_t hi) {
-      e.parallel_for(hi - lo, detail_async::elastic_delta<T>{k.x + lo, k.c + lo, k.d + lo, k.a});
+      if (finite)
+        e.parallel_for(hi - lo, detail_async::elastic_delta<T>{k.x + lo, k.c + lo, k.d + lo, k.a});
+      else
+        e.parallel_for(hi - lo, kernels::fill<T>{k.d + lo, T(0)});
     };
     if constexpr (on_host) {
       store_->exchange(b[0].span(), b[1].span(), delta_of);

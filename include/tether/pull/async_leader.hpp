@@ -35,6 +35,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <span>
@@ -176,7 +177,7 @@ class async_leader_run : public async_leader {
     steps_ = env.step + 1;
     bool arrived = progress(env.stats);
     if (phase_ == phase::idle && started_ < env.step / opt.period) {
-      begin_round();
+      begin_round(env.stats, true);
       // At most one round completes per step (the step's counters see one round); else test the new one now.
       if (!arrived) arrived = progress(env.stats);
     }
@@ -209,10 +210,17 @@ class async_leader_run : public async_leader {
 
   [[nodiscard]] std::uint64_t due_at_end() const noexcept { return steps_ == 0 ? 0 : (steps_ - 1) / opt.period; }
 
-  void begin_round() {
+  /// Posts this worker's score in a new election. A worker whose parameters are not finite posts NaN, so it
+  /// never leads (one read of x per round; `have_x`: the parameters are valid, false in the destructor).
+  void begin_round(worker_stats& stats, bool have_x) {
     ++started_;
     *election_ = {};
-    elect_ = channel_->imin_loc(static_cast<float>(score()), *election_);
+    double s = score();
+    if (have_x && exec_->any(x_.size(), kernels::nonfinite<T>{x_.data()})) {
+      s = std::numeric_limits<double>::quiet_NaN();
+      ++stats.excluded_nonfinite;
+    }
+    elect_ = channel_->imin_loc(s, *election_);
     phase_ = phase::electing;
   }
 
@@ -274,7 +282,7 @@ class async_leader_run : public async_leader {
     worker_stats scratch;
     worker_stats& st = stats != nullptr ? *stats : scratch;
     while (phase_ != phase::idle || started_ < rounds) {
-      if (phase_ == phase::idle) begin_round();
+      if (phase_ == phase::idle) begin_round(st, have_x);
       if (phase_ == phase::electing) elect_.wait();
       if (phase_ == phase::sharing) share_.wait();
       progress(st, have_x);

@@ -2,6 +2,9 @@
 /// \file
 /// pull::average: local SGD (model averaging). After every `period`-th step, x_i <- mean_j x_j.
 /// Post-local SGD: the first `warmup` steps average after every step (fully synchronous SGD).
+/// A worker whose parameters are not finite at a round is left out of the mean (it contributes zeros, the
+/// divisor is the number of finite workers) and receives the others' mean; when no worker is finite the round
+/// leaves x as it is. Knowing it costs one read of x and an all-reduce of one double per round.
 
 #include <cstddef>
 #include <cstdint>
@@ -46,9 +49,14 @@ struct average {
   template <class Env, class T, class S>
   void after(Env& env, view<T, S> x, pull_buffers<T, 0, S>) {
     if (!averages_after(env.step)) return;
-    env.allreduce_sum(x);
-    env.scale(x, T(1) / static_cast<T>(env.size()));
     env.round = true;
+    const bool finite = env.all_finite(x);
+    const int count = env.count_workers(finite);
+    if (!finite) ++env.stats.excluded_nonfinite;
+    if (count == 0) return;  // nothing finite to average
+    if (!finite) env.fill(x, T(0));
+    env.allreduce_sum(x);
+    env.scale(x, T(1) / static_cast<T>(count));
   }
 
   template <class T>

@@ -56,10 +56,9 @@ struct elastic {
 
   template <class Env, class T, class S>
   void start(Env& env, view<T, S> x, pull_buffers<T, buffers, S> b) {
-    env.copy(x, b[1]);
-    env.allreduce_sum(b[1]);
+    const int count = sum_of_finite(env, x, b[1]);
     env.copy(b[1], b[0]);
-    env.scale(b[0], T(1) / static_cast<T>(env.size()));
+    env.scale(b[0], count > 0 ? T(1) / static_cast<T>(count) : T(1));
     round_ = false;
   }
 
@@ -67,8 +66,7 @@ struct elastic {
   bool before(Env& env, view<T, S> x, pull_buffers<T, buffers, S> b, context<T>& c) {
     round_ = env.step > 0 && env.step % opt.period == 0;
     if (!round_) return false;
-    env.copy(x, b[1]);
-    env.allreduce_sum(b[1]);
+    finite_workers_ = sum_of_finite(env, x, b[1]);
     env.round = true;
     c.alpha = T(alpha(env.size()));
     return true;
@@ -77,9 +75,10 @@ struct elastic {
   template <class Env, class T, class S>
   void after(Env& env, view<T, S> x, pull_buffers<T, buffers, S> b) {
     if (!round_) return;
-    env.exec.parallel_for(x.size(), kernels::elastic_center<T>{b[0].data(), b[1].data(), T(alpha(env.size())),
-                                                               T(env.size())});
     round_ = false;
+    if (finite_workers_ == 0) return;  // no finite worker: the center stays
+    env.exec.parallel_for(x.size(), kernels::elastic_center<T>{b[0].data(), b[1].data(), T(alpha(env.size())),
+                                                               T(finite_workers_)});
   }
 
   template <class T>
@@ -88,7 +87,25 @@ struct elastic {
   }
 
  private:
+  /// sum <- the sum over the workers whose x is finite (collective); returns how many they are. A worker whose
+  /// parameters are not finite contributes zeros, so it never moves the center (one read of x, and an
+  /// all-reduce of one double, per round).
+  template <class Env, class T, class S>
+  static int sum_of_finite(Env& env, view<T, S> x, view<T, S> sum) {
+    const bool finite = env.all_finite(x);
+    const int count = env.count_workers(finite);
+    if (finite) {
+      env.copy(x, sum);
+    } else {
+      env.fill(sum, T(0));
+      ++env.stats.excluded_nonfinite;
+    }
+    env.allreduce_sum(sum);
+    return count;
+  }
+
   bool round_ = false;
+  int finite_workers_ = 0;
 };
 
 }  // namespace tether::pull

@@ -3,8 +3,9 @@
 /// pull::leader and pull::group_leader: LSGD's pull toward the best worker (Teng, Gao et al., NeurIPS 2019).
 ///
 /// Every `period` steps the workers elect the one with the lowest score (the mean of its last
-/// `score_window` losses; ties go to the lowest rank, non-finite scores never win) with one 8-byte
-/// (score, rank) min-reduction, and the leader broadcasts its parameters into every worker's leader copy.
+/// `score_window` losses, compared as doubles; ties go to the lowest rank, non-finite scores and workers whose
+/// parameters are not finite never win) with
+/// one (score, rank) min-reduction, and the leader broadcasts its parameters into every worker's leader copy.
 /// Each step then applies, fused with the gradient step,
 ///
 ///     x <- x - eta*d(g) - (strength/period) * (x - x_leader)                     (proximal form)
@@ -21,6 +22,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 
 #include "tether/core/collectives.hpp"
 #include "tether/core/config.hpp"
@@ -107,7 +109,12 @@ struct basic_leader {
     const std::uint64_t t = env.step;
     const bool global_round = t > 0 && t % global_period() == 0;
     const bool local_round = Grouped && t > 0 && t % opt.period == 0;
-    const float s = static_cast<float>(score());
+    // A worker whose parameters are not finite never leads, whatever its loss says (one read of x, at rounds).
+    double s = score();
+    if ((global_round || local_round) && !env.all_finite(x)) {
+      s = std::numeric_limits<double>::quiet_NaN();
+      ++env.stats.excluded_nonfinite;
+    }
     if constexpr (Grouped) {
       if (local_round) {
         auto& g = env.comm.group();
@@ -154,7 +161,7 @@ struct basic_leader {
   /// One election on `comm` and the winner's broadcast into `copy`. Returns the winner (or the previous
   /// leader when no score is finite: the copies are then left as they are).
   template <class Env, class C, class T, class S>
-  int elect_and_share(Env& env, C& comm, float s, view<T, S> x, view<T, S> copy, int previous, bool global) {
+  int elect_and_share(Env& env, C& comm, double s, view<T, S> x, view<T, S> copy, int previous, bool global) {
     const election e = comm.min_loc(s);
     if (e.rank < 0) return previous;
     if (comm.rank() == e.rank) env.copy(x, copy);

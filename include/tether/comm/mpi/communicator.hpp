@@ -297,40 +297,40 @@ class mpi {
     return tether::detail::staged_iallreduce_sum(exec, *this, send, recv);
   }
 
-  /// The (score, rank) min-reduction of an election (MPI_Allreduce of MPI_FLOAT_INT with MPI_MINLOC): the
-  /// lowest finite score wins, ties go to the lowest rank, a non-finite score never wins (rank -1 and
-  /// score 0 when no score is finite). 8 bytes each way.
-  [[nodiscard]] election min_loc(float score) { return min_loc(score, rank_); }
+  /// The (score, rank) min-reduction of an election (MPI_Allreduce of MPI_DOUBLE_INT with MPI_MINLOC): the
+  /// lowest finite score wins (compared as doubles), ties go to the lowest rank, a non-finite score never
+  /// wins (rank -1 and score 0 when no score is finite). 12 bytes each way.
+  [[nodiscard]] election min_loc(double score) { return min_loc(score, rank_); }
 
   /// min_loc with an explicit index per rank (ties go to the lowest index): hierarchical elections over
   /// threads inside ranks pass the global worker rank.
-  [[nodiscard]] election min_loc(float score, int index) {
-    detail::float_int in{std::isfinite(score) ? score : std::numeric_limits<float>::infinity(), index};
-    detail::float_int out{};
+  [[nodiscard]] election min_loc(double score, int index) {
+    detail::double_int in{std::isfinite(score) ? score : std::numeric_limits<double>::infinity(), index};
+    detail::double_int out{};
     const std::uint64_t op = ++ops_;
     if (!polling()) {
-      check(MPI_Allreduce(&in, &out, 1, MPI_FLOAT_INT, MPI_MINLOC, comm_), "MPI_Allreduce");
+      check(MPI_Allreduce(&in, &out, 1, MPI_DOUBLE_INT, MPI_MINLOC, comm_), "MPI_Allreduce");
     } else {
       MPI_Request r = MPI_REQUEST_NULL;
-      check(MPI_Iallreduce(&in, &out, 1, MPI_FLOAT_INT, MPI_MINLOC, comm_, &r), "MPI_Iallreduce");
+      check(MPI_Iallreduce(&in, &out, 1, MPI_DOUBLE_INT, MPI_MINLOC, comm_, &r), "MPI_Iallreduce");
       wait_all(std::span<MPI_Request>(&r, 1), "MPI_Allreduce (election)", op);
     }
-    count(8, 8);
+    count(12, 12);
     return to_election(out);
   }
 
   /// Non-blocking election: `out` receives the result when the request completes (it must outlive the
   /// request).
-  [[nodiscard]] request imin_loc(float score, election& out) {
+  [[nodiscard]] request imin_loc(double score, election& out) {
     auto op = std::make_shared<detail::pending_mpi>();
-    op->in = {std::isfinite(score) ? score : std::numeric_limits<float>::infinity(), rank_};
+    op->in = {std::isfinite(score) ? score : std::numeric_limits<double>::infinity(), rank_};
     op->requests.push_back(MPI_REQUEST_NULL);
-    check(MPI_Iallreduce(&op->in, &op->out, 1, MPI_FLOAT_INT, MPI_MINLOC, comm_, &op->requests.back()),
+    check(MPI_Iallreduce(&op->in, &op->out, 1, MPI_DOUBLE_INT, MPI_MINLOC, comm_, &op->requests.back()),
           "MPI_Iallreduce");
     election* target = &out;
     detail::pending_mpi* raw = op.get();
     op->on_complete = [raw, target] { *target = to_election(raw->out); };
-    count(8, 8);
+    count(12, 12);
     return make_request(std::move(op), "MPI_Iallreduce (election)", ++ops_);
   }
 
@@ -645,7 +645,7 @@ class mpi {
         });
   }
 
-  static election to_election(const detail::float_int& r) noexcept {
+  static election to_election(const detail::double_int& r) noexcept {
     if (!std::isfinite(r.value)) return {};
     return {r.value, r.index};
   }

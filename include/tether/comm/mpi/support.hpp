@@ -70,9 +70,9 @@ void for_each_chunk(std::size_t n, std::size_t max_count, F&& f) {
   for (std::size_t lo = 0; lo < n; lo += max_count) f(lo, static_cast<int>(std::min(max_count, n - lo)));
 }
 
-/// The (score, rank) pair of MPI_FLOAT_INT.
-struct float_int {
-  float value;
+/// The (score, rank) pair of MPI_DOUBLE_INT.
+struct double_int {
+  double value;
   int index;
 };
 
@@ -82,8 +82,8 @@ struct pending_mpi {
   std::function<void()> on_complete;  // runs once, after every request completed
   bool completed = false;
   // The buffers of an election live here, so the request may outlive the caller's frame.
-  float_int in{};
-  float_int out{};
+  double_int in{};
+  double_int out{};
 };
 
 }  // namespace detail

@@ -275,25 +275,20 @@ class nccl {
     return request([op] { op->self->wait_event(op->event, op->what); }, [op] { return op->done(); });
   }
 
-  /// The (score, rank) min-reduction of an election: one ncclAllReduce (ncclMin) of an 8-byte key (see
-  /// nccl/key.hpp). The lowest finite score wins, ties go to the lowest rank, a non-finite score never
-  /// wins (rank -1 and score 0 when no score is finite). 8 bytes each way.
-  [[nodiscard]] election min_loc(float score) { return min_loc(score, rank_); }
+  /// The (score, rank) min-reduction of an election: two ncclAllReduce (ncclMin) of one 8-byte key each, the
+  /// score's order and then the id among the workers holding the best score (see nccl/key.hpp). The lowest
+  /// finite score wins, compared as a double, ties go to the lowest rank, a non-finite score never wins
+  /// (rank -1 and score 0 when no score is finite). 16 bytes each way.
+  [[nodiscard]] election min_loc(double score) { return min_loc(score, rank_); }
 
   /// min_loc with an explicit index (>= 0) per worker; ties go to the lowest index.
-  [[nodiscard]] election min_loc(float score, int index) {
+  [[nodiscard]] election min_loc(double score, int index) {
     tether::detail::require(index >= 0, "comm::nccl: min_loc: index must be >= 0, got index = ", index);
-    std::uint64_t key = detail::election_key(score, index);
-    auto* d = scratch<std::uint64_t>(1);
-    {
-      const detail::nccl_device_guard guard(device_, rank_);
-      cuda(cudaMemcpyAsync(d, &key, sizeof key, cudaMemcpyHostToDevice, stream_), "cudaMemcpyAsync");
-      call(ncclAllReduce(d, d, 1, ncclUint64, ncclMin, comm_, stream_), "ncclAllReduce (election)");
-      wait_stream("ncclAllReduce (election)");
-      copy_back(&key, d, sizeof key);
-    }
-    count(8, 8);
-    const auto e = detail::election_decode(key);
+    const std::uint64_t mine = detail::election_order(score);
+    std::uint64_t best = min_u64(mine);
+    const std::uint64_t id = min_u64(detail::election_id_key(mine, best, index));
+    count(16, 16);
+    const auto e = detail::election_decode(best, id);
     if (!e.finite) return {};
     return {e.score, e.id};
   }
@@ -542,6 +537,19 @@ class nccl {
     enter(exec, what);
     call(start(), what);
     wait_stream(what);
+  }
+
+  /// The minimum of one unsigned 64-bit value over the workers (ncclAllReduce with ncclMin, bounded wait).
+  std::uint64_t min_u64(std::uint64_t v) {
+    auto* d = scratch<std::uint64_t>(1);
+    {
+      const detail::nccl_device_guard guard(device_, rank_);
+      cuda(cudaMemcpyAsync(d, &v, sizeof v, cudaMemcpyHostToDevice, stream_), "cudaMemcpyAsync");
+      call(ncclAllReduce(d, d, 1, ncclUint64, ncclMin, comm_, stream_), "ncclAllReduce (election)");
+      wait_stream("ncclAllReduce (election)");
+      copy_back(&v, d, sizeof v);
+    }
+    return v;
   }
 
   /// Copies `bytes` from the device to host memory on the stream and waits (after the operation completed).

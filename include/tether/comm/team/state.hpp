@@ -118,7 +118,7 @@ class team_state {
   // others' after it; a closing barrier keeps the next collective from overwriting a slot still being read.
   std::vector<const void*>& ptrs() noexcept { return ptrs_; }
   std::vector<std::size_t>& sizes() noexcept { return sizes_; }
-  std::vector<float>& scores() noexcept { return scores_; }
+  std::vector<double>& scores() noexcept { return scores_; }
 
   /// Grows the shared scratch buffer (call only while posting, before the first barrier of a collective).
   void* scratch(std::size_t bytes) {
@@ -284,7 +284,7 @@ class team_state {
   bool stop_ = false;
   std::vector<const void*> ptrs_;
   std::vector<std::size_t> sizes_;
-  std::vector<float> scores_;
+  std::vector<double> scores_;
   std::vector<double> scratch_;
   std::vector<std::uint64_t> next_op_;
   std::vector<bool> finished_flag_;

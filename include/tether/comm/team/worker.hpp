@@ -197,36 +197,37 @@ class team_worker {
   }
 
   /// The (score, rank) min-reduction of an election: the lowest finite score wins, ties go to the lowest
-  /// rank, and a non-finite score never wins (rank = -1 when no score is finite). 8 bytes each way.
-  [[nodiscard]] election min_loc(float score) {
+  /// rank, and a non-finite score never wins (rank = -1 when no score is finite). Scores compare as doubles.
+  /// 12 bytes each way (a double and an int).
+  [[nodiscard]] election min_loc(double score) {
     auto& st = *state_;
     st.scores()[static_cast<std::size_t>(rank_)] = score;
     st.barrier();
     detail::collective_phase phase(st, 1);
     election best;
     for (int r = 0; r < size(); ++r) {
-      const float s = st.scores()[static_cast<std::size_t>(r)];
+      const double s = st.scores()[static_cast<std::size_t>(r)];
       if (std::isfinite(s) && (best.rank < 0 || s < best.score)) best = {s, r};
     }
     phase.sync();
-    count(8, 8);
+    count(12, 12);
     return best;
   }
 
   /// Non-blocking election: `out` receives the (score, rank) minimum of min_loc() when the request
   /// completes (the team's progress thread computes it once every worker has posted). `out` must not be
-  /// touched until then. 8 bytes each way.
-  [[nodiscard]] request imin_loc(float score, election& out) {
+  /// touched until then. 12 bytes each way.
+  [[nodiscard]] request imin_loc(double score, election& out) {
     out = {score, -1};
     auto op = state_->post(rank_, &out.score, &out, 1, 0, "imin_loc", [](detail::pending_reduction& o) {
       election best;
       for (std::size_t r = 0; r < o.send.size(); ++r) {
-        const float s = *static_cast<const float*>(o.send[r]);
+        const double s = *static_cast<const double*>(o.send[r]);
         if (std::isfinite(s) && (best.rank < 0 || s < best.score)) best = {s, static_cast<int>(r)};
       }
       for (void* dst : o.recv) *static_cast<election*>(dst) = best;  // after every score was read
     });
-    count(8, 8);
+    count(12, 12);
     return track(std::move(op));
   }
 
