@@ -10,7 +10,7 @@ presets=("$@")
 [ ${#presets[@]} -gt 0 ] || presets=(asan tsan)
 
 for preset in "${presets[@]}"; do
-  areas='core|step|pull|problems|comm|algo|algo_async|ps|codec|nccl|swarm|lbfgs'
+  areas='core|step|pull|problems|comm|algo|algo_async|ps|codec|nccl|swarm|lbfgs|soak'
   # The IDX reader and the MLP under ASan too; not under TSan (OpenBLAS is not instrumented).
   [ "${preset}" = asan ] && areas="${areas}|fashion_mnist"
   echo "sanitize: preset ${preset}, test labels ${areas}"

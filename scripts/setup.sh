@@ -11,7 +11,7 @@ packages=(
   libtrilinos-kokkos-dev
   libopenblas-dev zlib1g-dev
   dataset-fashion-mnist
-  gnuplot-nox valgrind
+  gnuplot-nox valgrind time
   clang libclang-rt-14-dev
   liblbfgs-dev liblbfgspp-dev libeigen3-dev
 )

@@ -8,16 +8,21 @@
 ///
 /// Per-step scalars (decayed rates, bias corrections, pull coefficients) are computed once on the host.
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <limits>
+#include <string>
+#include <typeinfo>
 #include <type_traits>
 #include <utility>
 
+#include "tether/core/checkpoint.hpp"
 #include "tether/core/concepts.hpp"
 #include "tether/core/config.hpp"
 #include "tether/core/consistency.hpp"
@@ -284,6 +289,95 @@ class optimizer {
     }
   }
 
+  /// Writes this worker's complete optimizer state to a checkpoint file at `path` (write to `path.tmp`, flush,
+  /// rename: a crash mid-write never replaces the last good checkpoint): the step state, the pull's buffers
+  /// and round state, the counters and the schedule's position. Not the parameters: the caller owns x and
+  /// saves it with `x` (docs/reliability.md#checkpoints). Under MPI every rank saves its own file. Host memory
+  /// and pulls with no communication in flight between steps (every synchronous pull but Overlap-Local-SGD's).
+  template <buffer X>
+  void save(const std::string& path, X&& x) const {
+    checkpoint_writer w;
+    write_identity(w);
+    w.put<std::uint64_t>(applied_);
+    w.put<std::uint32_t>(skipped_in_a_row_);
+    w.put<std::uint8_t>(started_ ? 1 : 0);
+    w.put<worker_stats_record>(worker_stats_record::of(stats_));
+    for (const auto& b : state_) w.put_array<T>(std::span<const T>(b.data(), b.size()));
+    for (const auto& b : targets_) w.put_array<T>(std::span<const T>(b.data(), b.size()));
+    pull_.save(w);
+    auto xv = as_view(x);
+    detail::require(xv.size() == n_, "optimizer::save: x has ", xv.size(), " elements, expected n = ", n_);
+    w.put_array<T>(std::span<const T>(xv.data(), xv.size()));
+    write_checkpoint_file(path, w.bytes());
+  }
+
+  /// Restores the state that save() wrote, and x. Every field is read and checked first (the file, its
+  /// version and checksum, the algorithm, the options, n, the rank and the worker count): on any mismatch or
+  /// damage tether::error names the file and what differs, and nothing here or in x has changed. A
+  /// deterministic run resumed from a checkpoint is bit-identical to the run that was not interrupted.
+  template <buffer X>
+  void load(const std::string& path, X&& x) {
+    static_assert(checkpointable, "tether::optimizer::load: this pull has communication in flight between steps "
+                                  "and cannot be checkpointed yet (docs/reliability.md#checkpoints)");
+    auto xv = as_view(x);
+    detail::require(xv.size() == n_, "optimizer::load: x has ", xv.size(), " elements, expected n = ", n_);
+    std::uint64_t applied = 0;
+    std::uint32_t skipped = 0;
+    bool started = false;
+    worker_stats_record stats{};
+    std::array<std::vector<T>, Step::state_size> state;
+    std::array<std::vector<T>, Pull::buffers> targets;
+    bound_pull_type pull = pull_;
+    std::vector<T> xs(n_);
+    std::exception_ptr failure;
+    try {
+      const auto bytes = read_checkpoint_file(path);
+      checkpoint_reader r(bytes, path);
+      read_identity(r);
+      applied = r.get<std::uint64_t>("the applied steps");
+      skipped = r.get<std::uint32_t>("the skipped steps in a row");
+      started = r.get<std::uint8_t>("the started flag") != 0;
+      stats = r.get<worker_stats_record>("the counters");
+      for (auto& b : state) {
+        b.resize(n_);
+        r.get_array<T>(std::span<T>(b), "a step state buffer");
+      }
+      for (auto& b : targets) {
+        b.resize(n_);
+        r.get_array<T>(std::span<T>(b), "a pull buffer");
+      }
+      pull.load(r);
+      r.get_array<T>(std::span<T>(xs), "the parameters");
+      r.expect_end();
+    } catch (const error&) {
+      failure = std::current_exception();
+    }
+    // Across processes the ranks agree, in one bounded collective, that each read a checkpoint of the same step
+    // (a rank that could not read its file holds all ones): a mismatch is an error on every rank, not a hang
+    // in the first round.
+    if constexpr (requires(std::span<const consistency_item> s) { comm_->check_consistent(s); }) {
+      const std::array<consistency_item, 1> items{
+          {{failure ? ~std::uint64_t{0} : stats.steps,
+            "the step of their checkpoints (all ones: the rank could not read its checkpoint)"}}};
+      try {
+        comm_->check_consistent(std::span<const consistency_item>(items));
+      } catch (const error&) {
+        if (failure) std::rethrow_exception(failure);  // the rank that could not read says why
+        throw;
+      }
+    }
+    if (failure) std::rethrow_exception(failure);
+    // Everything read and checked: commit.
+    applied_ = applied;
+    skipped_in_a_row_ = skipped;
+    started_ = started;
+    stats.to(stats_);
+    for (std::size_t k = 0; k != Step::state_size; ++k) std::copy(state[k].begin(), state[k].end(), state_[k].data());
+    for (std::size_t k = 0; k != Pull::buffers; ++k) std::copy(targets[k].begin(), targets[k].end(), targets_[k].data());
+    pull_ = std::move(pull);
+    std::copy(xs.begin(), xs.end(), xv.data());
+  }
+
   /// Number of parameters.
   [[nodiscard]] std::size_t size() const noexcept { return n_; }
   /// This worker's counters.
@@ -325,6 +419,70 @@ class optimizer {
   }
   static double seconds(clock::time_point a, clock::time_point b) {
     return std::chrono::duration<double>(b - a).count();
+  }
+
+  /// True when the pull can write and read its state between steps (save/load), and its state is copyable.
+  static constexpr bool checkpointable =
+      std::is_copy_assignable_v<bound_pull_type> && std::is_same_v<memory_space, mem::host> &&
+      requires(const bound_pull_type& cp, bound_pull_type& p, checkpoint_writer& w, checkpoint_reader& r) {
+        cp.save(w);
+        p.load(r);
+      };
+
+  /// The counters as a trivially copyable record (worker_stats itself may grow fields).
+  struct worker_stats_record {
+    std::uint64_t steps, rounds, skipped_nonfinite, excluded_nonfinite, leader_changes, bytes_sent, bytes_received;
+    double seconds_compute, seconds_comm, score;
+    std::int64_t leader;
+    static worker_stats_record of(const worker_stats& s) {
+      return {s.steps, s.rounds, s.skipped_nonfinite, s.excluded_nonfinite, s.leader_changes, s.bytes_sent,
+              s.bytes_received, s.seconds_compute, s.seconds_comm, s.score, s.leader};
+    }
+    void to(worker_stats& s) const {
+      s.steps = steps;
+      s.rounds = rounds;
+      s.skipped_nonfinite = skipped_nonfinite;
+      s.excluded_nonfinite = excluded_nonfinite;
+      s.leader_changes = leader_changes;
+      s.bytes_sent = bytes_sent;
+      s.bytes_received = bytes_received;
+      s.seconds_compute = seconds_compute;
+      s.seconds_comm = seconds_comm;
+      s.score = score;
+      s.leader = static_cast<int>(leader);
+    }
+  };
+
+  /// What a checkpoint must match: the algorithm (step, pull and value types), the options, n, the rank and
+  /// the number of workers.
+  static std::uint64_t algorithm_fingerprint() {
+    std::uint64_t h = 0xcbf29ce484222325ull;
+    for (const char* name : {typeid(Step).name(), typeid(Pull).name(), typeid(T).name()})
+      for (const char* c = name; *c != '\0'; ++c) {
+        h ^= static_cast<unsigned char>(*c);
+        h *= 0x100000001b3ull;
+      }
+    return h;
+  }
+  void write_identity(checkpoint_writer& w) const {
+    static_assert(checkpointable, "tether::optimizer::save: this pull has communication in flight between steps "
+                                  "and cannot be checkpointed yet (docs/reliability.md#checkpoints)");
+    w.put<std::uint64_t>(algorithm_fingerprint());
+    w.put<std::uint64_t>(options_fingerprint(opt_));
+    w.put<std::uint64_t>(n_);
+    w.put<std::int32_t>(comm_->rank());
+    w.put<std::int32_t>(comm_->size());
+  }
+  void read_identity(checkpoint_reader& r) const {
+    if (r.get<std::uint64_t>("the algorithm") != algorithm_fingerprint())
+      throw error(detail::concat("tether: checkpoint ", r.path(), ": written by another algorithm (step, pull or ",
+                                 "value type) than this optimizer's"));
+    if (r.get<std::uint64_t>("the options") != options_fingerprint(opt_))
+      throw error(detail::concat("tether: checkpoint ", r.path(), ": written with other options than this "
+                                 "optimizer's"));
+    r.expect_equal<std::uint64_t>(r.get<std::uint64_t>("n"), n_, "n");
+    r.expect_equal<std::int32_t>(r.get<std::int32_t>("the rank"), comm_->rank(), "rank");
+    r.expect_equal<std::int32_t>(r.get<std::int32_t>("the worker count"), comm_->size(), "workers");
   }
 
   /// Adds what the communicator moved since `before` to this optimizer's byte counts: the traffic of its own

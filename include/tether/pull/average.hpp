@@ -59,6 +59,12 @@ struct average {
     env.scale(x, T(1) / static_cast<T>(count));
   }
 
+  /// Nothing but the buffers lasts from one step to the next: checkpoints (core/checkpoint.hpp) hold no more.
+  template <class Writer>
+  void save(Writer&) const {}
+  template <class Reader>
+  void load(Reader&) {}
+
   template <class T>
   TETHER_HOST_DEVICE static T force(const context<T>&, T /*x*/) {
     return T(0);

@@ -81,6 +81,12 @@ struct elastic {
                                                                T(finite_workers_)});
   }
 
+  /// Nothing but the buffers lasts from one step to the next: checkpoints (core/checkpoint.hpp) hold no more.
+  template <class Writer>
+  void save(Writer&) const {}
+  template <class Reader>
+  void load(Reader&) {}
+
   template <class T>
   TETHER_HOST_DEVICE static T force(const context<T>& c, T x, T center, T /*sum*/) {
     return c.alpha * (x - center);

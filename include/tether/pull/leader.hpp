@@ -144,6 +144,20 @@ struct basic_leader {
   template <class Env, class T, class S>
   void after(Env&, view<T, S>, pull_buffers<T, buffers, S>) {}
 
+  /// The round state between steps, for checkpoints (core/checkpoint.hpp): the leaders and the loss window.
+  template <class Writer>
+  void save(Writer& w) const {
+    w.template put<std::int32_t>(global_leader_);
+    w.template put<std::int32_t>(local_leader_);
+    window_.save(w);
+  }
+  template <class Reader>
+  void load(Reader& r) {
+    global_leader_ = r.template get<std::int32_t>("the leader");
+    local_leader_ = r.template get<std::int32_t>("the local leader");
+    window_.load(r, opt.score_window);
+  }
+
   template <class T>
   TETHER_HOST_DEVICE static T force(const context<T>& c, T x, T xg)
     requires(!Grouped)

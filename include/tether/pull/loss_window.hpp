@@ -4,8 +4,13 @@
 /// synchronous leader pulls and the asynchronous one.
 
 #include <cstddef>
+#include <cstdint>
 #include <limits>
+#include <span>
+#include <utility>
 #include <vector>
+
+#include "tether/core/error.hpp"
 
 namespace tether::pull {
 
@@ -24,6 +29,26 @@ class loss_window {
     window_[pos_] = loss;
     pos_ = (pos_ + 1) % window_.size();
     if (filled_ < window_.size()) ++filled_;
+  }
+
+  /// Writes the window to a checkpoint (see core/checkpoint.hpp).
+  template <class Writer>
+  void save(Writer& w) const {
+    w.template put_array<double>(window_);
+    w.template put<std::uint64_t>(filled_);
+    w.template put<std::uint64_t>(pos_);
+  }
+  /// Reads a window written by save(); it must hold `k` losses.
+  template <class Reader>
+  void load(Reader& r, std::size_t k) {
+    std::vector<double> w(k);
+    r.template get_array<double>(std::span<double>(w), "the loss window");
+    const auto filled = r.template get<std::uint64_t>("the loss window's count");
+    const auto pos = r.template get<std::uint64_t>("the loss window's position");
+    if (filled > k || pos >= k) throw error(detail::concat("tether: checkpoint ", r.path(), ": corrupted loss window"));
+    window_ = std::move(w);
+    filled_ = static_cast<std::size_t>(filled);
+    pos_ = static_cast<std::size_t>(pos);
   }
 
   /// The mean of the recorded losses: +infinity before the first, NaN while any of them is non-finite (a

@@ -26,6 +26,11 @@ struct none {
   }
   template <class Env, class T, class S>
   void after(Env&, view<T, S>, pull_buffers<T, 0, S>) {}
+  /// No state: checkpoints (core/checkpoint.hpp) hold none.
+  template <class Writer>
+  void save(Writer&) const {}
+  template <class Reader>
+  void load(Reader&) {}
 
   template <class T>
   TETHER_HOST_DEVICE static T force(const context<T>&, T /*x*/) {
