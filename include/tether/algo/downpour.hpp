@@ -42,6 +42,7 @@
 #include "tether/core/consistency.hpp"
 #include "tether/core/error.hpp"
 #include "tether/core/optimizer.hpp"
+#include "tether/core/options_description.hpp"
 #include "tether/core/schedule.hpp"
 #include "tether/core/value_range.hpp"
 #include "tether/core/view.hpp"
@@ -110,6 +111,10 @@ struct replica_update {
 
 /// The options every replica must share, as one aggregate for the fingerprint.
 struct shared_fields {
+  /// The fields' names, in order (the error of a cross-rank mismatch names them: core/options_description.hpp).
+  static constexpr const char* field_names[] = {
+      "lr", "local_lr", "n_fetch", "n_push", "warm_start", "steps", "shards", "consistency", "servers", "lease",
+      "replay", "on_nonfinite"};
   double lr, local_lr;
   std::uint32_t n_fetch, n_push;
   std::uint64_t warm_start, steps, shards;
@@ -170,10 +175,11 @@ class downpour {
   downpour(Comm& comm, std::size_t n, options o = {}, Exec exec = {})
       : comm_(&comm), exec_(std::move(exec)), n_(n), opt_(std::move(o)) {
     validate();
+    const auto shared_options = shared();
     const std::array<consistency_item, 4> items{{{n, "the parameter count n"},
-                                                 {options_fingerprint(shared()), "the downpour options"},
-                                                 {options_fingerprint(opt_.shard_step), "the shard_step options"},
-                                                 {options_fingerprint(opt_.local_step), "the local_step options"}}};
+                                                 options_item(shared_options, "the downpour options"),
+                                                 options_item(opt_.shard_step, "the shard_step options"),
+                                                 options_item(opt_.local_step, "the local_step options")}};
     placement_type::check_consistent(comm, std::span<const consistency_item>(items));
     local_.opt = opt_.local_step;
     ShardStep shard_step;

@@ -45,6 +45,7 @@
 #include "tether/core/error.hpp"
 #include "tether/core/kernels.hpp"
 #include "tether/core/optimizer.hpp"
+#include "tether/core/options_description.hpp"
 #include "tether/core/rng.hpp"
 #include "tether/core/schedule.hpp"
 #include "tether/core/stats.hpp"
@@ -60,6 +61,10 @@ namespace tether::algo {
 /// `{.lr = 0.05, .topology = comm::topology::ring(8), .local_steps = 4, .codec = codec::stochastic_uniform<>({.bits = 8})}`.
 template <class Step, class Codec>
 struct swarm_sgd_options {
+  /// The fields' names, in order (the error of a cross-rank mismatch names them: core/options_description.hpp).
+  static constexpr const char* field_names[] = {
+      "lr", "step", "topology", "local_steps", "random_local_steps", "codec", "nonblocking", "replay", "seed",
+      "timeout", "on_nonfinite", "check_gradient", "schedule"};
   double lr = 0.01;                   ///< base learning rate of the local steps
   typename Step::options step{};      ///< the step policy's options
   comm::topology topology{};          ///< the communication graph (its size must be the team's); empty: complete
@@ -318,7 +323,7 @@ class swarm_sgd {
     const std::size_t bytes = o.codec.encoded_size(n);
     if constexpr (requires(std::span<const consistency_item> items) { comm.check_consistent(items); }) {
       const std::array<consistency_item, 4> items{{{n, "the parameter count n"},
-                                                   {fingerprint(o), "the swarm_sgd options"},
+                                                   options_item(fingerprint(o), o, "the swarm_sgd options"),
                                                    {o.topology.fingerprint(), "the topology"},
                                                    {bytes, "the codec's message size (codec, bits, block)"}}};
       comm.check_consistent(std::span<const consistency_item>(items));

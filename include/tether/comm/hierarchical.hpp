@@ -24,6 +24,7 @@
 
 #include <mpi.h>
 
+#include <array>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -37,6 +38,7 @@
 #include <vector>
 
 #include "tether/comm/mpi.hpp"
+#include "tether/comm/mpi/option_agreement.hpp"
 #include "tether/comm/shared_memory.hpp"
 #include "tether/core/consistency.hpp"
 #include "tether/core/error.hpp"
@@ -208,7 +210,7 @@ class hierarchical {
   /// of threads. Needs MPI_THREAD_SERIALIZED.
   explicit hierarchical(MPI_Comm comm, options o = {})
       : opt_(o), threads_(o.threads),
-        net_(comm, {.timeout = o.timeout, .group_size = o.group_size, .max_count = o.max_count}),
+        net_(agreed(comm, o), {.timeout = o.timeout, .group_size = o.group_size, .max_count = o.max_count}),
         team_(o.threads >= 1 ? o.threads : 1) {
     tether::detail::require(o.threads >= 1, "hierarchical: threads must be >= 1, got threads = ", o.threads);
     int level = MPI_THREAD_SINGLE;
@@ -265,6 +267,24 @@ class hierarchical {
   }
 
  private:
+  // The ranks agree on the validity of the options (bounded) before comm::mpi duplicates `comm`: a rank with a
+  // bad option makes every rank raise the same error instead of leaving the others in MPI_Comm_dup.
+  static MPI_Comm agreed(MPI_Comm comm, const options& o) {
+    int initialized = 0;
+    MPI_Initialized(&initialized);
+    if (initialized == 0)
+      throw runtime_error("tether: comm::hierarchical: MPI is not initialized (call MPI_Init_thread or create a "
+                          "tether::comm::mpi_environment first)");
+    const std::array<detail::option_check, 3> checks{{
+        {"threads", static_cast<double>(o.threads), o.threads >= 1, "must be >= 1"},
+        {"timeout", o.timeout, !std::isnan(o.timeout), "must be a number of seconds (<= 0 waits forever)"},
+        {"group_size", static_cast<double>(o.group_size), o.group_size >= 0, "must be >= 0 (0: one group per node)"},
+    }};
+    detail::agree_on_options(comm, "comm::hierarchical", checks,
+                             detail::agreement_wait(o.timeout, options{}.timeout));
+    return comm;
+  }
+
   const comm_counters& refresh_counters(int thread) const {
     const auto i = static_cast<std::size_t>(thread);
     const comm_counters& t = team_.counters(thread);

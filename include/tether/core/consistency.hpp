@@ -17,10 +17,15 @@
 
 namespace tether {
 
-/// A value every worker must hold identically, and what it is (named in the error message).
+/// A value every worker must hold identically, and what it is (named in the error message). When the value
+/// is the fingerprint of an options aggregate, `describe(subject)` may give its fields as "name=value" lines
+/// (tether::options_item, core/options_description.hpp): a mismatch then names the first field that differs
+/// and both ranks' values. `subject` must live until the check returns.
 struct consistency_item {
   std::uint64_t value = 0;
   const char* what = "";
+  std::string (*describe)(const void* subject) = nullptr;
+  const void* subject = nullptr;
 };
 
 namespace detail {
@@ -45,7 +50,7 @@ struct any_field {
   constexpr operator U() const noexcept;  // NOLINT(google-explicit-constructor): declared, never defined
 };
 
-inline constexpr std::size_t max_fields = 12;
+inline constexpr std::size_t max_fields = 20;
 
 template <class T, class... A>
 constexpr std::size_t count_fields() {
@@ -71,28 +76,91 @@ void hash_into(std::uint64_t& h, const V& v);
 template <class T, class F>
 void for_each_field(const T& t, F&& f) {
   constexpr std::size_t n = count_fields<T>();
-  // clang-format off
-  if constexpr (n == 1) { const auto& [a] = t; f(a); }
-  else if constexpr (n == 2) { const auto& [a, b] = t; f(a); f(b); }
-  else if constexpr (n == 3) { const auto& [a, b, c] = t; f(a); f(b); f(c); }
-  else if constexpr (n == 4) { const auto& [a, b, c, d] = t; f(a); f(b); f(c); f(d); }
-  else if constexpr (n == 5) { const auto& [a, b, c, d, e] = t; f(a); f(b); f(c); f(d); f(e); }
-  else if constexpr (n == 6) { const auto& [a, b, c, d, e, g] = t; f(a); f(b); f(c); f(d); f(e); f(g); }
-  else if constexpr (n == 7) { const auto& [a, b, c, d, e, g, i] = t; f(a); f(b); f(c); f(d); f(e); f(g); f(i); }
+  if constexpr (n == 1) {
+    const auto& [f0] = t;
+    f(f0);
+  }
+  else if constexpr (n == 2) {
+    const auto& [f0, f1] = t;
+    f(f0); f(f1);
+  }
+  else if constexpr (n == 3) {
+    const auto& [f0, f1, f2] = t;
+    f(f0); f(f1); f(f2);
+  }
+  else if constexpr (n == 4) {
+    const auto& [f0, f1, f2, f3] = t;
+    f(f0); f(f1); f(f2); f(f3);
+  }
+  else if constexpr (n == 5) {
+    const auto& [f0, f1, f2, f3, f4] = t;
+    f(f0); f(f1); f(f2); f(f3); f(f4);
+  }
+  else if constexpr (n == 6) {
+    const auto& [f0, f1, f2, f3, f4, f5] = t;
+    f(f0); f(f1); f(f2); f(f3); f(f4); f(f5);
+  }
+  else if constexpr (n == 7) {
+    const auto& [f0, f1, f2, f3, f4, f5, f6] = t;
+    f(f0); f(f1); f(f2); f(f3); f(f4); f(f5); f(f6);
+  }
   else if constexpr (n == 8) {
-    const auto& [a, b, c, d, e, g, i, j] = t; f(a); f(b); f(c); f(d); f(e); f(g); f(i); f(j); }
+    const auto& [f0, f1, f2, f3, f4, f5, f6, f7] = t;
+    f(f0); f(f1); f(f2); f(f3); f(f4); f(f5); f(f6); f(f7);
+  }
   else if constexpr (n == 9) {
-    const auto& [a, b, c, d, e, g, i, j, k] = t; f(a); f(b); f(c); f(d); f(e); f(g); f(i); f(j); f(k); }
+    const auto& [f0, f1, f2, f3, f4, f5, f6, f7, f8] = t;
+    f(f0); f(f1); f(f2); f(f3); f(f4); f(f5); f(f6); f(f7); f(f8);
+  }
   else if constexpr (n == 10) {
-    const auto& [a, b, c, d, e, g, i, j, k, l] = t;
-    f(a); f(b); f(c); f(d); f(e); f(g); f(i); f(j); f(k); f(l); }
+    const auto& [f0, f1, f2, f3, f4, f5, f6, f7, f8, f9] = t;
+    f(f0); f(f1); f(f2); f(f3); f(f4); f(f5); f(f6); f(f7); f(f8); f(f9);
+  }
   else if constexpr (n == 11) {
-    const auto& [a, b, c, d, e, g, i, j, k, l, m] = t;
-    f(a); f(b); f(c); f(d); f(e); f(g); f(i); f(j); f(k); f(l); f(m); }
+    const auto& [f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10] = t;
+    f(f0); f(f1); f(f2); f(f3); f(f4); f(f5); f(f6); f(f7); f(f8); f(f9); f(f10);
+  }
   else if constexpr (n == 12) {
-    const auto& [a, b, c, d, e, g, i, j, k, l, m, o] = t;
-    f(a); f(b); f(c); f(d); f(e); f(g); f(i); f(j); f(k); f(l); f(m); f(o); }
-  // clang-format on
+    const auto& [f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11] = t;
+    f(f0); f(f1); f(f2); f(f3); f(f4); f(f5); f(f6); f(f7); f(f8); f(f9); f(f10); f(f11);
+  }
+  else if constexpr (n == 13) {
+    const auto& [f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11, f12] = t;
+    f(f0); f(f1); f(f2); f(f3); f(f4); f(f5); f(f6); f(f7); f(f8); f(f9); f(f10); f(f11); f(f12);
+  }
+  else if constexpr (n == 14) {
+    const auto& [f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11, f12, f13] = t;
+    f(f0); f(f1); f(f2); f(f3); f(f4); f(f5); f(f6); f(f7); f(f8); f(f9); f(f10); f(f11); f(f12); f(f13);
+  }
+  else if constexpr (n == 15) {
+    const auto& [f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11, f12, f13, f14] = t;
+    f(f0); f(f1); f(f2); f(f3); f(f4); f(f5); f(f6); f(f7); f(f8); f(f9); f(f10); f(f11); f(f12); f(f13); f(f14);
+  }
+  else if constexpr (n == 16) {
+    const auto& [f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11, f12, f13, f14, f15] = t;
+    f(f0); f(f1); f(f2); f(f3); f(f4); f(f5); f(f6); f(f7);
+    f(f8); f(f9); f(f10); f(f11); f(f12); f(f13); f(f14); f(f15);
+  }
+  else if constexpr (n == 17) {
+    const auto& [f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11, f12, f13, f14, f15, f16] = t;
+    f(f0); f(f1); f(f2); f(f3); f(f4); f(f5); f(f6); f(f7);
+    f(f8); f(f9); f(f10); f(f11); f(f12); f(f13); f(f14); f(f15); f(f16);
+  }
+  else if constexpr (n == 18) {
+    const auto& [f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11, f12, f13, f14, f15, f16, f17] = t;
+    f(f0); f(f1); f(f2); f(f3); f(f4); f(f5); f(f6); f(f7); f(f8);
+    f(f9); f(f10); f(f11); f(f12); f(f13); f(f14); f(f15); f(f16); f(f17);
+  }
+  else if constexpr (n == 19) {
+    const auto& [f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11, f12, f13, f14, f15, f16, f17, f18] = t;
+    f(f0); f(f1); f(f2); f(f3); f(f4); f(f5); f(f6); f(f7); f(f8);
+    f(f9); f(f10); f(f11); f(f12); f(f13); f(f14); f(f15); f(f16); f(f17); f(f18);
+  }
+  else if constexpr (n == 20) {
+    const auto& [f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11, f12, f13, f14, f15, f16, f17, f18, f19] = t;
+    f(f0); f(f1); f(f2); f(f3); f(f4); f(f5); f(f6); f(f7); f(f8); f(f9);
+    f(f10); f(f11); f(f12); f(f13); f(f14); f(f15); f(f16); f(f17); f(f18); f(f19);
+  }
 }
 
 template <class V>
@@ -116,7 +184,7 @@ void hash_into(std::uint64_t& h, const V& v) {
 
 }  // namespace detail::fingerprint_impl
 
-/// A 64-bit fingerprint of an options aggregate: its arithmetic, enum and nested-aggregate fields (up to 12
+/// A 64-bit fingerprint of an options aggregate: its arithmetic, enum and nested-aggregate fields (up to 20
 /// per level), recursively. Callables and other class types are left out, so a logging callback set on one
 /// rank only does not count as a disagreement. Equal options give equal fingerprints on every platform
 /// of the same build.

@@ -31,6 +31,13 @@ struct timeout : runtime_error {
   using runtime_error::runtime_error;
 };
 
+/// Raised inside a communicator's bounded wait when a rank that already finished its run (its optimizer's
+/// finish()) never joins the collective this rank waits in: that rank stopped early. The optimizer turns it
+/// into the error every rank raises, naming the rank, its step count and the others' (comm::mpi).
+struct peer_finished : error {
+  using error::error;
+};
+
 namespace detail {
 
 template <class... A>

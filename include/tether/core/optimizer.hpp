@@ -29,6 +29,7 @@
 #include "tether/core/error.hpp"
 #include "tether/core/fused_update.hpp"
 #include "tether/core/kernels.hpp"
+#include "tether/core/options_description.hpp"
 #include "tether/core/schedule.hpp"
 #include "tether/core/stats.hpp"
 #include "tether/core/step_env.hpp"
@@ -53,6 +54,9 @@ using nonfinite_element = kernels::nonfinite<T>;
 /// Options of an optimizer, filled with designated initializers: `{.lr = 0.05, .pull = {.period = 16}}`.
 template <class Step, class Pull>
 struct optimizer_options {
+  /// The fields' names, in order (the error of a cross-rank mismatch names them: core/options_description.hpp).
+  static constexpr const char* field_names[] = {
+      "lr", "step", "pull", "schedule", "on_nonfinite", "skip_limit", "check_gradient", "on_round"};
   double lr = 0.01;                                     ///< base learning rate (eta)
   typename Step::options step{};                        ///< the step policy's options
   typename Pull::options pull{};                        ///< the pull policy's options
@@ -117,7 +121,7 @@ class optimizer {
     // rank has the same parameter count and options, so a mismatch is a clear error, not a hang.
     if constexpr (requires(std::span<const consistency_item> s) { comm.check_consistent(s); }) {
       const std::array<consistency_item, 2> items{{{n, "the parameter count n"},
-                                                   {options_fingerprint(opt_), "the optimizer options"}}};
+                                                   options_item(opt_, "the optimizer options")}};
       comm.check_consistent(std::span<const consistency_item>(items));
     }
     detail::require(std::isfinite(opt_.lr) && opt_.lr >= 0.0, "optimizer: lr must be finite and >= 0, got lr = ",
@@ -216,12 +220,18 @@ class optimizer {
     const comm_counters c0 = comm_->counters();
     const auto t0 = clock::now();
     const auto bufs = target_views();
-    if (!started_) {
-      pull_.start(env, xs, bufs);
-      started_ = true;
-    }
     typename bound_pull_type::template context<T> pc{};
-    const bool force = pull_.before(env, xs, bufs, pc);
+    bool force = false;
+    try {
+      if (!started_) {
+        pull_.start(env, xs, bufs);
+        started_ = true;
+      }
+      force = pull_.before(env, xs, bufs, pc);
+    } catch (const peer_finished&) {
+      stopped_early_elsewhere(stats_.steps + 1);
+      throw;
+    }
     const auto t1 = clock::now();
 
     if (finite) {
@@ -234,7 +244,12 @@ class optimizer {
       run<false, true>(xs.data(), gp, {}, pc);
     }
     const auto t2 = clock::now();
-    pull_.after(env, xs, bufs);
+    try {
+      pull_.after(env, xs, bufs);
+    } catch (const peer_finished&) {
+      stopped_early_elsewhere(stats_.steps + 1);
+      throw;
+    }
     const auto t3 = clock::now();
 
     stats_.seconds_comm += seconds(t0, t1) + seconds(t2, t3);
@@ -247,16 +262,30 @@ class optimizer {
     }
   }
 
-  /// Completes communication still in flight (Overlap-Local-SGD's pending average). Call before reading the
-  /// pull's buffers at the end of a run; the destructor also waits.
+  /// Ends the run: completes communication still in flight (Overlap-Local-SGD's pending average; the
+  /// destructor also waits), then, on a communicator across processes (comm::mpi) and for a pull whose rounds
+  /// keep the workers in step, checks that every rank took the same number of steps: a rank that stopped early
+  /// is a tether::error on every rank naming it and the step counts (docs/reliability.md). Call it at the end
+  /// of every run, before reading the pull's buffers.
   template <buffer X>
   void finish(X&& x) {
     if constexpr (requires(env_type& e) { pull_.finish(e, view<T, memory_space>{}, target_views()); }) {
       auto xv = as_view(x);
       env_type env{*comm_, exec_, stats_.steps, 0.0, stats_};
       const comm_counters c0 = comm_->counters();
-      pull_.finish(env, view<T, memory_space>{xv.data(), xv.size()}, target_views());
+      try {
+        pull_.finish(env, view<T, memory_space>{xv.data(), xv.size()}, target_views());
+      } catch (const peer_finished&) {
+        stopped_early_elsewhere(stats_.steps);  // all steps taken, but a round of them waits for the early rank
+        throw;
+      }
       count_bytes(c0);
+    }
+    if constexpr (lockstep && requires(std::uint64_t k) { comm_->check_finish(k, true); }) {
+      if (!steps_agreed_) {
+        steps_agreed_ = true;
+        comm_->check_finish(stats_.steps, true);
+      }
     }
   }
 
@@ -375,6 +404,19 @@ class optimizer {
 
  private:
   using clock = std::chrono::steady_clock;
+
+  /// True when the pull's rounds keep every worker at the same step (the synchronous pulls); an asynchronous
+  /// pull declares `static constexpr bool independent_steps = true;` (its workers may take different steps).
+  static constexpr bool lockstep = !requires { requires Pull::independent_steps; };
+
+  // A collective of step `step` (1-based) waited for a rank that already finished its run: join the step-count
+  // agreement with it (it throws the error every rank raises).
+  void stopped_early_elsewhere(std::uint64_t step) {
+    if constexpr (requires(std::uint64_t k) { comm_->check_finish(k, false); }) {
+      steps_agreed_ = true;
+      comm_->check_finish(step, false);
+    }
+  }
   static double seconds(clock::time_point a, clock::time_point b) {
     return std::chrono::duration<double>(b - a).count();
   }
@@ -478,6 +520,7 @@ class optimizer {
   std::uint64_t applied_ = 0;
   std::uint32_t skipped_in_a_row_ = 0;  // consecutive non-finite steps, for skip_limit
   bool started_ = false;
+  bool steps_agreed_ = false;  // finish() ran the step-count agreement (once per run)
   bound_pull_type pull_{};  // last: destroyed first, so communication in flight completes before its buffers go
 };
 

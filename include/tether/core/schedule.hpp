@@ -13,6 +13,8 @@ namespace tether {
 
 /// A learning-rate schedule. Built-in kinds cover the usual cases; `custom` takes any callable.
 struct schedule {
+  /// The fields' names, in order (the error of a cross-rank mismatch names them: core/options_description.hpp).
+  static constexpr const char* field_names[] = {"type", "every", "factor", "total", "floor", "warmup", "fn"};
   enum class kind { constant, step_decay, cosine, custom };
   kind type = kind::constant;
   std::uint64_t every = 0;         ///< step_decay: decay period in steps

@@ -21,6 +21,7 @@
 #include "tether/core/consistency.hpp"
 #include "tether/core/error.hpp"
 #include "tether/core/objective.hpp"
+#include "tether/core/options_description.hpp"
 #include "tether/core/view.hpp"
 #include "tether/exec/serial.hpp"
 #include "tether/lbfgs/engine.hpp"
@@ -147,7 +148,7 @@ requires execution_space<Exec> && buffer<X> && buffer<G> result minimize(const E
       {xs.size(), "the size of x"},
       {dim, "the objective's dimension"},
       {samples, "the objective's samples()"},
-      {fingerprint(o), "the lbfgs::options"},
+      options_item(fingerprint(o), o, "the lbfgs::options"),
       {detail::hash_values(std::span<const T>(xs)), "the start point x (a hash of its values)"},
   };
   detail::check_agreement(comm, items);

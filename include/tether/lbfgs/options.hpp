@@ -20,6 +20,8 @@ inline constexpr std::size_t max_history = 32;
 
 /// The More-Thuente line search's parameters (the defaults are libLBFGS's).
 struct line_search_options {
+  /// The fields' names, in order (the error of a cross-rank mismatch names them: core/options_description.hpp).
+  static constexpr const char* field_names[] = {"ftol", "gtol", "xtol", "min_step", "max_step", "max_evaluations"};
   double ftol = 1e-4;                ///< sufficient decrease: f(a) <= f(0) + ftol * a * f'(0); in (0, 0.5)
   double gtol = 0.9;                 ///< curvature (strong Wolfe): |f'(a)| <= gtol * |f'(0)|; in (ftol, 1)
   double xtol = 1e-16;               ///< smallest relative width of the interval of uncertainty; >= 0
@@ -46,6 +48,11 @@ struct iteration_record {
 
 /// What Sandblaster L-BFGS is asked to do. Every worker passes the same options (checked under MPI).
 struct options {
+  /// The fields' names, in order (the error of a cross-rank mismatch names them: core/options_description.hpp).
+  static constexpr const char* field_names[] = {
+      "history", "epsilon", "past", "delta", "max_iterations", "line_search", "curvature_epsilon", "portions",
+      "shards", "queue_depth", "backups", "backup_threshold", "max_copies", "backup_after", "timeout",
+      "coordinator", "seed", "on_iteration"};
   std::size_t history = 6;         ///< m: the (s, y) pairs kept, 1..max_history
   double epsilon = 1e-5;           ///< converged when |g| <= epsilon * max(1, |x|) (libLBFGS's test); >= 0
   std::size_t past = 0;            ///< 0, or stop when |f(k - past) - f(k)| / |f(k)| < delta

@@ -27,6 +27,8 @@ enum class consistency_mode : std::uint8_t {
 /// and every replica's fetch waits for the round it pushed. A replica that finished or was declared lost is
 /// no longer live: it never holds the others back.
 struct consistency {
+  /// The fields' names, in order (the error of a cross-rank mismatch names them: core/options_description.hpp).
+  static constexpr const char* field_names[] = {"mode", "staleness"};
   consistency_mode mode = consistency_mode::asynchronous;
   std::uint32_t staleness = 0;  ///< bounded: s, the most pushes a replica may run ahead of the slowest live one
 

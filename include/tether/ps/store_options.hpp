@@ -15,6 +15,8 @@ namespace tether::ps {
 /// Replay mode (thread team, asynchronous consistency): the replicas take turns, one step (or finish()) per
 /// turn, in an order drawn from `seed`; the same seed gives the same interleaving and bit-identical results.
 struct replay_options {
+  /// The fields' names, in order (the error of a cross-rank mismatch names them: core/options_description.hpp).
+  static constexpr const char* field_names[] = {"enabled", "seed"};
   bool enabled = false;
   std::uint64_t seed = 0;
 };

@@ -25,6 +25,8 @@ namespace tether::pull {
 /// The anchor pull with an overlapping average.
 struct anchor {
   struct options {
+    /// The fields' names, in order (the error of a cross-rank mismatch names them: core/options_description.hpp).
+    static constexpr const char* field_names[] = {"period", "alpha", "momentum"};
     std::uint32_t period = 16;  ///< tau: local steps between rounds
     float alpha = 0.2f;         ///< pull toward the anchor at a round
     float momentum = 0.0f;      ///< anchor momentum m

@@ -67,6 +67,8 @@ concept async_store_communicator = one_sided_communicator<C, T> && requires(C& c
 
 /// Options of the asynchronous elastic pull.
 struct async_elastic_options {
+  /// The fields' names, in order (the error of a cross-rank mismatch names them: core/options_description.hpp).
+  static constexpr const char* field_names[] = {"period", "beta", "alpha", "owner", "shards"};
   std::uint32_t period = 10;  ///< tau: steps between a worker's exchanges with the center
   float beta = 0.9f;          ///< moving rate of the center, beta = p*alpha
   float alpha = 0.0f;         ///< elastic coefficient; 0 = beta/p
@@ -80,6 +82,8 @@ class async_elastic_run;
 /// Asynchronous EASGD's pull: its options, buffers and force. The optimizer holds its run state,
 /// async_elastic_run<Comm, Exec, T> (see bind). See the file comment.
 struct async_elastic {
+  /// Workers take their steps independently (they may end at different counts): no step-count agreement.
+  static constexpr bool independent_steps = true;
   using options = async_elastic_options;
   options opt{};
 

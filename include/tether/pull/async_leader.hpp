@@ -57,6 +57,8 @@ namespace tether::pull {
 
 /// Options of the asynchronous leader pull.
 struct async_leader_options {
+  /// The fields' names, in order (the error of a cross-rank mismatch names them: core/options_description.hpp).
+  static constexpr const char* field_names[] = {"period", "strength", "jump", "score_window"};
   std::uint32_t period = 16;        ///< tau: a round (election + broadcast) is due every period steps
   float strength = 0.1f;            ///< p: proximal pull per step is strength/period
   float jump = 0.0f;                ///< c: extra pull in the step where a new leader copy arrives, 0 = off
@@ -69,6 +71,8 @@ class async_leader_run;
 /// Asynchronous LSGD's pull: its options, buffers and force. The optimizer holds its run state,
 /// async_leader_run<Comm, Exec, T> (see bind). See the file comment.
 struct async_leader {
+  /// Workers take their steps independently (they may end at different counts): no step-count agreement.
+  static constexpr bool independent_steps = true;
   using options = async_leader_options;
   options opt{};
 

@@ -18,6 +18,8 @@ namespace tether::pull {
 /// Plain averaging of the parameters by all-reduce. No per-step force.
 struct average {
   struct options {
+    /// The fields' names, in order (the error of a cross-rank mismatch names them: core/options_description.hpp).
+    static constexpr const char* field_names[] = {"period", "warmup"};
     std::uint32_t period = 16;  ///< tau: local steps between averages
     std::uint32_t warmup = 0;   ///< steps of fully synchronous SGD first (post-local SGD)
   };

@@ -25,6 +25,8 @@ namespace tether::pull {
 /// EASGD's elastic pull with a replicated center.
 struct elastic {
   struct options {
+    /// The fields' names, in order (the error of a cross-rank mismatch names them: core/options_description.hpp).
+    static constexpr const char* field_names[] = {"period", "beta", "alpha"};
     std::uint32_t period = 10;  ///< tau: steps between rounds
     float beta = 0.9f;          ///< moving rate of the center, beta = p*alpha
     float alpha = 0.0f;         ///< elastic coefficient; 0 = beta/p

@@ -36,6 +36,9 @@ namespace tether::pull {
 
 /// Options of the leader pulls.
 struct leader_options {
+  /// The fields' names, in order (the error of a cross-rank mismatch names them: core/options_description.hpp).
+  static constexpr const char* field_names[] = {
+      "period", "strength", "global_period", "global_strength", "jump", "global_jump", "score_window"};
   std::uint32_t period = 16;          ///< tau (tau_L with groups): steps between elections
   float strength = 0.1f;              ///< p (p_L): proximal pull per step is strength/period
   std::uint32_t global_period = 0;    ///< tau_G, group_leader only: a multiple of period; 0 = period

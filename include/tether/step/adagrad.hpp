@@ -14,6 +14,8 @@ namespace tether::step {
 /// Adagrad (Duchi et al.), the update Downpour's shards apply. One state buffer: the sum of squares h.
 struct adagrad {
   struct options {
+    /// The fields' names, in order (the error of a cross-rank mismatch names them: core/options_description.hpp).
+    static constexpr const char* field_names[] = {"eps", "initial_accumulator"};
     float eps = 1e-10f;                ///< added to sqrt(h)
     float initial_accumulator = 0.0f;  ///< h at the start
   };

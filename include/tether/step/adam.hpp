@@ -18,6 +18,8 @@ namespace tether::step {
 /// Adam. Two state buffers: first moment m and second moment v.
 struct adam {
   struct options {
+    /// The fields' names, in order (the error of a cross-rank mismatch names them: core/options_description.hpp).
+    static constexpr const char* field_names[] = {"beta1", "beta2", "eps"};
     float beta1 = 0.9f;
     float beta2 = 0.999f;
     float eps = 1e-8f;

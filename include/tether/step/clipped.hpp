@@ -26,6 +26,8 @@ namespace tether::step {
 template <class Step>
 struct clipped {
   struct options {
+    /// The fields' names, in order (the error of a cross-rank mismatch names them: core/options_description.hpp).
+    static constexpr const char* field_names[] = {"max_norm", "step"};
     float max_norm = 1.0f;          ///< the largest global norm of g; larger gradients are scaled down to it
     typename Step::options step{};  ///< the wrapped step's options
   };

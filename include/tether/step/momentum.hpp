@@ -16,6 +16,8 @@ namespace tether::step {
 /// Momentum SGD with a Nesterov flag. One state buffer: the velocity v.
 struct momentum {
   struct options {
+    /// The fields' names, in order (the error of a cross-rank mismatch names them: core/options_description.hpp).
+    static constexpr const char* field_names[] = {"momentum", "nesterov"};
     float momentum = 0.9f;  ///< mu in [0, 1)
     bool nesterov = false;  ///< Nesterov's look-ahead form
   };

@@ -18,18 +18,22 @@
 #include <functional>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "tether/comm/mpi/finish_board.hpp"
+#include "tether/comm/mpi/option_agreement.hpp"
 #include "tether/comm/mpi/options.hpp"
 #include "tether/comm/mpi/ring.hpp"
 #include "tether/comm/mpi/support.hpp"
 #include "tether/core/collectives.hpp"
 #include "tether/core/consistency.hpp"
 #include "tether/core/error.hpp"
+#include "tether/core/options_description.hpp"
 #include "tether/core/poll.hpp"
 #include "tether/core/request.hpp"
 #include "tether/core/shard_layout.hpp"
@@ -57,23 +61,32 @@ class mpi {
     if (initialized == 0)
       throw runtime_error("tether: comm::mpi: MPI is not initialized (call MPI_Init_thread or create a "
                           "tether::comm::mpi_environment first)");
-    tether::detail::require(std::isfinite(o.timeout) || o.timeout > 0,
-                            "comm::mpi: timeout must be a number of seconds, got timeout = ", o.timeout);
-    tether::detail::require(o.group_size >= 0, "comm::mpi: group_size must be >= 0, got group_size = ",
-                            o.group_size);
+    // The ranks agree on their options' validity first (bounded), so a rank with a bad option does not leave
+    // the others waiting forever in MPI_Comm_dup: every rank raises the same error.
+    const std::array<detail::option_check, 3> checks{{
+        {"timeout", o.timeout, !std::isnan(o.timeout), "must be a number of seconds (<= 0 waits forever)"},
+        {"group_size", static_cast<double>(o.group_size), o.group_size >= 0, "must be >= 0 (0: one group per node)"},
+        {"device_direct", static_cast<double>(static_cast<int>(o.device_direct)),
+         o.device_direct == mpi_device_direct::automatic || o.device_direct == mpi_device_direct::never ||
+             o.device_direct == mpi_device_direct::always,
+         "must be automatic (0), never (1) or always (2)"},
+    }};
+    detail::agree_on_options(comm, "comm::mpi", checks, detail::agreement_wait(o.timeout, options{}.timeout));
     const int rc = MPI_Comm_dup(comm, &comm_);
     if (rc != MPI_SUCCESS)
       throw runtime_error(tether::detail::concat("tether: comm::mpi: MPI_Comm_dup failed: ",
                                                  detail::mpi_error_text(rc)));
     try {
       init_handle();
-      const std::array<consistency_item, 1> items{
-          {{options_hash(), "the comm::mpi options (timeout, group_size, max_count, device_direct)"}}};
+      board_owned_ = std::make_unique<detail::finish_board>(comm_);
+      board_ = board_owned_.get();
+      const std::array<consistency_item, 1> items{{options_item(opt_, "the comm::mpi options")}};
       check_consistent(std::span<const consistency_item>(items));
       tether::detail::require(opt_.group_size == 0 || size_ % opt_.group_size == 0, "comm::mpi: the ", size_,
                               " ranks must be a multiple of group_size (", opt_.group_size, ")");
       make_groups();
     } catch (...) {
+      board_owned_.reset();
       MPI_Comm_free(&comm_);
       throw;
     }
@@ -86,6 +99,7 @@ class mpi {
 
   ~mpi() {
     group_.reset();
+    board_owned_.reset();
     int finalized = 0;
     MPI_Finalized(&finalized);
     if (finalized == 0 && ring_ready_) MPI_Comm_free(&ring_comm_);
@@ -126,13 +140,14 @@ class mpi {
   }
 
   void barrier() {
+    const std::uint64_t op = ++ops_;
     if (!polling()) {
       check(MPI_Barrier(comm_), "MPI_Barrier");
       return;
     }
     MPI_Request r = MPI_REQUEST_NULL;
     check(MPI_Ibarrier(comm_, &r), "MPI_Ibarrier");
-    wait_all(std::span<MPI_Request>(&r, 1), "MPI_Barrier");
+    wait_all(std::span<MPI_Request>(&r, 1), "MPI_Barrier", op);
   }
 
   /// In-place sum over the ranks of a buffer in host memory (no copy of the buffer). With the timeout on, a
@@ -157,18 +172,19 @@ class mpi {
   void allreduce_scaled_sum(std::span<const T> send, std::span<T> recv, T factor) {
     static_assert(std::is_arithmetic_v<T>, "allreduce_sum needs an arithmetic element type");
     tether::detail::require_send_recv(send.size(), recv.size());
+    const std::uint64_t op = ++ops_;
     if constexpr (std::is_floating_point_v<T>) {
       if (polling() && size_ > 1 && recv.size() * sizeof(T) >= detail::ring_allreduce_min_bytes) {
         detail::ring_allreduce_sum(
             ring_comm(), rank_, size_, send.data(), recv.data(), recv.size(), max_count(), ring_scratch_,
-            [this](std::span<MPI_Request> r, const char* what) { wait_all(r, what); },
+            [this, op](std::span<MPI_Request> r, const char* what) { wait_all(r, what, op); },
             [this](int rc, const char* call) { check(rc, call); }, factor);
         const std::uint64_t moved = allreduce_bytes(recv.size(), sizeof(T));
         count(moved, moved);
         return;
       }
     }
-    mpi_allreduce_sum(send, recv);
+    mpi_allreduce_sum(send, recv, op);
     if (factor != T(1))
       for (T& v : recv) v *= factor;
   }
@@ -191,7 +207,7 @@ class mpi {
     });
     const std::uint64_t moved = allreduce_bytes(recv.size(), sizeof(T));
     count(moved, moved);
-    return make_request(std::move(op), "MPI_Iallreduce");
+    return make_request(std::move(op), "MPI_Iallreduce", ++ops_);
   }
 
   /// Copies `root`'s buffer into every other rank's buffer (MPI_Bcast, in place).
@@ -199,6 +215,7 @@ class mpi {
   void broadcast(std::span<T> data, int root) {
     check_root(root, "broadcast");
     const MPI_Datatype dt = detail::mpi_datatype<T>();
+    const std::uint64_t op = ++ops_;
     if (!polling()) {
       detail::for_each_chunk(data.size(), max_count(), [&](std::size_t lo, int len) {
         check(MPI_Bcast(data.data() + lo, len, dt, root, comm_), "MPI_Bcast");
@@ -209,7 +226,7 @@ class mpi {
         reqs.push_back(MPI_REQUEST_NULL);
         check(MPI_Ibcast(data.data() + lo, len, dt, root, comm_, &reqs.back()), "MPI_Ibcast");
       });
-      wait_all(reqs, "MPI_Bcast");
+      wait_all(reqs, "MPI_Bcast", op);
     }
     count_broadcast(data.size() * sizeof(T), root);
   }
@@ -225,7 +242,7 @@ class mpi {
       check(MPI_Ibcast(data.data() + lo, len, dt, root, comm_, &op->requests.back()), "MPI_Ibcast");
     });
     count_broadcast(data.size() * sizeof(T), root);
-    return make_request(std::move(op), "MPI_Ibcast");
+    return make_request(std::move(op), "MPI_Ibcast", ++ops_);
   }
 
   /// True when MPI accepts pointers into `Space` directly: always for host memory; for CUDA memory when the
@@ -267,7 +284,7 @@ class mpi {
   void allreduce_sum(const Exec& exec, view<T, Space> v) {
     if (device_direct(Space{})) {
       tether::detail::fence(exec);
-      mpi_allreduce_sum(std::span<const T>(v.data(), v.size()), std::span<T>(v.data(), v.size()));
+      mpi_allreduce_sum(std::span<const T>(v.data(), v.size()), std::span<T>(v.data(), v.size()), ++ops_);
     } else {
       tether::detail::staged_allreduce_sum(exec, *this, v);
     }
@@ -308,12 +325,13 @@ class mpi {
   [[nodiscard]] election min_loc(double score, int index) {
     detail::double_int in{std::isfinite(score) ? score : std::numeric_limits<double>::infinity(), index};
     detail::double_int out{};
+    const std::uint64_t op = ++ops_;
     if (!polling()) {
       check(MPI_Allreduce(&in, &out, 1, MPI_DOUBLE_INT, MPI_MINLOC, comm_), "MPI_Allreduce");
     } else {
       MPI_Request r = MPI_REQUEST_NULL;
       check(MPI_Iallreduce(&in, &out, 1, MPI_DOUBLE_INT, MPI_MINLOC, comm_, &r), "MPI_Iallreduce");
-      wait_all(std::span<MPI_Request>(&r, 1), "MPI_Allreduce (election)");
+      wait_all(std::span<MPI_Request>(&r, 1), "MPI_Allreduce (election)", op);
     }
     count(12, 12);
     return to_election(out);
@@ -331,7 +349,7 @@ class mpi {
     detail::pending_mpi* raw = op.get();
     op->on_complete = [raw, target] { *target = to_election(raw->out); };
     count(12, 12);
-    return make_request(std::move(op), "MPI_Iallreduce (election)");
+    return make_request(std::move(op), "MPI_Iallreduce (election)", ++ops_);
   }
 
   /// Opens a store of `initial.size()` values shared by the ranks, cut into the shards of `layout`, shard s
@@ -373,7 +391,19 @@ class mpi {
       return r == nullptr ? MPI_Allgather(&mine, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T, comm_)
                           : MPI_Iallgather(&mine, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T, comm_, r);
     });
-    tether::detail::throw_inconsistent(rank_, items[bad].what, all);
+    if (items[bad].describe == nullptr) tether::detail::throw_inconsistent(rank_, items[bad].what, all);
+    // Options: every rank's description, to name the first field that differs (rank 0 against the lowest rank
+    // whose fingerprint differs from rank 0's).
+    const std::string text = items[bad].describe(items[bad].subject);
+    const auto texts = gather_text(text);
+    int other = 0;
+    while (other < size_ && all[static_cast<std::size_t>(other)] == all[0]) ++other;
+    const auto diff =
+        other < size_ ? tether::detail::first_difference(texts[0], texts[static_cast<std::size_t>(other)], 0, other)
+                      : std::nullopt;
+    if (!diff) tether::detail::throw_inconsistent(rank_, items[bad].what, all);
+    throw error(tether::detail::concat("tether: rank ", rank_, ": ranks disagree on ", items[bad].what,
+                                       ": the first option that differs is ", *diff));
   }
   /// check_consistent for one value.
   void check_consistent(std::uint64_t value, const char* what) {
@@ -382,19 +412,94 @@ class mpi {
   }
 
   /// Waits for `reqs` (MPI_Testall polled by tether::detail::poll_until, bounded by the timeout: past it,
-  /// tether::timeout; MPI_Waitall when the timeout is off). `what` names the operation in the error.
-  void wait_all(std::span<MPI_Request> reqs, const char* what) const {
+  /// tether::timeout; MPI_Waitall when the timeout is off). `what` names the operation in the error. `op`, when
+  /// not 0, is the collective's index on this communicator: a rank that finished its run before it (its
+  /// notice says so, see check_finish) never joins, and the wait throws tether::peer_finished at once.
+  void wait_all(std::span<MPI_Request> reqs, const char* what, std::uint64_t op = 0) const {
     if (reqs.empty()) return;
     if (!polling()) {
       check(MPI_Waitall(static_cast<int>(reqs.size()), reqs.data(), MPI_STATUSES_IGNORE), "MPI_Waitall");
       return;
     }
+    std::uint64_t polls = 0;
     tether::detail::poll_until(
-        opt_.timeout, [&] { return test_all(reqs); },
+        opt_.timeout,
+        [&] {
+          if (test_all(reqs)) return true;
+          if (op != 0 && board_ != nullptr && ++polls % 64 == 0) check_peers(what, op);
+          return false;
+        },
         [&] {
           return tether::detail::concat("tether: rank ", rank_, ": ", what, " did not complete within ",
                                         opt_.timeout, " s: a rank may have died (comm::mpi timeout)");
         });
+  }
+
+  /// The step-count agreement at the end of a run (collective; the optimizer's finish() calls it, see
+  /// docs/reliability.md): every rank reports its `steps` on the notice channel, and when they differ every rank
+  /// throws the same tether::error naming the rank that stopped early, its steps and the others'. A rank that
+  /// finished (`finished`) first sends each other rank a notice, so a rank still waiting in a collective it will
+  /// never complete learns it at once (its wait throws tether::peer_finished) and joins the agreement with
+  /// `finished = false` and the step it is in: it always throws. Bounded by the timeout. Once per run (every
+  /// rank calls it once); after a successful agreement the communicator is ready for the next run.
+  void check_finish(std::uint64_t steps, bool finished = true) {
+    tether::detail::require(!finish_checked_, "comm::mpi::check_finish: a previous agreement on this "
+                                              "communicator failed; it is unusable");
+    tether::detail::require(board_owned_ != nullptr, "comm::mpi::check_finish: call it on the communicator the "
+                                                     "run uses, not on a group");
+    finish_checked_ = true;
+    if (finished && size_ > 1)
+      board_->announce(rank_, {steps, ops_, static_cast<std::uint64_t>(group_id_), group_ ? group_->ops_ : ops_});
+    const auto p = static_cast<std::size_t>(size_);
+    std::array<std::uint64_t, 2> mine{steps, finished ? 0u : 1u};
+    std::vector<std::uint64_t> all(2 * p);
+    const auto bounded = [&](auto&& done, const char* what) {
+      if (!polling()) {
+        while (!done()) {
+        }
+        return;
+      }
+      tether::detail::poll_until(opt_.timeout, done, [&] {
+        return tether::detail::concat("tether: rank ", rank_, ": ", what, " did not complete within ", opt_.timeout,
+                                      " s: a rank may have died, or may still be running (comm::mpi timeout)");
+      });
+    };
+    MPI_Request r = MPI_REQUEST_NULL;
+    check(MPI_Iallgather(mine.data(), 2, MPI_UINT64_T, all.data(), 2, MPI_UINT64_T, board_->native(), &r),
+          "MPI_Iallgather (step counts)");
+    bounded([&] { return test_all(std::span<MPI_Request>(&r, 1)); }, "the step-count agreement at the end of the run");
+    bounded([&] { return board_->sends_done(); }, "sending the finish notices");
+    std::uint64_t most = 0;
+    bool all_finished = true;
+    for (std::size_t k = 0; k < p; ++k) {
+      most = std::max(most, all[2 * k]);
+      all_finished = all_finished && all[2 * k + 1] == 0;
+    }
+    std::size_t early = p;
+    for (std::size_t k = 0; k < p; ++k)
+      if (all[2 * k] < most && (early == p || all[2 * k] < all[2 * early])) early = k;
+    if (all_finished && early == p) {
+      // Every rank finished after the same steps: collect the notices still in flight, so none is left behind.
+      bounded([&] { return board_->all_received(); }, "collecting the finish notices");
+      board_->next_run();
+      finish_checked_ = false;
+      return;
+    }
+    std::size_t reached = 0;
+    while (reached < p && all[2 * reached] != most) ++reached;
+    std::string listing;
+    const std::size_t shown = std::min<std::size_t>(p, 8);
+    for (std::size_t k = 0; k < shown; ++k)
+      listing += tether::detail::concat(k == 0 ? "" : ", ", "rank ", k, " ", all[2 * k],
+                                        all[2 * k + 1] == 0 ? " (finished)" : " (waiting in a collective)");
+    if (shown < p) listing += ", ...";
+    if (early == p)
+      throw error(tether::detail::concat("tether: rank ", rank_, ": the ranks took the same steps but not the same "
+                                         "collectives (a rank waits in one that a finished rank never joined); "
+                                         "steps per rank: ", listing));
+    throw error(tether::detail::concat("tether: rank ", rank_, ": rank ", early, " stopped early: it finished its run "
+                                       "after ", all[2 * early], " steps, while rank ", reached, " reached step ", most,
+                                       " (every rank must take the same steps); steps per rank: ", listing));
   }
 
   /// True when every request has completed (MPI_Testall; drives MPI's progress).
@@ -419,7 +524,7 @@ class mpi {
   // with the timeout off, MPI_Iallreduce polled against it otherwise. Device pointers (CUDA-aware MPI) come
   // here too: the ring reduces on the host.
   template <class T>
-  void mpi_allreduce_sum(std::span<const T> send, std::span<T> recv) {
+  void mpi_allreduce_sum(std::span<const T> send, std::span<T> recv, std::uint64_t op) {
     const MPI_Datatype dt = detail::mpi_datatype<T>();
     const bool in_place = static_cast<const void*>(send.data()) == static_cast<const void*>(recv.data());
     auto from = [&](std::size_t lo) { return in_place ? MPI_IN_PLACE : static_cast<const void*>(send.data() + lo); };
@@ -433,7 +538,7 @@ class mpi {
         reqs.push_back(MPI_REQUEST_NULL);
         check(MPI_Iallreduce(from(lo), recv.data() + lo, len, dt, MPI_SUM, comm_, &reqs.back()), "MPI_Iallreduce");
       });
-      wait_all(reqs, "MPI_Allreduce");
+      wait_all(reqs, "MPI_Allreduce", op);
     }
     const std::uint64_t moved = allreduce_bytes(recv.size(), sizeof(T));
     count(moved, moved);
@@ -451,6 +556,51 @@ class mpi {
     return ring_comm_;
   }
 
+  // Throws tether::peer_finished when a rank that finished its run completed fewer collectives on this
+  // communicator than `op`, the one this rank waits in: that rank never joins it.
+  void check_peers(const char* what, std::uint64_t op) const {
+    board_->poll();
+    const bool is_group = board_owned_ == nullptr;
+    for (int r = 0; r < board_->size(); ++r) {
+      const detail::finish_notice* n = board_->notice(r);
+      if (n == nullptr || (is_group && n->group_id != static_cast<std::uint64_t>(group_id_))) continue;
+      const std::uint64_t done = is_group ? n->group_ops : n->ops;
+      if (done >= op) continue;
+      throw peer_finished(tether::detail::concat(
+          "tether: rank ", top_rank_, ": rank ", r, " finished its run after ", n->steps, " steps and never joins ",
+          what, " (collective ", op, " of this ", is_group ? "group" : "communicator", "; rank ", r, " completed ",
+          done, "): rank ", r, " stopped early"));
+    }
+  }
+
+  // Every rank's `text` (MPI_Allgather of the lengths, MPI_Allgatherv of the characters), bounded by the timeout.
+  std::vector<std::string> gather_text(const std::string& text) {
+    const auto p = static_cast<std::size_t>(size_);
+    std::vector<int> lengths(p);
+    int mine = static_cast<int>(text.size());
+    run_collective("MPI_Allgather (consistency check)", [&](MPI_Request* r) {
+      return r == nullptr ? MPI_Allgather(&mine, 1, MPI_INT, lengths.data(), 1, MPI_INT, comm_)
+                          : MPI_Iallgather(&mine, 1, MPI_INT, lengths.data(), 1, MPI_INT, comm_, r);
+    });
+    std::vector<int> offsets(p);
+    int total = 0;
+    for (std::size_t r = 0; r < p; ++r) {
+      offsets[r] = total;
+      total += lengths[r];
+    }
+    std::vector<char> chars(static_cast<std::size_t>(total) + 1);
+    run_collective("MPI_Allgatherv (consistency check)", [&](MPI_Request* r) {
+      return r == nullptr ? MPI_Allgatherv(text.data(), mine, MPI_CHAR, chars.data(), lengths.data(), offsets.data(),
+                                           MPI_CHAR, comm_)
+                          : MPI_Iallgatherv(text.data(), mine, MPI_CHAR, chars.data(), lengths.data(),
+                                            offsets.data(), MPI_CHAR, comm_, r);
+    });
+    std::vector<std::string> out(p);
+    for (std::size_t r = 0; r < p; ++r)
+      out[r].assign(chars.data() + offsets[r], static_cast<std::size_t>(lengths[r]));
+    return out;
+  }
+
   // A group: owns `comm` (already split), shares the parent's options and counters.
   mpi(MPI_Comm comm, const options& o, comm_counters* counters) : comm_(comm), opt_(o), counters_(counters) {
     init_handle();
@@ -460,11 +610,8 @@ class mpi {
     check(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler");
     check(MPI_Comm_rank(comm_, &rank_), "MPI_Comm_rank");
     check(MPI_Comm_size(comm_, &size_), "MPI_Comm_size");
+    top_rank_ = rank_;
     cuda_aware_ = detail::mpi_cuda_aware();
-  }
-
-  [[nodiscard]] std::uint64_t options_hash() const {
-    return options_fingerprint(opt_);
   }
 
   void make_groups() {
@@ -513,22 +660,25 @@ class mpi {
       return;
     }
     group_.reset(new mpi(split, opt_, counters_));
+    group_->board_ = board_;
+    group_->top_rank_ = rank_;
     group_->group_id_ = group_id_;
     group_->group_count_ = group_count_;
   }
 
   template <class Start>
   void run_collective(const char* what, Start&& start) {
+    const std::uint64_t op = ++ops_;
     if (!polling()) {
       check(start(nullptr), what);
       return;
     }
     MPI_Request r = MPI_REQUEST_NULL;
     check(start(&r), what);
-    wait_all(std::span<MPI_Request>(&r, 1), what);
+    wait_all(std::span<MPI_Request>(&r, 1), what, op);
   }
 
-  [[nodiscard]] request make_request(std::shared_ptr<detail::pending_mpi> op, const char* what) {
+  [[nodiscard]] request make_request(std::shared_ptr<detail::pending_mpi> op, const char* what, std::uint64_t index) {
     const mpi* self = this;
     auto finish = [](detail::pending_mpi& o) {
       if (!o.completed) {
@@ -537,8 +687,8 @@ class mpi {
       }
     };
     return request(
-        [self, op, what, finish] {
-          self->wait_all(op->requests, what);
+        [self, op, what, finish, index] {
+          self->wait_all(op->requests, what, index);
           finish(*op);
         },
         [self, op, finish] {
@@ -572,6 +722,11 @@ class mpi {
   int group_id_ = 0;
   int group_count_ = 1;
   std::unique_ptr<mpi> group_;
+  std::unique_ptr<detail::finish_board> board_owned_;  // the notices of finished ranks (top level only)
+  detail::finish_board* board_ = nullptr;              // this communicator's, or its parent's for a group
+  std::uint64_t ops_ = 0;                              // collectives started on this communicator
+  bool finish_checked_ = false;
+  int top_rank_ = 0;                                   // this process's rank on the top-level communicator
   comm_counters own_counters_{};
   comm_counters* counters_;
   bool cuda_aware_ = false;

@@ -15,6 +15,8 @@ enum class mpi_device_direct {
 
 /// Options of comm::mpi. Every rank must pass the same options (checked at construction).
 struct mpi_options {
+  /// The fields' names, in order (the error of a cross-rank mismatch names them: core/options_description.hpp).
+  static constexpr const char* field_names[] = {"timeout", "group_size", "max_count", "device_direct"};
   double timeout = 300.0;   ///< seconds a blocking operation may take before it fails; <= 0 waits forever
   int group_size = 0;       ///< ranks per group; 0 = one group per shared-memory node (MPI_COMM_TYPE_SHARED)
   std::size_t max_count = 0;///< elements per MPI call (larger buffers go in chunks); 0 = INT_MAX
