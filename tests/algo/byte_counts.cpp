@@ -1,9 +1,12 @@
 // Each optimizer counts its own bytes: two optimizers on the same workers, stepped in turn, each report the
 // payload of their own rounds only, by the team's byte model (docs/architecture.md#counters) written out here,
-// while the communicator's counters hold the sum.
+// while the communicator's counters hold the sum. SwarmSGD and Downpour, which keep their own stats, likewise: after
+// another optimizer has used the communicator, each reports what the communicator moved during its own life.
 
 #include <tether/algo/local_sgd.hpp>
+#include <tether/algo/downpour.hpp>
 #include <tether/algo/lsgd.hpp>
+#include <tether/algo/swarm_sgd.hpp>
 #include <tether/comm/shared_memory.hpp>
 
 #include <catch2/catch.hpp>
@@ -69,5 +72,56 @@ TEST_CASE("each optimizer counts the bytes of its own steps, not the communicato
     CHECK(sb[ur].bytes_received == b_received);
     CHECK(total[ur].bytes_sent == a_bytes + b_sent);
     CHECK(total[ur].bytes_received == a_bytes + b_received);
+  }
+}
+
+namespace {
+
+/// Runs local SGD on every worker first (its traffic stays in the communicator's counters), then `Opt` for 40
+/// steps; returns per worker the stats of `Opt` and what the communicator moved during `Opt`'s life.
+template <class Opt, class MakeOptions>
+void after_local_sgd(MakeOptions make_options, std::array<tether::comm_counters, p>& reported,
+                     std::array<tether::comm_counters, p>& moved) {
+  constexpr std::size_t n = 16;
+  tether::team team(p);
+  team.run([&](worker& w) {
+    const auto me = static_cast<std::size_t>(w.rank());
+    std::vector<float> x(n, 1.0f), g(n, 0.5f);
+    {
+      tether::algo::local_sgd<worker> first(w, n, {.lr = 0.1, .pull = {.period = 2}});
+      for (int t = 0; t < 10; ++t) first.step(x, g, 1.0);
+      first.finish(x);
+    }
+    const auto before = w.counters();
+    {
+      Opt opt(w, n, make_options());
+      for (int t = 0; t < 40; ++t) opt.step(x, g, 1.0);
+      opt.finish(x);
+      reported[me] = {opt.stats().bytes_sent, opt.stats().bytes_received, 0};
+    }
+    const auto after = w.counters();
+    moved[me] = {after.bytes_sent - before.bytes_sent, after.bytes_received - before.bytes_received, 0};
+  });
+}
+
+}  // namespace
+
+TEST_CASE("swarm_sgd and downpour count their own bytes on a communicator used before", "[algo][counters]") {
+  std::array<tether::comm_counters, p> reported{}, moved{};
+  SECTION("swarm_sgd") {
+    using opt = tether::algo::swarm_sgd<worker>;
+    after_local_sgd<opt>([] { return opt::options{.lr = 0.1, .topology = tether::comm::topology::ring(p), .local_steps = 4, .seed = 3}; },
+                         reported, moved);
+  }
+  SECTION("downpour") {
+    using opt = tether::algo::downpour<worker>;
+    after_local_sgd<opt>([] { return opt::options{.lr = 0.1, .local_lr = 0.1, .n_fetch = 4, .n_push = 4}; }, reported,
+                         moved);
+  }
+  for (std::size_t r = 0; r < p; ++r) {
+    CAPTURE(r);
+    CHECK(moved[r].bytes_received > 0);
+    CHECK(reported[r].bytes_sent == moved[r].bytes_sent);
+    CHECK(reported[r].bytes_received == moved[r].bytes_received);
   }
 }

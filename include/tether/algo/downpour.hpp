@@ -502,8 +502,9 @@ class downpour {
   }
 
   void refresh_stats() {
-    stats_.bytes_sent = comm_->counters().bytes_sent;
-    stats_.bytes_received = comm_->counters().bytes_received;
+    // This optimizer's own traffic, not the communicator's running total (which counts earlier optimizers').
+    stats_.bytes_sent = comm_->counters().bytes_sent - counters_at_start_.bytes_sent;
+    stats_.bytes_received = comm_->counters().bytes_received - counters_at_start_.bytes_received;
     if constexpr (requires { store_.seconds_waiting(); }) stats_.seconds_waiting = store_.seconds_waiting();
     if constexpr (requires { store_.lost(); }) stats_.lost = store_.lost();
     const ps::push_tally& tally = store_.tally();
@@ -513,6 +514,7 @@ class downpour {
   }
 
   Comm* comm_;
+  comm_counters counters_at_start_ = comm_->counters();  ///< before this optimizer's first message
   Exec exec_;
   std::size_t n_;
   options opt_;

@@ -370,8 +370,9 @@ class swarm_sgd {
     swarm_.served = c.served;
     swarm_.crossed = c.crossed;
     stats_.rounds = swarm_.exchanges + swarm_.served;
-    stats_.bytes_sent = comm_->counters().bytes_sent;
-    stats_.bytes_received = comm_->counters().bytes_received;
+    // This optimizer's own traffic, not the communicator's running total (which counts earlier optimizers').
+    stats_.bytes_sent = comm_->counters().bytes_sent - counters_at_start_.bytes_sent;
+    stats_.bytes_received = comm_->counters().bytes_received - counters_at_start_.bytes_received;
   }
 
   // --- the exchange ---------------------------------------------------------------------------------------
@@ -525,6 +526,7 @@ class swarm_sgd {
   }
 
   Comm* comm_;
+  comm_counters counters_at_start_ = comm_->counters();  ///< before this optimizer's first message
   Exec exec_;
   std::size_t n_;
   options opt_;
