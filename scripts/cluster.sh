@@ -27,6 +27,11 @@ PREFIX=${TETHER_CLUSTER_PREFIX:-tether-c}
 SUBNET=${TETHER_CLUSTER_SUBNET:-10.213.0}
 STATE=${TETHER_CLUSTER_STATE:-/run/tether-cluster}
 BRNS="${PREFIX}-br"
+# Interface names made in the root namespace carry a tag of the prefix (names are at most 15 bytes), so that two
+# clusters with different prefixes (the smoke test's next to a study's) never meet there.
+IFTAG=$(printf '%s' "$PREFIX" | cksum | awk '{ printf "%04x", $1 % 65536 }')
+ROOTIF="tc${IFTAG}r"   # the root namespace's leg into the bridge (its peer ${ROOTIF}b is a bridge port)
+HOSTIF="tc${IFTAG}h"   # host i's veth is made as ${HOSTIF}i (renamed eth0 in the host) with the port ${HOSTIF}ib
 MAX_HOSTS=16
 
 say() { echo "cluster: $*"; }
@@ -100,7 +105,7 @@ cmd_up() {
     if [[ "${CLUSTER_HOSTS:-}" == "$hosts" ]] && ns_exists "$BRNS"; then
       for ((i = 0; i < hosts; ++i)); do
         shape "${PREFIX}-h$i" eth0 "$rate"
-        shape "$BRNS" "tch${i}b" "$rate"
+        shape "$BRNS" "${HOSTIF}${i}b" "$rate"
       done
       echo "CLUSTER_HOSTS=$hosts" >"$STATE/config"
       echo "CLUSTER_RATE=$rate" >>"$STATE/config"
@@ -114,7 +119,7 @@ cmd_up() {
   for n in "$BRNS" $(for ((i = 0; i < hosts; ++i)); do echo "${PREFIX}-h$i"; done); do
     ns_exists "$n" && die "a network namespace '$n' exists that this script did not make (no $STATE): remove it or set TETHER_CLUSTER_PREFIX"
   done
-  link_exists tcr0 && die "an interface 'tcr0' exists that this script did not make: remove it first"
+  link_exists "$ROOTIF" && die "an interface '$ROOTIF' exists that this script did not make: remove it first"
 
   mkdir -p "$STATE"
   : >"$STATE/created"
@@ -125,27 +130,27 @@ cmd_up() {
   ip netns exec "$BRNS" ip link add br0 type bridge
   ip netns exec "$BRNS" ip link set br0 up
   # The root namespace's way in (mpirun and its daemons' control channel).
-  ip link add tcr0 type veth peer name tcr0b && record "link:tcr0"
-  ip link set tcr0b netns "$BRNS"
-  ip addr add "$SUBNET.1/24" dev tcr0
-  ip link set tcr0 up
-  ip netns exec "$BRNS" ip link set tcr0b master br0
-  ip netns exec "$BRNS" ip link set tcr0b up
+  ip link add $ROOTIF type veth peer name ${ROOTIF}b && record "link:$ROOTIF"
+  ip link set ${ROOTIF}b netns "$BRNS"
+  ip addr add "$SUBNET.1/24" dev $ROOTIF
+  ip link set $ROOTIF up
+  ip netns exec "$BRNS" ip link set ${ROOTIF}b master br0
+  ip netns exec "$BRNS" ip link set ${ROOTIF}b up
   : >"$STATE/hosts"
   for ((i = 0; i < hosts; ++i)); do
     local ns="${PREFIX}-h$i" addr="$SUBNET.$((10 + i))"
     ip netns add "$ns" && record "ns:$ns"
     ip netns exec "$ns" ip link set lo up
-    ip link add "tch$i" type veth peer name "tch${i}b"
-    ip link set "tch$i" netns "$ns"
-    ip link set "tch${i}b" netns "$BRNS"
-    ip netns exec "$ns" ip link set "tch$i" name eth0
+    ip link add "${HOSTIF}$i" type veth peer name "${HOSTIF}${i}b"
+    ip link set "${HOSTIF}$i" netns "$ns"
+    ip link set "${HOSTIF}${i}b" netns "$BRNS"
+    ip netns exec "$ns" ip link set "${HOSTIF}$i" name eth0
     ip netns exec "$ns" ip addr add "$addr/24" dev eth0
     ip netns exec "$ns" ip link set eth0 up
-    ip netns exec "$BRNS" ip link set "tch${i}b" master br0
-    ip netns exec "$BRNS" ip link set "tch${i}b" up
+    ip netns exec "$BRNS" ip link set "${HOSTIF}${i}b" master br0
+    ip netns exec "$BRNS" ip link set "${HOSTIF}${i}b" up
     shape "$ns" eth0 "$rate"
-    shape "$BRNS" "tch${i}b" "$rate"
+    shape "$BRNS" "${HOSTIF}${i}b" "$rate"
     echo "$addr $ns" >>"$STATE/hosts"
   done
   # The rsh agent Open MPI starts its daemons with: the host's address -> its namespace.

@@ -3,7 +3,9 @@
 # scripts/cluster.sh, synchronous LSGD across them (one rank per host) gives the same parameters, bit for bit,
 # as the same run on one host, and its bytes crossed the hosts' links (each host's interface counters grew by
 # at least the payload tether counted for its rank). Skipped with a message (exit 0, "SKIP") where network
-# namespaces cannot be made. Uses a prefix, a subnet and a state folder of its own, and removes them on exit.
+# namespaces cannot be made. Uses a prefix, a subnet and a state folder of its own, and removes them on exit; a
+# second cluster with another prefix comes up and goes down beside it (their root-namespace links once shared a
+# name, so a second cluster, or this test next to a running study, failed).
 #   tests/cluster/smoke.sh <mpiexec> <mpi_lsgd>
 set -euo pipefail
 MPIEXEC=$1
@@ -16,6 +18,13 @@ out=$(bash "$cluster" up --hosts 2 --rate 100mbit)
 echo "$out"
 if grep -q "skipped" <<<"$out"; then echo "SKIP: $out"; exit 0; fi
 trap 'bash "$cluster" down' EXIT
+
+second=(env TETHER_CLUSTER_PREFIX=tether-u TETHER_CLUSTER_SUBNET=10.216.0 TETHER_CLUSTER_STATE=/run/tether-cluster-test2)
+if ! "${second[@]}" bash "$cluster" up --hosts 1 --rate 1gbit; then
+  echo "FAIL: a second cluster (another prefix) could not come up beside the first"
+  exit 1
+fi
+"${second[@]}" bash "$cluster" down
 
 args=(--steps 400 --period 8 --timeout 30)
 local_run=$("$MPIEXEC" --allow-run-as-root --oversubscribe -np 2 "$LSGD" "${args[@]}")
