@@ -9,12 +9,19 @@
 /// Writes into --out: runs.csv (one row per run), curves.csv (one row per run and epoch), best_<algorithm>.dat
 /// (per epoch, the mean/min/max over seeds at the algorithm's best learning rate, for gnuplot), split.csv and
 /// summary.md (the markdown tables of docs/benchmarks.md). run_study.sh runs it and draws the plots.
+///
+/// Built a second time as `fmnist_study_mpi` (with TETHER_FMNIST_STUDY_MPI defined, linked to tether::mpi): the same
+/// grid with one worker per MPI rank (train_mpi.hpp), run under mpirun; every rank runs every run, rank 0 writes the
+/// files. The cluster study (run_cluster_study.sh, docs/cluster.md) runs it on the emulated cluster.
 
 #include "cli.hpp"
 #include "idx.hpp"
 #include "mlp.hpp"
 #include "report.hpp"
 #include "train.hpp"
+#ifdef TETHER_FMNIST_STUDY_MPI
+#include "train_mpi.hpp"
+#endif
 
 #include <algorithm>
 #include <chrono>
@@ -30,6 +37,34 @@
 #include <vector>
 
 namespace {
+
+#ifdef TETHER_FMNIST_STUDY_MPI
+tether::comm::mpi* study_comm = nullptr;  ///< the ranks every run trains on (set by main)
+#endif
+
+/// True where results are printed and written: everywhere on the thread team, rank 0 under MPI.
+bool writes_results() {
+#ifdef TETHER_FMNIST_STUDY_MPI
+  return study_comm->rank() == 0;
+#else
+  return true;
+#endif
+}
+
+/// `path` opened for writing on the rank that writes results; elsewhere a stream that writes nothing.
+std::ofstream results_file(const std::string& path) {
+  return writes_results() ? fmnist::open_output(path) : std::ofstream{};
+}
+
+/// One training run: on the thread team, or on the MPI ranks (every rank calls it).
+fmnist::train_result train_once(const fmnist::dataset& train, const fmnist::dataset& test,
+                                const fmnist::train_options& o) {
+#ifdef TETHER_FMNIST_STUDY_MPI
+  return fmnist::train_mpi(*study_comm, train, test, o);
+#else
+  return fmnist::train(train, test, o);
+#endif
+}
 
 using fmnist::cli::bad_value;
 using fmnist::cli::parse_number;
@@ -334,8 +369,8 @@ std::string tau_label(const settings& s, fmnist::algorithm a) {
 void run_grid(const settings& s, const fmnist::dataset& train, const fmnist::dataset& test, std::ofstream& md) {
   std::size_t total = 0;
   for (const auto& e : s.entries) total += e.lrs.size() * s.seeds;
-  std::ofstream runs = fmnist::open_output(s.out + "/runs.csv");
-  std::ofstream curves = fmnist::open_output(s.out + "/curves.csv");
+  std::ofstream runs = results_file(s.out + "/runs.csv");
+  std::ofstream curves = results_file(s.out + "/curves.csv");
   runs << "algorithm,lr,seed,final_accuracy,best_accuracy,final_average_accuracy,bytes_per_worker,rounds,wall_s,train_s,time_to_target_s,"
           "gradient_s,step_s,kernel_s,comm_s\n";
   curves << "algorithm,lr,seed," << fmnist::epoch_csv_header << '\n';
@@ -359,11 +394,12 @@ void run_grid(const settings& s, const fmnist::dataset& train, const fmnist::dat
         o.nonblocking = e.nonblocking;
         if (e.workers > 0) o.workers = e.workers;
         ++k;
-        fmnist::train_result r = fmnist::train(train, test, o);
+        fmnist::train_result r = train_once(train, test, o);
+        if (r.epochs.empty()) continue;  // a server rank (Downpour under MPI): nothing measured here
         const std::string& name = e.label;
         const auto& last = r.epochs.back();
         const auto tt = r.time_to(s.target);
-        std::printf("[%3zu/%zu] %-18s lr %-5g seed %zu: final %.2f%%  best %.2f%%  %s/worker  %.1f s  (%.0f s so far)\n",
+        if (writes_results()) std::printf("[%3zu/%zu] %-18s lr %-5g seed %zu: final %.2f%%  best %.2f%%  %s/worker  %.1f s  (%.0f s so far)\n",
                     k, total, name.c_str(), lr, seed, 100.0 * r.final_accuracy(), 100.0 * r.best_accuracy(),
                     fmnist::human_bytes(last.bytes_per_worker).c_str(), r.wall_s,
                     fmnist::detail::seconds_since(t_start));
@@ -384,6 +420,7 @@ void run_grid(const settings& s, const fmnist::dataset& train, const fmnist::dat
   }
   const double grid_s = fmnist::detail::seconds_since(t_start);
 
+  if (!writes_results()) return;
   // Group by (algorithm, lr); pick each algorithm's best lr by mean final accuracy.
   std::vector<group_summary> groups;
   std::map<std::size_t, std::size_t> best;  // entry -> index into groups
@@ -517,7 +554,7 @@ void run_split(const settings& s, const fmnist::dataset& train, const fmnist::da
     o.seed = 1;
     o.schedule = fmnist::lr_schedule::constant;
     o.check_gradient = c.check_gradient;
-    const fmnist::train_result r = fmnist::train(train, test, o);
+    const fmnist::train_result r = train_once(train, test, o);
     const auto& last = r.epochs.back();
     const double ep = static_cast<double>(s.split_epochs);
     const double total = last.gradient_s + last.step_s;
@@ -546,32 +583,52 @@ void run_split(const settings& s, const fmnist::dataset& train, const fmnist::da
 }  // namespace
 
 int main(int argc, char** argv) {
+#ifdef TETHER_FMNIST_STUDY_MPI
+  tether::comm::mpi_environment env(argc, argv);
+  tether::comm::mpi comm(MPI_COMM_WORLD, {.timeout = 600.0});
+  study_comm = &comm;
+  constexpr const char* program = "fmnist_study_mpi";
+#else
+  constexpr const char* program = "fmnist_study";
+#endif
   for (int i = 1; i < argc; ++i) {
     if (std::string_view(argv[i]) == "--help" || std::string_view(argv[i]) == "-h") {
-      std::fputs(usage_text, stdout);
+      if (writes_results()) std::fputs(usage_text, stdout);
       return 0;
     }
   }
   settings s;
   try {
     s = parse_args(argc, argv);
+#ifdef TETHER_FMNIST_STUDY_MPI
+    // One worker per rank; the time split measures the thread team only.
+    if (!s.grid) throw usage_error{"--only split: the time split runs on the thread team (fmnist_study) only"};
+    s.split = false;
+    s.workers = comm.size();
+#endif
   } catch (const usage_error& e) {
-    std::fprintf(stderr, "fmnist_study: %s (see --help)\n", e.message.c_str());
+    if (writes_results()) std::fprintf(stderr, "%s: %s (see --help)\n", program, e.message.c_str());
     return 2;
   }
   try {
     const fmnist::dataset train = fmnist::load_fashion_mnist(s.data_dir, fmnist::split::train, s.limit);
     const fmnist::dataset test =
         fmnist::load_fashion_mnist(s.data_dir, fmnist::split::test, fmnist::all_samples, train.norm);
-    std::printf("fmnist_study: %zu training and %zu test images, p = %d, %zu epochs, tau = %u, batch %zu, %zu seeds\n",
-                train.count, test.count, s.workers, s.epochs, s.period, s.batch, s.seeds);
-    std::ofstream md = fmnist::open_output(s.out + "/summary.md");
+    if (writes_results())
+      std::printf("%s: %zu training and %zu test images, p = %d, %zu epochs, tau = %u, batch %zu, %zu seeds\n", program,
+                  train.count, test.count, s.workers, s.epochs, s.period, s.batch, s.seeds);
+    std::ofstream md = results_file(s.out + "/summary.md");
     if (s.grid) run_grid(s, train, test, md);
     if (s.split) run_split(s, train, test, md);
-    std::printf("wrote %s/summary.md\n", s.out.c_str());
+    if (writes_results()) std::printf("wrote %s/summary.md\n", s.out.c_str());
     return 0;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "fmnist_study: %s\n", e.what());
+    std::fprintf(stderr, "%s: %s\n", program, e.what());
+#ifdef TETHER_FMNIST_STUDY_MPI
+    // The other ranks may wait in a run this rank left (rank 0 alone failing to write its results): end them all.
+    std::fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, 1);
+#endif
     return 1;
   }
 }

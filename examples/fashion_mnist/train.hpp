@@ -248,20 +248,25 @@ namespace detail {
 /// How the output model is formed for evaluation.
 enum class output_model { leader, center, average, server };
 
+/// Part `r` of `parts` contiguous parts of `d` (a copy).
+inline dataset part_of(const dataset& d, std::size_t r, std::size_t parts) {
+  const std::size_t lo = d.count * r / parts;
+  const std::size_t hi = d.count * (r + 1) / parts;
+  dataset s;
+  s.count = hi - lo;
+  s.features = d.features;
+  s.norm = d.norm;
+  s.images.assign(d.images.begin() + static_cast<std::ptrdiff_t>(lo * d.features),
+                  d.images.begin() + static_cast<std::ptrdiff_t>(hi * d.features));
+  s.labels.assign(d.labels.begin() + static_cast<std::ptrdiff_t>(lo), d.labels.begin() + static_cast<std::ptrdiff_t>(hi));
+  return s;
+}
+
 /// The test set split into p contiguous parts, one per worker (copies: 31 MB in all for 10000 samples).
 inline std::vector<dataset> split_dataset(const dataset& d, std::size_t parts) {
-  std::vector<dataset> out(parts);
-  for (std::size_t r = 0; r < parts; ++r) {
-    const std::size_t lo = d.count * r / parts;
-    const std::size_t hi = d.count * (r + 1) / parts;
-    dataset& s = out[r];
-    s.count = hi - lo;
-    s.features = d.features;
-    s.norm = d.norm;
-    s.images.assign(d.images.begin() + static_cast<std::ptrdiff_t>(lo * d.features),
-                    d.images.begin() + static_cast<std::ptrdiff_t>(hi * d.features));
-    s.labels.assign(d.labels.begin() + static_cast<std::ptrdiff_t>(lo), d.labels.begin() + static_cast<std::ptrdiff_t>(hi));
-  }
+  std::vector<dataset> out;
+  out.reserve(parts);
+  for (std::size_t r = 0; r < parts; ++r) out.push_back(part_of(d, r, parts));
   return out;
 }
 
@@ -285,6 +290,42 @@ struct shared_run {
 
 inline double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+/// What one worker's loop has measured so far (read by the evaluation at the end of an epoch).
+struct worker_clock {
+  double gradient_s = 0.0;  ///< cumulative seconds in mlp::evaluate
+  double step_s = 0.0;      ///< cumulative seconds in optimizer::step
+  double loss_sum = 0.0;    ///< sum of the minibatch losses of the current epoch
+};
+
+/// One worker's training: `evaluate(0, 0)`, then `epochs` epochs of `steps_per_epoch` minibatch steps on its
+/// shard, `after_step(epoch, k, step)` after each step and `evaluate(epoch, step)` after each epoch, then
+/// `opt.finish(x)`. Shared by the thread team (run_team) and the MPI ranks (train_mpi.hpp).
+template <class Opt, class Buffer, class Evaluate, class AfterStep>
+void train_worker(Opt& opt, mlp& model, shard& data, Buffer& x, Buffer& g, std::size_t epochs,
+                  std::size_t steps_per_epoch, worker_clock& clk, Evaluate&& evaluate, AfterStep&& after_step) {
+  using clock = std::chrono::steady_clock;
+  evaluate(std::size_t{0}, std::uint64_t{0});
+  std::uint64_t step = 0;
+  for (std::size_t e = 0; e < epochs; ++e) {
+    const batch_view batches = data.epoch(e);
+    clk.loss_sum = 0.0;
+    for (std::size_t k = 0; k < steps_per_epoch; ++k) {
+      const auto t0 = clock::now();
+      const double loss = model.evaluate(x, g, tether::batch{batches[k], data.batch_seed(e, k)});
+      const auto t1 = clock::now();
+      opt.step(x, g, loss);
+      const auto t2 = clock::now();
+      clk.gradient_s += std::chrono::duration<double>(t1 - t0).count();
+      clk.step_s += std::chrono::duration<double>(t2 - t1).count();
+      clk.loss_sum += loss;
+      ++step;
+      after_step(e, k, step);
+    }
+    evaluate(e + 1, step);
+  }
+  opt.finish(x);
 }
 
 /// The run of one optimizer type `Opt` on a team; `opts` are its options (rate, step, pull, schedule).
@@ -348,15 +389,13 @@ train_result run_team(const dataset& train, const dataset& test, const train_opt
     // The end-of-epoch evaluation: every worker takes part; worker 0 records.
     // Slots of this worker are written only before barrier A; worker 0 reads them between A and C, so no worker can
     // overwrite them (at its next evaluation) while worker 0 reads.
-    double gradient_s = 0.0;
-    double step_s = 0.0;
-    double loss_sum = 0.0;
+    worker_clock clk;
     const auto evaluate = [&](std::size_t epoch, std::uint64_t step) {
       if constexpr (requires { opt.sync(x); }) opt.sync(x);  // SwarmSGD: no exchange in flight past this point
       sh.stats[r] = opt.stats();
-      sh.gradient_s[r] = gradient_s;
-      sh.step_s[r] = step_s;
-      sh.loss_sum[r] = loss_sum;
+      sh.gradient_s[r] = clk.gradient_s;
+      sh.step_s[r] = clk.step_s;
+      sh.loss_sum[r] = clk.loss_sum;
       w.barrier();  // A: every x is still, every slot above written
       const auto t_eval = clock::now();
       epoch_record rec;
@@ -440,42 +479,24 @@ train_result run_team(const dataset& train, const dataset& test, const train_opt
       }
     };
 
-    evaluate(0, 0);
-    std::uint64_t step = 0;
-    for (std::size_t e = 0; e < o.epochs; ++e) {
-      const batch_view batches = data.epoch(e);
-      loss_sum = 0.0;
-      for (std::size_t k = 0; k < steps_per_epoch; ++k) {
-        const auto t0 = clock::now();
-        const double loss = model.evaluate(x, g, tether::batch{batches[k], data.batch_seed(e, k)});
-        const auto t1 = clock::now();
-        opt.step(x, g, loss);
-        const auto t2 = clock::now();
-        gradient_s += std::chrono::duration<double>(t1 - t0).count();
-        step_s += std::chrono::duration<double>(t2 - t1).count();
-
-        loss_sum += loss;
-        ++step;
-        sh.received[r].store(opt.stats().bytes_received, std::memory_order_relaxed);
-        if (r == 0 && cb.on_progress && (step % progress_every == 0 || k + 1 == steps_per_epoch)) {
-          progress_report pr;
-          pr.epoch = e + 1;
-          pr.epochs = o.epochs;
-          pr.step = step;
-          pr.steps_total = steps_total;
-          pr.loss = loss_sum / static_cast<double>(k + 1);
-          pr.test_accuracy = last_accuracy;
-          double received = 0.0;
-          for (std::size_t j = 0; j < p; ++j) received += static_cast<double>(sh.received[j].load(std::memory_order_relaxed));
-          pr.bytes_per_worker = received / static_cast<double>(p);
-          pr.elapsed_s = seconds_since(t_start);
-          pr.remaining_s = pr.elapsed_s * static_cast<double>(steps_total - step) / static_cast<double>(step);
-          cb.on_progress(pr);
-        }
-      }
-      evaluate(e + 1, step);
-    }
-    opt.finish(x);
+    train_worker(opt, model, data, x, g, o.epochs, steps_per_epoch, clk, evaluate,
+                 [&](std::size_t e, std::size_t k, std::uint64_t step) {
+                   sh.received[r].store(opt.stats().bytes_received, std::memory_order_relaxed);
+                   if (r != 0 || !cb.on_progress || (step % progress_every != 0 && k + 1 != steps_per_epoch)) return;
+                   progress_report pr;
+                   pr.epoch = e + 1;
+                   pr.epochs = o.epochs;
+                   pr.step = step;
+                   pr.steps_total = steps_total;
+                   pr.loss = clk.loss_sum / static_cast<double>(k + 1);
+                   pr.test_accuracy = last_accuracy;
+                   double received = 0.0;
+                   for (std::size_t j = 0; j < p; ++j) received += static_cast<double>(sh.received[j].load(std::memory_order_relaxed));
+                   pr.bytes_per_worker = received / static_cast<double>(p);
+                   pr.elapsed_s = seconds_since(t_start);
+                   pr.remaining_s = pr.elapsed_s * static_cast<double>(steps_total - step) / static_cast<double>(step);
+                   cb.on_progress(pr);
+                 });
   });
 
   result.wall_s = seconds_since(t_start);
@@ -500,12 +521,28 @@ inline tether::schedule make_schedule(const train_options& o, std::size_t steps_
   return tether::schedule::constant();
 }
 
+/// Runs an optimizer type on the thread team (run_team): the backend of train(). A backend names the communicator
+/// the optimizers are built on (`comm_type`) and runs one optimizer type with its options; train_mpi.hpp has the
+/// MPI one.
+struct team_backend {
+  using comm_type = tether::team::worker;
+  const dataset& train;
+  const dataset& test;
+  const train_options& o;
+  const train_callbacks& cb;
+
+  template <class Opt>
+  train_result run(const typename Opt::options& opts, output_model model_kind, int group_size) const {
+    return run_team<Opt>(train, test, o, opts, model_kind, cb, group_size);
+  }
+};
+
 /// Downpour: the replicas' local step is the driver's `Step`, the shards run `ShardStep` at the same rate; a push of
 /// the accrued gradient and a fetch every `period` steps; one shard per worker; the cosine schedule scales both rates.
-template <class ShardStep, class Step>
-train_result run_downpour(const dataset& train, const dataset& test, const train_options& o, const train_callbacks& cb,
-                          std::size_t steps_total) {
-  using opt = tether::algo::downpour<tether::team::worker, ShardStep, tether::exec::serial, float, Step>;
+/// Under MPI the last rank serves the shards (`servers` = 1) and the other ranks are the workers.
+template <class ShardStep, class Step, class Backend>
+train_result run_downpour(const Backend& be, const train_options& o, std::size_t steps_total) {
+  using opt = tether::algo::downpour<typename Backend::comm_type, ShardStep, tether::exec::serial, float, Step>;
   typename opt::options opts;
   opts.lr = o.lr;
   opts.local_lr = o.lr;
@@ -515,14 +552,14 @@ train_result run_downpour(const dataset& train, const dataset& test, const train
   opts.local_step = step_options<Step>(o);
   opts.schedule = make_schedule(o, steps_total);
   opts.check_gradient = o.check_gradient;
-  return run_team<opt>(train, test, o, opts, output_model::server, cb, 0);
+  opts.servers = 1;
+  return be.template run<opt>(opts, output_model::server, 0);
 }
 
-/// Runs `o.algo` with the local step `Step`.
-template <class Step>
-train_result run_with_step(const dataset& train, const dataset& test, const train_options& o,
-                           const train_callbacks& cb) {
-  using worker = tether::team::worker;
+/// Runs `o.algo` with the local step `Step` on the backend's communicator.
+template <class Step, class Backend>
+train_result run_with_step(const Backend& be, const dataset& train, const train_options& o) {
+  using worker = typename Backend::comm_type;
   const std::size_t steps_total =
       shard::common_batches_per_epoch(train.count, static_cast<std::size_t>(o.workers), o.batch) * o.epochs;
   const auto fill = [&](auto& opts) {
@@ -539,7 +576,7 @@ train_result run_with_step(const dataset& train, const dataset& test, const trai
       opts.pull.period = o.period;
       opts.pull.strength = o.leader_strength;
       opts.pull.jump = o.leader_jump;
-      return run_team<opt>(train, test, o, opts, output_model::leader, cb, 0);
+      return be.template run<opt>(opts, output_model::leader, 0);
     }
     case algorithm::lsgd_grouped: {
       using opt = tether::algo::lsgd_grouped<worker, Step>;
@@ -551,7 +588,7 @@ train_result run_with_step(const dataset& train, const dataset& test, const trai
       opts.pull.global_strength = o.leader_strength;
       opts.pull.jump = o.leader_jump;
       opts.pull.global_jump = o.leader_jump;
-      return run_team<opt>(train, test, o, opts, output_model::leader, cb, o.group_size);
+      return be.template run<opt>(opts, output_model::leader, o.group_size);
     }
     case algorithm::easgd:
     case algorithm::eamsgd: {
@@ -560,7 +597,7 @@ train_result run_with_step(const dataset& train, const dataset& test, const trai
       fill(opts);
       opts.pull.period = o.period;
       opts.pull.beta = o.easgd_beta;
-      return run_team<opt>(train, test, o, opts, output_model::center, cb, 0);
+      return be.template run<opt>(opts, output_model::center, 0);
     }
     case algorithm::local_sgd:
     case algorithm::sync_sgd: {
@@ -568,7 +605,7 @@ train_result run_with_step(const dataset& train, const dataset& test, const trai
       typename opt::options opts;
       fill(opts);
       opts.pull.period = o.algo == algorithm::sync_sgd ? 1 : o.period;
-      return run_team<opt>(train, test, o, opts, output_model::average, cb, 0);
+      return be.template run<opt>(opts, output_model::average, 0);
     }
     case algorithm::overlap_local_sgd: {
       using opt = tether::algo::overlap_local_sgd<worker, Step>;
@@ -576,7 +613,7 @@ train_result run_with_step(const dataset& train, const dataset& test, const trai
       fill(opts);
       opts.pull.period = o.period;
       opts.pull.alpha = o.anchor_alpha;
-      return run_team<opt>(train, test, o, opts, output_model::average, cb, 0);
+      return be.template run<opt>(opts, output_model::average, 0);
     }
     case algorithm::async_lsgd: {
       using opt = tether::algo::async_lsgd<worker, Step>;
@@ -585,7 +622,7 @@ train_result run_with_step(const dataset& train, const dataset& test, const trai
       opts.pull.period = o.period;
       opts.pull.strength = o.leader_strength;
       opts.pull.jump = o.leader_jump;
-      return run_team<opt>(train, test, o, opts, output_model::leader, cb, 0);
+      return be.template run<opt>(opts, output_model::leader, 0);
     }
     case algorithm::async_easgd:
     case algorithm::async_eamsgd: {
@@ -594,12 +631,12 @@ train_result run_with_step(const dataset& train, const dataset& test, const trai
       fill(opts);
       opts.pull.period = o.period;
       opts.pull.beta = o.easgd_beta;
-      return run_team<opt>(train, test, o, opts, output_model::center, cb, 0);
+      return be.template run<opt>(opts, output_model::center, 0);
     }
     case algorithm::downpour:
-      return run_downpour<tether::step::adagrad, Step>(train, test, o, cb, steps_total);
+      return run_downpour<tether::step::adagrad, Step>(be, o, steps_total);
     case algorithm::downpour_sgd:
-      return run_downpour<tether::step::sgd, Step>(train, test, o, cb, steps_total);
+      return run_downpour<tether::step::sgd, Step>(be, o, steps_total);
     case algorithm::swarm: {
       const auto fill_swarm = [&](auto& opts) {
         fill(opts);
@@ -612,13 +649,13 @@ train_result run_with_step(const dataset& train, const dataset& test, const trai
         using opt = tether::algo::swarm_sgd<worker, Step>;
         typename opt::options opts;
         fill_swarm(opts);
-        return run_team<opt>(train, test, o, opts, output_model::average, cb, 0);
+        return be.template run<opt>(opts, output_model::average, 0);
       }
       using opt = tether::algo::swarm_sgd<worker, Step, tether::codec::stochastic_uniform<float>>;
       typename opt::options opts;
       fill_swarm(opts);
       opts.codec = tether::codec::stochastic_uniform<float>({.bits = o.bits, .block = 256});
-      return run_team<opt>(train, test, o, opts, output_model::average, cb, 0);
+      return be.template run<opt>(opts, output_model::average, 0);
     }
   }
   throw tether::error("fmnist::train: unknown algorithm");
@@ -650,22 +687,32 @@ inline void validate(const train_options& o, std::size_t train_count) {
           " training samples over ", o.workers, " workers leave fewer than one batch of ", o.batch, " per worker");
 }
 
+namespace detail {
+
+/// Runs `o` on `be` with the local step `o.step` names (eamsgd, async-eamsgd: Nesterov momentum).
+template <class Backend>
+train_result run_on(const Backend& be, const dataset& train, const train_options& o) {
+  if (o.algo == algorithm::eamsgd || o.algo == algorithm::async_eamsgd) {
+    return run_with_step<tether::step::momentum>(be, train, o);
+  }
+  switch (o.step) {
+    case local_step::sgd: return run_with_step<tether::step::sgd>(be, train, o);
+    case local_step::momentum:
+    case local_step::nesterov: return run_with_step<tether::step::momentum>(be, train, o);
+    case local_step::adam: return run_with_step<tether::step::adam>(be, train, o);
+  }
+  throw tether::error("fmnist::train: unknown local step");
+}
+
+}  // namespace detail
+
 /// Trains the MLP on `train` with `o.workers` workers running `o.algo`, evaluating on `test` after every epoch.
 /// Throws tether::error on bad options; rethrows a worker's failure.
 inline train_result train(const dataset& train, const dataset& test, const train_options& o,
                           const train_callbacks& cb = {}) {
   validate(o, train.count);
   tether::detail::require(test.count > 0, "fmnist::train: the test set is empty (accuracy would be 0/0)");
-  if (o.algo == algorithm::eamsgd || o.algo == algorithm::async_eamsgd) {
-    return detail::run_with_step<tether::step::momentum>(train, test, o, cb);
-  }
-  switch (o.step) {
-    case local_step::sgd: return detail::run_with_step<tether::step::sgd>(train, test, o, cb);
-    case local_step::momentum:
-    case local_step::nesterov: return detail::run_with_step<tether::step::momentum>(train, test, o, cb);
-    case local_step::adam: return detail::run_with_step<tether::step::adam>(train, test, o, cb);
-  }
-  throw tether::error("fmnist::train: unknown local step");
+  return detail::run_on(detail::team_backend{train, test, o, cb}, train, o);
 }
 
 }  // namespace fmnist

@@ -252,8 +252,12 @@ class mpi_pairs {
   }
 
   /// Stops answering (the destructor does it): tells every rank this one is gone (their exchanges with it are
-  /// lost at once), waits (at most 5 s) for the messages this rank sent, frees the duplicate communicator.
-  /// Messages to a rank that never took them are left to MPI (their buffers are kept).
+  /// lost at once), then takes and drops every message still coming to this rank until each rank it has not
+  /// lost has said it is gone too, and waits for the messages this rank sent; at most min(timeout, 5) s for
+  /// both, then frees the duplicate communicator. Freeing it with messages still in flight would let MPI match
+  /// them on a later communicator that reuses its context id (seen with Open MPI: the next optimizer's collective
+  /// on the same ranks hung). Past the bound (a rank that never closes: its program failed) the sends still
+  /// pending are left to MPI (their buffers are kept).
   void close() noexcept {
     if (comm_ == MPI_COMM_NULL) return;
     int finalized = 0;
@@ -265,8 +269,14 @@ class mpi_pairs {
     } catch (...) {  // NOLINT(bugprone-empty-catch): closing anyway; the others time out instead
     }
     const auto deadline = clock::now() + seconds(std::min(opt_.timeout, 5.0));
-    for (std::uint64_t spins = 0; !sends_.empty() && clock::now() < deadline; ++spins) {
+    std::vector<std::byte> scratch;
+    for (std::uint64_t spins = 0; clock::now() < deadline; ++spins) {
       reap_sends();
+      if (drain_one(scratch)) {
+        spins = 0;
+        continue;
+      }
+      if (sends_.empty() && every_other_rank_gone()) break;
       idle(spins);
     }
     for (auto& s : sends_) {
@@ -329,6 +339,33 @@ class mpi_pairs {
       MPI_Test(&s->request, &flag, MPI_STATUS_IGNORE);
       return flag != 0;
     });
+  }
+
+  // close(): takes one message of any tag addressed to this rank, if one has arrived, and notes a peer's
+  // pair_gone; returns whether there was one. Nothing is answered any more.
+  bool drain_one(std::vector<std::byte>& scratch) noexcept {
+    int flag = 0;
+    MPI_Message msg = MPI_MESSAGE_NULL;
+    MPI_Status st;
+    if (MPI_Improbe(MPI_ANY_SOURCE, MPI_ANY_TAG, comm_, &flag, &msg, &st) != MPI_SUCCESS || flag == 0) return false;
+    int count = 0;
+    MPI_Get_count(&st, MPI_BYTE, &count);
+    scratch.resize(std::max<std::size_t>(static_cast<std::size_t>(std::max(count, 0)), 1));
+    if (MPI_Mrecv(scratch.data(), count, MPI_BYTE, &msg, MPI_STATUS_IGNORE) != MPI_SUCCESS) return false;
+    detail::pair_envelope e{};
+    if (st.MPI_TAG == pair_tag && static_cast<std::size_t>(count) >= sizeof e) {
+      std::memcpy(&e, scratch.data(), sizeof e);
+      if (e.kind == detail::pair_gone) gone_[static_cast<std::size_t>(st.MPI_SOURCE)] = 1;
+    }
+    return true;
+  }
+  // close(): whether every other rank has said it is gone or was lost.
+  [[nodiscard]] bool every_other_rank_gone() const noexcept {
+    for (int r = 0; r < size_; ++r) {
+      const auto k = static_cast<std::size_t>(r);
+      if (r != rank_ && !gone_[k] && !lost_[k]) return false;
+    }
+    return true;
   }
 
   void notify(int r, detail::pair_envelope e) {
