@@ -58,11 +58,11 @@ std::ofstream results_file(const std::string& path) {
 
 /// One training run: on the thread team, or on the MPI ranks (every rank calls it).
 fmnist::train_result train_once(const fmnist::dataset& train, const fmnist::dataset& test,
-                                const fmnist::train_options& o) {
+                                const fmnist::train_options& o, const fmnist::train_callbacks& cb = {}) {
 #ifdef TETHER_FMNIST_STUDY_MPI
-  return fmnist::train_mpi(*study_comm, train, test, o);
+  return fmnist::train_mpi(*study_comm, train, test, o, cb);
 #else
-  return fmnist::train(train, test, o);
+  return fmnist::train(train, test, o, cb);
 #endif
 }
 
@@ -91,6 +91,7 @@ struct settings {
   std::size_t batch = 64;
   float momentum = 0.9f;
   std::size_t seeds = 3;
+  std::size_t first_seed = 1;
   double target = 0.88;
   std::string out = "out/fmnist_study";
   std::string data_dir = fmnist::default_directory();
@@ -137,6 +138,7 @@ budget, for a learning-rate grid and several seeds; then the time split of an ep
   --batch N           minibatch per worker (default 64)
   --momentum X        momentum of the local step, heavy-ball (Nesterov for eamsgd and async-eamsgd) (default 0.9)
   --seeds N           seeds per learning rate (default 3)
+  --first-seed N      the first seed (default 1): runs seeds N, N+1, ...
   --target X          accuracy for the time-to-target column (default 0.88)
   --limit N           train on the first N training images (quick checks)
   --data-dir DIR      Fashion-MNIST folder (default $TETHER_FASHION_MNIST_DIR or /usr/share/datasets/fashion-mnist)
@@ -225,6 +227,9 @@ settings parse_args(int argc, char** argv) {
     } else if (flag == "--seeds") {
       s.seeds = parse_number<std::size_t>(flag, v);
       if (s.seeds < 1 || s.seeds > 100) bad_value(flag, v, "must be in [1, 100]");
+    } else if (flag == "--first-seed") {
+      s.first_seed = parse_number<std::size_t>(flag, v);
+      if (s.first_seed < 1 || s.first_seed > 1000000) bad_value(flag, v, "must be in [1, 1000000]");
     } else if (flag == "--target") {
       s.target = parse_number<double>(flag, v);
       if (!(s.target > 0.0 && s.target <= 1.0)) bad_value(flag, v, "must be in (0, 1]");
@@ -382,7 +387,7 @@ void run_grid(const settings& s, const fmnist::dataset& train, const fmnist::dat
   for (std::size_t ei = 0; ei < s.entries.size(); ++ei) {
     const study_entry& e = s.entries[ei];
     for (const double lr : e.lrs) {
-      for (std::size_t seed = 1; seed <= s.seeds; ++seed) {
+      for (std::size_t seed = s.first_seed; seed < s.first_seed + s.seeds; ++seed) {
         fmnist::train_options o = base_options(s);
         o.algo = e.algo;
         o.lr = lr;
@@ -394,7 +399,14 @@ void run_grid(const settings& s, const fmnist::dataset& train, const fmnist::dat
         o.nonblocking = e.nonblocking;
         if (e.workers > 0) o.workers = e.workers;
         ++k;
-        fmnist::train_result r = train_once(train, test, o);
+        // Each epoch's row is written as it comes, so that a run cut short (a time limit) leaves its curve so far.
+        const std::string& label = e.label;
+        fmnist::train_callbacks cb;
+        cb.on_epoch = [&](const fmnist::epoch_record& ep) {
+          curves << label << ',' << lr << ',' << seed << ',' << fmnist::epoch_csv_row(ep) << '\n';
+          curves.flush();
+        };
+        fmnist::train_result r = train_once(train, test, o, cb);
         if (r.epochs.empty()) continue;  // a server rank (Downpour under MPI): nothing measured here
         const std::string& name = e.label;
         const auto& last = r.epochs.back();
@@ -411,9 +423,7 @@ void run_grid(const settings& s, const fmnist::dataset& train, const fmnist::dat
                       static_cast<unsigned long long>(last.rounds), r.wall_s, last.train_s,
                       tt ? fmt("%.3f", *tt).c_str() : "", last.gradient_s, last.step_s, last.kernel_s, last.comm_s);
         runs << line << '\n';
-        for (const auto& ep : r.epochs) curves << name << ',' << lr << ',' << seed << ',' << fmnist::epoch_csv_row(ep) << '\n';
         runs.flush();
-        curves.flush();
         rows.push_back({ei, lr, seed, std::move(r)});
       }
     }
@@ -584,7 +594,9 @@ void run_split(const settings& s, const fmnist::dataset& train, const fmnist::da
 
 int main(int argc, char** argv) {
 #ifdef TETHER_FMNIST_STUDY_MPI
-  tether::comm::mpi_environment env(argc, argv);
+  // comm::mpi needs no more than MPI_THREAD_SERIALIZED; asking for MPI_THREAD_MULTIPLE would keep Open MPI's
+  // osc/pt2pt (its one-sided component over TCP) from asynchronous EASGD's window across the cluster's hosts.
+  tether::comm::mpi_environment env(argc, argv, {.requested = MPI_THREAD_SERIALIZED});
   tether::comm::mpi comm(MPI_COMM_WORLD, {.timeout = 600.0});
   study_comm = &comm;
   constexpr const char* program = "fmnist_study_mpi";

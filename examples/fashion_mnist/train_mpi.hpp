@@ -118,10 +118,16 @@ train_result run_rank(tether::comm::mpi& comm, const dataset& train, const datas
       o.progress_every > 0 ? o.progress_every : std::max<std::size_t>(1, steps_per_epoch / 20);
 
   blas_single_thread();
+  // The evaluation's communicator is split off before the optimizer exists: an asynchronous pull may have
+  // collectives of its own in flight on `comm` once it does. The training ranks are the first p (Downpour's
+  // server is the last rank).
+  const eval_comm ev(comm.native(), comm.rank() < static_cast<int>(p));
   Opt opt(comm, n, opts);
   bool server = false;
   if constexpr (requires { opt.is_server(); }) server = opt.is_server();
-  const eval_comm ev(comm.native(), !server);
+  tether::detail::require(server == (comm.rank() >= static_cast<int>(p)), "fmnist::train_mpi: rank ", comm.rank(),
+                          (server ? " serves the shards" : " trains"), " but ", p, " of ", comm.size(),
+                          " ranks were to train");
   train_result result;
   result.parameters = n;
   result.steps_per_epoch = steps_per_epoch;

@@ -230,9 +230,15 @@ mpi::store<T> mpi::open_store(std::span<const T> initial, const shard_layout& la
     st.disp_[s] = f;
     f += layout.count(s);
   }
+  // A window that the MPI library cannot make across these ranks' transport is an error that says so: Open MPI
+  // 4.1 over TCP between nodes (no UCX, no RDMA network) has no one-sided component that takes it under
+  // MPI_THREAD_MULTIPLE (osc/rdma needs an RDMA transport, osc/pt2pt refuses that thread level); at
+  // MPI_THREAD_SERIALIZED, which comm::mpi is content with, and with OMPI_MCA_osc=pt2pt it works (docs/cluster.md).
   check(MPI_Win_allocate(static_cast<MPI_Aint>(st.local_ * sizeof(T)), static_cast<int>(sizeof(T)), MPI_INFO_NULL,
                          comm_, &st.base_, &st.win_),
-        "MPI_Win_allocate");
+        "MPI_Win_allocate (the one-sided store: it needs an MPI one-sided component for the transport between "
+        "these ranks: Open MPI with UCX or an RDMA network; over plain TCP between nodes, Open MPI 4.1's osc/pt2pt, "
+        "which needs MPI initialised at MPI_THREAD_SERIALIZED and OMPI_MCA_osc=pt2pt)");
   check(MPI_Win_set_errhandler(st.win_, MPI_ERRORS_RETURN), "MPI_Win_set_errhandler");
   if (rank_ == owner) {
     // The owner's initial values go to every shard's holder (its own shards by a local copy).
