@@ -5,7 +5,9 @@
 # EASGD, local SGD, Overlap-Local-SGD; 3000 images, 2 epochs, tau 4), and every epoch's training loss, test
 # accuracy, accuracy of the workers' mean and bytes per worker must be equal to the digit: the same shards,
 # minibatches and starting point, and collectives whose results do not depend on the engine at 2 workers. The
-# algorithms with no thread-team twin on MPI (asynchronous LSGD and EASGD, Downpour with its server rank, SwarmSGD
+# Downpour with one replica and its server rank equals the thread team's Downpour with one worker (a single replica
+# makes it deterministic), bytes included: the evaluation's reads of the server are not counted (they were once).
+# The algorithms with no thread-team twin on MPI (asynchronous LSGD and EASGD, Downpour with its server rank, SwarmSGD
 # fp32 and 8-bit) must learn: test accuracy from about 10% to at least 60% in 2 epochs of 6000 images. And a
 # synchronous run right after a SwarmSGD run on the same ranks must complete (within 120 s; it hung until the
 # pairwise link drained its messages before freeing its communicator) and learn.
@@ -51,7 +53,8 @@ endfunction()
 
 set(sync_algorithms "lsgd:0.03,lsgd-grouped:0.03,sync-sgd:0.1,easgd:0.03,local-sgd:0.03,overlap-local-sgd:0.03")
 set(common --limit 3000 --epochs 2 --seeds 1 --period 4)
-file(REMOVE_RECURSE "${OUT}/team" "${OUT}/mpi" "${OUT}/mpi_only" "${OUT}/after_swarm")
+file(REMOVE_RECURSE "${OUT}/team" "${OUT}/mpi" "${OUT}/mpi_only" "${OUT}/after_swarm" "${OUT}/downpour_team"
+     "${OUT}/downpour_mpi")
 run("fmnist_study_mpi on 2 ranks" ${MPIEXEC} 2 "${STUDY_MPI}" ${common} --algorithms "${sync_algorithms}"
     --out "${OUT}/mpi")
 run("fmnist_study on 2 threads" "${STUDY}" --workers 2 ${common} --only grid --algorithms "${sync_algorithms}"
@@ -66,6 +69,19 @@ if(NOT "${mpi_rows}" STREQUAL "${team_rows}")
   string(REPLACE ";" "\n" a "${mpi_rows}")
   string(REPLACE ";" "\n" b "${team_rows}")
   message(FATAL_ERROR "fmnist_study_mpi_np2: the MPI driver differs from the thread team's\nMPI:\n${a}\nteam:\n${b}")
+endif()
+
+run("fmnist_study_mpi on 2 ranks, Downpour (1 replica, 1 server)" ${MPIEXEC} 2 "${STUDY_MPI}" ${common}
+    --algorithms "downpour-sgd:0.1" --out "${OUT}/downpour_mpi")
+run("fmnist_study on 1 thread, Downpour" "${STUDY}" --workers 1 ${common} --only grid --algorithms "downpour-sgd:0.1"
+    --out "${OUT}/downpour_team")
+read_curves("${OUT}/downpour_mpi/curves.csv" mpi_rows)
+read_curves("${OUT}/downpour_team/curves.csv" team_rows)
+list(LENGTH team_rows n_team)
+if(NOT n_team EQUAL 3 OR NOT "${mpi_rows}" STREQUAL "${team_rows}")
+  string(REPLACE ";" "\n" a "${mpi_rows}")
+  string(REPLACE ";" "\n" b "${team_rows}")
+  message(FATAL_ERROR "fmnist_study_mpi_np2: Downpour on MPI differs from the thread team's\nMPI:\n${a}\nteam:\n${b}")
 endif()
 
 run("fmnist_study_mpi on 2 ranks, algorithms of MPI only" ${MPIEXEC} 2 "${STUDY_MPI}" --limit 6000 --epochs 2

@@ -203,9 +203,10 @@ train_result run_rank(tether::comm::mpi& comm, const dataset& train, const datas
     } else if (model_kind == output_model::server) {
       if constexpr (requires { opt.store().read(out); }) {
         if (eval_rank == 0) {
-          const auto before = static_cast<double>(opt.stats().bytes_received);
+          // The communicator's counters (the optimizer's stats catch up only at its next step).
+          const auto before = static_cast<double>(comm.counters().bytes_received);
           opt.store().read(out);
-          eval_bytes_received += static_cast<double>(opt.stats().bytes_received) - before;
+          eval_bytes_received += static_cast<double>(comm.counters().bytes_received) - before;
         }
         coll.broadcast(output.data(), static_cast<int>(n), MPI_FLOAT, 0);
       }
