@@ -5,8 +5,15 @@
 # own step or pull against your own loop: docs/benchmarks.md#benchmark-your-own-kernel).
 #
 #   scripts/callgrind_zero_cost.sh                # build dir build/default, N = 1048576, K = 10
-#   BUILD_DIR=build/me N=65536 K=20 TOLERANCE=0.02 scripts/callgrind_zero_cost.sh
+#   BUILD_DIR=build/me N=65536 K=20 TOLERANCE=0.02 TOLERANCE_avx2=0.08 scripts/callgrind_zero_cost.sh
 #   EXE=build/default/examples/bench_custom/my_zero_cost scripts/callgrind_zero_cost.sh   # every case it lists
+#
+# At each instruction-set level of LEVELS (default: "baseline avx2" for tether's program, "baseline" for an EXE;
+# valgrind does not run AVX-512): the composed side runs the program built with default flags, with TETHER_ISA
+# set to the level (at avx2 that is the dispatched AVX2+FMA loop, docs/exec.md#instruction-sets); the hand side
+# runs the same program built for that level (HAND_EXE_avx2, default zero_cost_avx2: -mavx2 -mfma
+# -ffp-contract=off, as the dispatched loops do not contract either), so that the
+# composed kernel is held to a hand loop compiled for the same instructions. A level the CPU lacks is skipped.
 #
 # Runs each case under `valgrind --tool=callgrind --toggle-collect=<the harness's entry function>` (only the
 # kernel's K calls are counted), prints Ir per mode, Ir per element and the ratio composed/hand. One-sided:
@@ -34,10 +41,13 @@ else
     # them back on).
     cmake --preset default -B "$BUILD_DIR" -DTETHER_BUILD_TESTS=OFF -DTETHER_BUILD_EXAMPLES=OFF >/dev/null
   fi
-  cmake --build "$BUILD_DIR" --target zero_cost -j2 >/dev/null
+  cmake --build "$BUILD_DIR" --target zero_cost zero_cost_avx2 -j2 >/dev/null
   exe="$BUILD_DIR/bench/fused/zero_cost"
+  HAND_EXE_avx2=${HAND_EXE_avx2:-$BUILD_DIR/bench/fused/zero_cost_avx2}
+  LEVELS=${LEVELS:-baseline avx2}
   build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$BUILD_DIR/CMakeCache.txt")
 fi
+LEVELS=${LEVELS:-baseline}
 KERNELS=${KERNELS:-$("$exe" --list | tr '\n' ' ')}
 [[ -n "$KERNELS" ]] || { echo "callgrind_zero_cost: $exe lists no cases" >&2; exit 2; }
 
@@ -45,14 +55,36 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 echo "zero_cost: N = $N elements, K = $K calls per kernel, build type ${build_type:-?}, $(valgrind --version)"
-printf '%-16s %14s %14s %10s %10s %9s  %s\n' kernel Ir_composed Ir_hand Ir/el_comp Ir/el_hand ratio result
+printf '%-9s %-16s %14s %14s %10s %10s %9s  %s\n' level kernel Ir_composed Ir_hand Ir/el_comp Ir/el_hand ratio \
+  result
 status=0
+for level in $LEVELS; do
+  case "$level" in
+    baseline) hand_exe=$exe ;;
+    avx2)
+      hand_exe=${HAND_EXE_avx2:-}
+      if [[ -z "$hand_exe" || ! -x "$hand_exe" ]]; then
+        echo "skipped avx2: no hand-side program built for it (HAND_EXE_avx2)"
+        continue
+      fi
+      if ! grep -qw avx2 /proc/cpuinfo || ! grep -qw fma /proc/cpuinfo; then
+        echo "skipped avx2: this CPU has no AVX2+FMA"
+        continue
+      fi ;;
+    *) echo "callgrind_zero_cost: LEVELS names $level; expected baseline or avx2 (valgrind runs no AVX-512)" >&2
+       exit 2 ;;
+  esac
+  # TOLERANCE_<level> overrides TOLERANCE at that level.
+  level_tolerance_var="TOLERANCE_$level"
+  level_tolerance=${!level_tolerance_var:-$TOLERANCE}
 for kernel in $KERNELS; do
   declare -A ir=() sum=()
   for mode in composed hand; do
-    out="$work/callgrind.$kernel.$mode"
-    valgrind --tool=callgrind --callgrind-out-file="$out" --toggle-collect="*zero_cost_${mode}<*" \
-      "$exe" "$mode" "$kernel" "$N" "$K" >"$work/stdout.$kernel.$mode" 2>"$work/stderr.$kernel.$mode" || {
+    out="$work/callgrind.$level.$kernel.$mode"
+    run_exe=$exe
+    [[ "$mode" == hand ]] && run_exe=$hand_exe
+    TETHER_ISA=$level valgrind --tool=callgrind --callgrind-out-file="$out" --toggle-collect="*zero_cost_${mode}<*" \
+      "$run_exe" "$mode" "$kernel" "$N" "$K" >"$work/stdout.$kernel.$mode" 2>"$work/stderr.$kernel.$mode" || {
       cat "$work/stderr.$kernel.$mode" >&2
       exit 2
     }
@@ -63,10 +95,10 @@ for kernel in $KERNELS; do
       exit 2
     fi
   done
-  read -r ratio ok per_c per_h < <(awk -v c="${ir[composed]}" -v h="${ir[hand]}" -v t="$TOLERANCE" \
+  read -r ratio ok per_c per_h < <(awk -v c="${ir[composed]}" -v h="${ir[hand]}" -v t="$level_tolerance" \
     -v el="$((N * K))" 'BEGIN { r = c / h; printf "%.4f %d %.3f %.3f\n", r, (r <= 1 + t), c / el, h / el }')
   result=ok
-  if [[ "$ok" != 1 ]]; then result="FAIL (composed dearer than hand by more than $TOLERANCE)"; status=1; fi
+  if [[ "$ok" != 1 ]]; then result="FAIL (composed dearer than hand by more than $level_tolerance)"; status=1; fi
   if [[ "${sum[composed]}" != "${sum[hand]}" ]]; then
     if [[ "$BITS" == ignore ]]; then
       result="$result; results differ (${sum[composed]} vs ${sum[hand]})"
@@ -75,8 +107,9 @@ for kernel in $KERNELS; do
       status=1
     fi
   fi
-  printf '%-16s %14s %14s %10s %10s %9s  %s\n' "$kernel" "${ir[composed]}" "${ir[hand]}" "$per_c" "$per_h" \
-    "$ratio" "$result"
+  printf '%-9s %-16s %14s %14s %10s %10s %9s  %s\n' "$level" "$kernel" "${ir[composed]}" "${ir[hand]}" "$per_c" \
+    "$per_h" "$ratio" "$result"
   unset ir sum
+done
 done
 exit $status

@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build git ca-certificates
-  catch2 libbenchmark-dev
+  catch2 libbenchmark-dev libhwy-dev
   libopenmpi-dev openmpi-bin
   libtrilinos-kokkos-dev
   libopenblas-dev zlib1g-dev

@@ -1,8 +1,9 @@
 #pragma once
 /// \file
-/// exec::openmp: kernels run as `#pragma omp for simd schedule(static)` loops on host threads; state
-/// lives in aligned host memory, first touched by the threads that later update it. Opt-in: compile with
-/// OpenMP (CMake: link OpenMP::OpenMP_CXX). See docs/exec.md.
+/// exec::openmp: kernels run as `#pragma omp simd` loops over each host thread's static block, at the widest
+/// instruction set this CPU has (exec/isa.hpp); state lives in aligned host memory, first touched by the
+/// threads that later update it. Opt-in: compile with OpenMP (CMake: link OpenMP::OpenMP_CXX). See
+/// docs/exec.md.
 ///
 ///     tether::exec::openmp omp{.threads = 8};
 ///     tether::optimizer<tether::step::adam, tether::pull::none, W, tether::exec::openmp> opt(omp, w, n, {});
@@ -22,6 +23,8 @@
 #include <vector>
 
 #include "tether/core/view.hpp"
+#include "tether/exec/detail/isa_loops.hpp"
+#include "tether/exec/isa.hpp"
 #include "tether/exec/serial.hpp"
 
 namespace tether {
@@ -61,17 +64,17 @@ struct first_touch_allocator : aligned_allocator<T> {
 struct openmp_tuning {
   /// Loops shorter than this run on the calling thread (still SIMD): below it, opening a parallel region
   /// costs more than the threads save. bench_tuning (BM_openmp_loop: the fused SGD update on 1 and on 2
-  /// threads) is the benchmark that decides it: the shortest n that 2 threads run faster than 1. On the shared
-  /// 2-core machine of docs/benchmarks.md#tuning 2 threads never won up to 2^18 (the second core was busy), so
-  /// the value (32768) predates the measurement and stays until an idle machine decides.
+  /// threads) is the benchmark that decides it: the shortest n that 2 threads run faster than 1. On the
+  /// shared 2-core machine of docs/benchmarks.md#tuning 2 threads never won up to 2^18 (the second core was
+  /// busy), so the value (32768) predates the measurement and stays until an idle machine decides.
   std::size_t min_parallel = 32768;
 };
 
 /// Whether exec::openmp runs the items of kernel F as SIMD lanes (`omp simd`): true unless F declares
-/// `static constexpr bool simd = false;`, as a kernel whose item is itself a loop or holds a call that does not
-/// vectorise does (the codecs' kernels). Asking for SIMD there gains nothing, and clang reports every `omp simd`
-/// loop it cannot vectorise as a warning (-Wpass-failed), an error under -Werror: a kernel of yours that clang
-/// reports so should declare it too (docs/exec.md).
+/// `static constexpr bool simd = false;`, as a kernel whose item is itself a loop or holds a call that does
+/// not vectorise does (the codecs' kernels). Asking for SIMD there gains nothing, and clang reports every
+/// `omp simd` loop it cannot vectorise as a warning (-Wpass-failed), an error under -Werror: a kernel of
+/// yours that clang reports so should declare it too (docs/exec.md).
 template <class F>
 [[nodiscard]] constexpr bool simd_items() {
   if constexpr (requires { F::simd; })
@@ -80,9 +83,10 @@ template <class F>
     return true;
 }
 
-/// Runs every kernel as an OpenMP `for simd` loop with a static schedule: each thread takes one contiguous
-/// block and vectorises it. Short loops (n < tuning.min_parallel) and one-thread spaces run as `omp simd`
-/// loops on the calling thread. Kernels that opt out of SIMD (simd_items) run as `for` and plain loops.
+/// Runs every kernel in an OpenMP parallel region with a static split: each thread takes one contiguous block
+/// and runs it as an `omp simd` loop compiled for the active instruction set. Short loops (n <
+/// tuning.min_parallel) and one-thread spaces run on the calling thread. Kernels that opt out of SIMD
+/// (simd_items) run as plain loops.
 struct openmp {
   using memory_space = mem::host;
 
@@ -102,30 +106,22 @@ struct openmp {
     return b;
   }
 
-  /// Calls `f(i)` for i in [0, n): each thread takes one contiguous block; the block is vectorised.
+  /// Calls `f(i)` for i in [0, n): each thread takes one contiguous block; the block is vectorised at the
+  /// active instruction set (active_isa()).
   template <class F>
   void parallel_for(std::size_t n, const F& f) const {
     const int nt = team_size();
+    const isa level = active_isa();
     if (nt <= 1 || n < tuning.min_parallel) {
-      const F k = f;  // a local copy: the kernel's pointers stay in registers
-      if constexpr (simd_items<F>()) {
-#pragma omp simd
-        for (std::size_t i = 0; i < n; ++i) k(i);
-      } else {
-        for (std::size_t i = 0; i < n; ++i) k(i);
-      }
+      detail::with_isa_loops(
+          level, [&](auto loops) { decltype(loops)::template for_range<simd_items<F>()>(0, n, f); });
       return;
     }
 #pragma omp parallel num_threads(nt)
     {
-      const F k = f;  // each thread's own copy of the kernel
-      if constexpr (simd_items<F>()) {
-#pragma omp for simd schedule(static)
-        for (std::size_t i = 0; i < n; ++i) k(i);
-      } else {
-#pragma omp for schedule(static)
-        for (std::size_t i = 0; i < n; ++i) k(i);
-      }
+      const block b = static_block(n);
+      detail::with_isa_loops(
+          level, [&](auto loops) { decltype(loops)::template for_range<simd_items<F>()>(b.lo, b.hi, f); });
     }
   }
 
@@ -133,27 +129,18 @@ struct openmp {
   template <class F>
   [[nodiscard]] bool any(std::size_t n, const F& pred) const {
     const int nt = team_size();
+    const isa level = active_isa();
+    if (nt <= 1 || n < tuning.min_parallel)
+      return detail::with_isa_loops(level, [&](auto loops) {
+               return decltype(loops)::template any_range<simd_items<F>()>(0, n, pred);
+             }) != 0;
     unsigned r = 0;
-    if (nt <= 1 || n < tuning.min_parallel) {
-      const F k = pred;
-      if constexpr (simd_items<F>()) {
-#pragma omp simd reduction(| : r)
-        for (std::size_t i = 0; i < n; ++i) r |= static_cast<unsigned>(static_cast<bool>(k(i)));
-      } else {
-        for (std::size_t i = 0; i < n; ++i) r |= static_cast<unsigned>(static_cast<bool>(k(i)));
-      }
-      return r != 0;
-    }
-#pragma omp parallel num_threads(nt)
+#pragma omp parallel num_threads(nt) reduction(| : r)
     {
-      const F k = pred;
-      if constexpr (simd_items<F>()) {
-#pragma omp for simd schedule(static) reduction(| : r)
-        for (std::size_t i = 0; i < n; ++i) r |= static_cast<unsigned>(static_cast<bool>(k(i)));
-      } else {
-#pragma omp for schedule(static) reduction(| : r)
-        for (std::size_t i = 0; i < n; ++i) r |= static_cast<unsigned>(static_cast<bool>(k(i)));
-      }
+      const block b = static_block(n);
+      r |= detail::with_isa_loops(level, [&](auto loops) {
+        return decltype(loops)::template any_range<simd_items<F>()>(b.lo, b.hi, pred);
+      });
     }
     return r != 0;
   }
@@ -164,21 +151,16 @@ struct openmp {
   template <class R, class F>
   [[nodiscard]] R reduce(std::size_t n, R init, const F& f) const {
     const int nt = team_size();
-    if (nt <= 1 || n < tuning.min_parallel) {
-      for (std::size_t i = 0; i < n; ++i) init += f(i);
-      return init;
-    }
+    const isa level = active_isa();
+    if (nt <= 1 || n < tuning.min_parallel)
+      return detail::with_isa_loops(level,
+                                    [&](auto loops) { return decltype(loops)::sum_range(0, n, init, f); });
     std::vector<R> part(static_cast<std::size_t>(nt), R{});
 #pragma omp parallel num_threads(nt)
     {
-      const F k = f;
-      const auto t = static_cast<std::size_t>(omp_get_thread_num());
-      const auto used = static_cast<std::size_t>(omp_get_num_threads());
-      const std::size_t lo = n * t / used;
-      const std::size_t hi = n * (t + 1) / used;
-      R acc{};
-      for (std::size_t i = lo; i < hi; ++i) acc += k(i);
-      part[t] = acc;
+      const block b = static_block(n);
+      part[static_cast<std::size_t>(omp_get_thread_num())] = detail::with_isa_loops(
+          level, [&](auto loops) { return decltype(loops)::sum_range(b.lo, b.hi, R{}, f); });
     }
     for (const R& r : part) init += r;
     return init;
@@ -187,6 +169,21 @@ struct openmp {
   /// Threads a kernel runs on.
   [[nodiscard]] int team_size() const noexcept {
     return threads > 0 ? threads : omp_get_max_threads();
+  }
+
+ private:
+  /// A thread's indices [lo, hi).
+  struct block {
+    std::size_t lo;
+    std::size_t hi;
+  };
+
+  /// The calling thread's contiguous block of [0, n) in a parallel region: thread t of T takes
+  /// [n t / T, n (t + 1) / T).
+  [[nodiscard]] static block static_block(std::size_t n) noexcept {
+    const auto t = static_cast<std::size_t>(omp_get_thread_num());
+    const auto used = static_cast<std::size_t>(omp_get_num_threads());
+    return {n * t / used, n * (t + 1) / used};
   }
 };
 

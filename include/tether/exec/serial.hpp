@@ -1,6 +1,7 @@
 #pragma once
 /// \file
-/// exec::serial: kernels run as plain loops on the calling thread, state lives in aligned host memory.
+/// exec::serial: kernels run as plain loops on the calling thread, at the widest instruction set this CPU has
+/// (exec/isa.hpp); state lives in aligned host memory.
 
 #include <cstddef>
 #include <cstdlib>
@@ -8,6 +9,8 @@
 #include <vector>
 
 #include "tether/core/view.hpp"
+#include "tether/exec/detail/isa_loops.hpp"
+#include "tether/exec/isa.hpp"
 
 namespace tether {
 
@@ -23,9 +26,9 @@ struct aligned_allocator {
   template <class U>
   constexpr aligned_allocator(const aligned_allocator<U, Align>&) noexcept {}  // NOLINT
   [[nodiscard]] T* allocate(std::size_t n) {
-    return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{Align}));
+    return static_cast<T*>(::operator new (n * sizeof(T), std::align_val_t{Align}));
   }
-  void deallocate(T* p, std::size_t) noexcept { ::operator delete(p, std::align_val_t{Align}); }
+  void deallocate(T* p, std::size_t) noexcept { ::operator delete (p, std::align_val_t{Align}); }
   template <class U>
   constexpr bool operator==(const aligned_allocator<U, Align>&) const noexcept {
     return true;
@@ -48,29 +51,30 @@ struct serial {
     return buffer<T>(n, value);
   }
 
-  /// Calls `f(i)` for i in [0, n). The loop runs a local copy of `f`: stores through the kernel's pointers
-  /// then cannot alias the kernel itself, so its pointers stay in registers and the loop vectorises even
-  /// when `f` is a reference into memory the kernel writes (a caller's object, a lambda's capture).
+  /// Calls `f(i)` for i in [0, n), in a loop compiled for the active instruction set (active_isa()). The loop
+  /// runs a local copy of `f`: stores through the kernel's pointers then cannot alias the kernel itself, so
+  /// its pointers stay in registers and the loop vectorises even when `f` is a reference into memory the
+  /// kernel writes (a caller's object, a lambda's capture).
   template <class F>
   void parallel_for(std::size_t n, const F& f) const {
-    const F k = f;
-    for (std::size_t i = 0; i < n; ++i) k(i);
+    detail::with_isa_loops(active_isa(),
+                           [&](auto loops) { decltype(loops)::template for_range<false>(0, n, f); });
   }
 
   /// True when `pred(i)` holds for some i in [0, n). Branch-free so the loop vectorises (the accumulator is
   /// an unsigned int: GCC 12 does not vectorise an or-reduction into a bool).
   template <class F>
   [[nodiscard]] bool any(std::size_t n, const F& pred) const {
-    unsigned r = 0;
-    for (std::size_t i = 0; i < n; ++i) r |= static_cast<unsigned>(static_cast<bool>(pred(i)));
-    return r != 0;
+    return detail::with_isa_loops(active_isa(), [&](auto loops) {
+             return decltype(loops)::template any_range<false>(0, n, pred);
+           }) != 0;
   }
 
   /// init + f(0) + f(1) + ... + f(n-1), added in index order. `R` is an arithmetic type or tether::sums.
   template <class R, class F>
   [[nodiscard]] R reduce(std::size_t n, R init, const F& f) const {
-    for (std::size_t i = 0; i < n; ++i) init += f(i);
-    return init;
+    return detail::with_isa_loops(active_isa(),
+                                  [&](auto loops) { return decltype(loops)::sum_range(0, n, init, f); });
   }
 };
 
