@@ -111,7 +111,7 @@ def tether_rows(path, n):
     for b in data["benchmarks"]:
         if has_median and b.get("aggregate_name") != "median":
             continue
-        name = b.get("run_name", b["name"]).split("/")
+        name = [p for p in b.get("run_name", b["name"]).split("/") if p != "real_time"]
         if len(name) != 3 or name[2] != f"N:{n}" or name[0] not in BYTES:
             continue
         space, _, at = name[1].partition("@")
@@ -128,14 +128,21 @@ def main():
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--tether", help="bench_isa JSON output")
     ap.add_argument("--json", help="write the torch figures here")
+    ap.add_argument("--figures", help="print the table from figures an earlier run wrote with --json")
     args = ap.parse_args()
     threads = [int(t) for t in args.threads.split(",")]
     figures = {}
-    for t in threads:
-        torch.set_num_threads(t)
-        for (kernel, variant), s in torch_rows(args.n, args.reps).items():
-            figures[f"{kernel}|{variant}|{t}"] = s
-    if args.json:
+    version = torch.__version__
+    if args.figures:
+        with open(args.figures) as f:
+            saved = json.load(f)
+        figures, version, args.n = saved["seconds"], saved["torch"], saved["n"]
+    else:
+        for t in threads:
+            torch.set_num_threads(t)
+            for (kernel, variant), s in torch_rows(args.n, args.reps).items():
+                figures[f"{kernel}|{variant}|{t}"] = s
+    if args.json and not args.figures:
         with open(args.json, "w") as f:
             json.dump({"torch": torch.__version__, "n": args.n, "seconds": figures}, f, indent=1)
     tether = {}
@@ -143,7 +150,7 @@ def main():
     if args.tether:
         tether, level = tether_rows(args.tether, args.n)
     capability = getattr(getattr(torch.backends, "cpu", None), "get_cpu_capability", lambda: "?")()
-    print(f"torch {torch.__version__} (CPU capability {capability}), N = {args.n} float32, GB/s with the byte model")
+    print(f"torch {version} (CPU capability {capability}), N = {args.n} float32, GB/s with the byte model")
     print()
     print("| kernel | threads | torch variants (GB/s) | torch best | tether (GB/s) | tether / best |")
     print("| --- | --- | --- | --- | --- | --- |")
