@@ -4,10 +4,9 @@
 ///
 /// tether is header-only, so its kernels are compiled with the flags of the program that includes them,
 /// usually the x86-64 baseline (SSE2). On x86-64 with GCC or Clang the host loops are also compiled for AVX2
-/// and AVX-512
-/// (`__attribute__((target))` on the loop; the kernel functor inlines into it), and each loop runs the widest
-/// level this CPU has, detected once per process. The levels compute the baseline's bits (isa_exact). A level
-/// can be forced, for tests and benchmarks:
+/// and AVX-512 (`__attribute__((target))` on the loop; the kernel functor is inlined into it), and each loop
+/// runs the widest level this CPU has, detected once per process. The levels compute the baseline's bits
+/// (isa_exact). A level can be forced, for tests and benchmarks:
 ///
 ///     tether::exec::select_isa(tether::exec::isa::baseline);   // or TETHER_ISA=baseline in the environment
 ///
@@ -124,8 +123,8 @@ inline isa highest_exact_isa() noexcept {
 /// The level the environment variable TETHER_ISA names ("auto" or unset: highest_exact_isa()), checked once.
 inline isa isa_from_environment() {
   static const isa level = [] {
-    const char* env =
-        std::getenv("TETHER_ISA");  // NOLINT(concurrency-mt-unsafe): read once, before threads use it
+    // NOLINTNEXTLINE(concurrency-mt-unsafe): read once, at the first loop
+    const char* env = std::getenv("TETHER_ISA");
     if (env == nullptr || std::string_view(env).empty() || std::string_view(env) == "auto")
       return highest_exact_isa();
     const std::optional<isa> named = parse_isa(env);

@@ -64,17 +64,17 @@ struct first_touch_allocator : aligned_allocator<T> {
 struct openmp_tuning {
   /// Loops shorter than this run on the calling thread (still SIMD): below it, opening a parallel region
   /// costs more than the threads save. bench_tuning (BM_openmp_loop: the fused SGD update on 1 and on 2
-  /// threads) is the benchmark that decides it: the shortest n that 2 threads run faster than 1. On the
-  /// shared 2-core machine of docs/benchmarks.md#tuning 2 threads never won up to 2^18 (the second core was
-  /// busy), so the value (32768) predates the measurement and stays until an idle machine decides.
+  /// threads) is the benchmark that decides it: the shortest n that 2 threads run faster than 1. On the shared
+  /// 2-core machine of docs/benchmarks.md#tuning 2 threads never won up to 2^18 (the second core was busy), so
+  /// the value (32768) predates the measurement and stays until an idle machine decides.
   std::size_t min_parallel = 32768;
 };
 
 /// Whether exec::openmp runs the items of kernel F as SIMD lanes (`omp simd`): true unless F declares
-/// `static constexpr bool simd = false;`, as a kernel whose item is itself a loop or holds a call that does
-/// not vectorise does (the codecs' kernels). Asking for SIMD there gains nothing, and clang reports every
-/// `omp simd` loop it cannot vectorise as a warning (-Wpass-failed), an error under -Werror: a kernel of
-/// yours that clang reports so should declare it too (docs/exec.md).
+/// `static constexpr bool simd = false;`, as a kernel whose item is itself a loop or holds a call that does not
+/// vectorise does (the codecs' kernels). Asking for SIMD there gains nothing, and clang reports every `omp simd`
+/// loop it cannot vectorise as a warning (-Wpass-failed), an error under -Werror: a kernel of yours that clang
+/// reports so should declare it too (docs/exec.md).
 template <class F>
 [[nodiscard]] constexpr bool simd_items() {
   if constexpr (requires { F::simd; })

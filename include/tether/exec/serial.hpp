@@ -26,9 +26,9 @@ struct aligned_allocator {
   template <class U>
   constexpr aligned_allocator(const aligned_allocator<U, Align>&) noexcept {}  // NOLINT
   [[nodiscard]] T* allocate(std::size_t n) {
-    return static_cast<T*>(::operator new (n * sizeof(T), std::align_val_t{Align}));
+    return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{Align}));
   }
-  void deallocate(T* p, std::size_t) noexcept { ::operator delete (p, std::align_val_t{Align}); }
+  void deallocate(T* p, std::size_t) noexcept { ::operator delete(p, std::align_val_t{Align}); }
   template <class U>
   constexpr bool operator==(const aligned_allocator<U, Align>&) const noexcept {
     return true;
