@@ -51,6 +51,22 @@ function(read_curves file var)
   set(${var} "${rows}" PARENT_SCOPE)
 endfunction()
 
+# Fails unless the team's curves (team_dir) have `rows` rows and the MPI driver's (mpi_dir) equal them.
+function(require_same_curves mpi_dir team_dir rows what)
+  read_curves("${mpi_dir}/curves.csv" mpi_rows)
+  read_curves("${team_dir}/curves.csv" team_rows)
+  list(LENGTH team_rows n_team)
+  if(NOT n_team EQUAL rows)
+    message(FATAL_ERROR "fmnist_study_mpi_np2: ${what}: expected ${rows} rows from the team, got ${n_team}")
+  endif()
+  if(NOT "${mpi_rows}" STREQUAL "${team_rows}")
+    string(REPLACE ";" "\n" a "${mpi_rows}")
+    string(REPLACE ";" "\n" b "${team_rows}")
+    message(FATAL_ERROR "fmnist_study_mpi_np2: ${what}: the MPI driver differs from the thread team's\nMPI:\n${a}\n"
+                        "team:\n${b}")
+  endif()
+endfunction()
+
 set(sync_algorithms "lsgd:0.03,lsgd-grouped:0.03,sync-sgd:0.1,easgd:0.03,local-sgd:0.03,overlap-local-sgd:0.03")
 set(common --limit 3000 --epochs 2 --seeds 1 --period 4)
 file(REMOVE_RECURSE "${OUT}/team" "${OUT}/mpi" "${OUT}/mpi_only" "${OUT}/after_swarm" "${OUT}/downpour_team"
@@ -59,30 +75,13 @@ run("fmnist_study_mpi on 2 ranks" ${MPIEXEC} 2 "${STUDY_MPI}" ${common} --algori
     --out "${OUT}/mpi")
 run("fmnist_study on 2 threads" "${STUDY}" --workers 2 ${common} --only grid --algorithms "${sync_algorithms}"
     --out "${OUT}/team")
-read_curves("${OUT}/mpi/curves.csv" mpi_rows)
-read_curves("${OUT}/team/curves.csv" team_rows)
-list(LENGTH team_rows n_team)
-if(NOT n_team EQUAL 18)
-  message(FATAL_ERROR "fmnist_study_mpi_np2: expected 18 rows (6 runs x 3 epochs) from the team, got ${n_team}")
-endif()
-if(NOT "${mpi_rows}" STREQUAL "${team_rows}")
-  string(REPLACE ";" "\n" a "${mpi_rows}")
-  string(REPLACE ";" "\n" b "${team_rows}")
-  message(FATAL_ERROR "fmnist_study_mpi_np2: the MPI driver differs from the thread team's\nMPI:\n${a}\nteam:\n${b}")
-endif()
+require_same_curves("${OUT}/mpi" "${OUT}/team" 18 "synchronous algorithms (6 runs x 3 epochs)")
 
 run("fmnist_study_mpi on 2 ranks, Downpour (1 replica, 1 server)" ${MPIEXEC} 2 "${STUDY_MPI}" ${common}
     --algorithms "downpour-sgd:0.1" --out "${OUT}/downpour_mpi")
 run("fmnist_study on 1 thread, Downpour" "${STUDY}" --workers 1 ${common} --only grid --algorithms "downpour-sgd:0.1"
     --out "${OUT}/downpour_team")
-read_curves("${OUT}/downpour_mpi/curves.csv" mpi_rows)
-read_curves("${OUT}/downpour_team/curves.csv" team_rows)
-list(LENGTH team_rows n_team)
-if(NOT n_team EQUAL 3 OR NOT "${mpi_rows}" STREQUAL "${team_rows}")
-  string(REPLACE ";" "\n" a "${mpi_rows}")
-  string(REPLACE ";" "\n" b "${team_rows}")
-  message(FATAL_ERROR "fmnist_study_mpi_np2: Downpour on MPI differs from the thread team's\nMPI:\n${a}\nteam:\n${b}")
-endif()
+require_same_curves("${OUT}/downpour_mpi" "${OUT}/downpour_team" 3 "Downpour (1 run x 3 epochs)")
 
 run("fmnist_study_mpi on 2 ranks, algorithms of MPI only" ${MPIEXEC} 2 "${STUDY_MPI}" --limit 6000 --epochs 2
     --seeds 1 --period 4

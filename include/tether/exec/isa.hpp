@@ -83,16 +83,14 @@ inline constexpr isa isa_compiled =
 /// The highest level this CPU and its operating system run (CPUID and the enabled register state, read once).
 [[nodiscard]] inline isa isa_supported() noexcept {
   static const isa level = [] {
-    if constexpr (isa_dispatch_compiled) {
 #if TETHER_ISA_DISPATCH
-      __builtin_cpu_init();
-      if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-          __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
-          __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        return isa::avx512;
-      if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return isa::avx2;
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+      return isa::avx512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return isa::avx2;
 #endif
-    }
     return isa::baseline;
   }();
   return level;
