@@ -1,6 +1,6 @@
 // Workers whose parameters are not finite while their loss is: they never lead (LSGD, synchronous and
-// asynchronous), and they are never averaged into a mean (local SGD) or a center (EASGD, synchronous and
-// asynchronous); they are counted in
+// asynchronous), and they are never averaged into a mean (local SGD), an anchor (Overlap-Local-SGD) or a center
+// (EASGD, synchronous and asynchronous, its starting center included); they are counted in
 // stats().excluded_nonfinite. The references are plain loops over the workers' vectors written here, with the
 // gradient zero so that only the rounds move x.
 
@@ -11,6 +11,7 @@
 #include <tether/algo/easgd.hpp>
 #include <tether/algo/local_sgd.hpp>
 #include <tether/algo/lsgd.hpp>
+#include <tether/algo/overlap_local_sgd.hpp>
 #include <tether/comm/shared_memory.hpp>
 
 #include <catch2/catch.hpp>
@@ -261,4 +262,135 @@ TEST_CASE("asynchronous EASGD: a worker whose parameters are not finite adds not
   }
   CHECK(excluded[2] == static_cast<std::uint64_t>((steps - 1) / 2));
   CHECK(excluded[0] == 0);
+}
+
+TEST_CASE("Overlap-Local-SGD: a worker whose snapshot is not finite is left out of the anchor and takes it",
+          "[algo][overlap][nonfinite]") {
+  // Period 2, alpha 0.25, zero gradients, 7 steps. Worker 2 spoils x[0] before it starts (spoil = -1) or before
+  // step 1. Reference, as the anchor's equations read, over the finite snapshots only: the snapshot is taken
+  // at the start and after every round; at each round t = 2, 4, 6, with F the workers whose snapshot is finite,
+  //   z <- mean_{j in F} snapshot_j;   x_i <- z for i not in F;   x_i <- x_i - alpha (x_i - z).
+  constexpr float alpha = 0.25f;
+  constexpr int steps = 7;
+  for (const int spoil : {-1, 1}) {
+    CAPTURE(spoil);
+    tether::team team(p);
+    std::array<std::vector<float>, p> xs, anchors;
+    std::array<std::uint64_t, p> excluded{};
+    team.run([&](worker& w) {
+      const auto me = static_cast<std::size_t>(w.rank());
+      tether::algo::overlap_local_sgd<worker> opt(w, n, {.lr = 0.1, .pull = {.period = 2, .alpha = alpha}});
+      std::vector<float> x = start_of(w.rank());
+      const std::vector<float> g(n, 0.0f);
+      if (w.rank() == 2 && spoil < 0) x[0] = nan_v;
+      for (int t = 0; t < steps; ++t) {
+        if (w.rank() == 2 && t == spoil) x[0] = nan_v;
+        opt.step(x, g, 1.0);
+      }
+      opt.finish(x);
+      xs[me] = x;
+      anchors[me].assign(opt.target(0).data(), opt.target(0).data() + n);
+      excluded[me] = opt.stats().excluded_nonfinite;
+    });
+    std::array<std::vector<double>, p> rx, snap;
+    for (int r = 0; r < p; ++r) {
+      const auto s = start_of(r);
+      rx[static_cast<std::size_t>(r)].assign(s.begin(), s.end());
+    }
+    if (spoil < 0) rx[2][0] = std::numeric_limits<double>::quiet_NaN();
+    snap = rx;
+    std::vector<double> z(n, 0.0);
+    for (int t = 1; t < steps; ++t) {
+      if (t == spoil) rx[2][0] = std::numeric_limits<double>::quiet_NaN();
+      if (t % 2 != 0) continue;
+      std::array<bool, p> finite{};
+      int count = 0;
+      for (int r = 0; r < p; ++r) {
+        const auto& v = snap[static_cast<std::size_t>(r)];
+        finite[static_cast<std::size_t>(r)] = std::isfinite(v[0]) && std::isfinite(v[1]) && std::isfinite(v[2]) &&
+                                              std::isfinite(v[3]);
+        count += finite[static_cast<std::size_t>(r)] ? 1 : 0;
+      }
+      for (std::size_t j = 0; j < n; ++j) {
+        double sum = 0;
+        for (int r = 0; r < p; ++r)
+          if (finite[static_cast<std::size_t>(r)]) sum += snap[static_cast<std::size_t>(r)][j];
+        z[j] = sum / count;
+      }
+      for (int r = 0; r < p; ++r) {
+        auto& x = rx[static_cast<std::size_t>(r)];
+        if (!finite[static_cast<std::size_t>(r)]) x = z;
+        for (std::size_t j = 0; j < n; ++j) x[j] -= alpha * (x[j] - z[j]);
+      }
+      snap = rx;
+    }
+    for (int r = 0; r < p; ++r) {
+      CAPTURE(r);
+      const auto ur = static_cast<std::size_t>(r);
+      REQUIRE(all_finite(xs[ur]));
+      REQUIRE(all_finite(anchors[ur]));
+      for (std::size_t j = 0; j < n; ++j) {
+        CHECK(anchors[ur][j] == Approx(z[j]).epsilon(1e-5));
+        CHECK(xs[ur][j] == Approx(rx[ur][j]).epsilon(1e-5));
+      }
+      CHECK(excluded[ur] == (r == 2 ? 1u : 0u));
+    }
+  }
+}
+
+TEST_CASE("Overlap-Local-SGD: with no finite snapshot the rounds leave x as it is", "[algo][overlap][nonfinite]") {
+  tether::team team(p);
+  std::array<std::vector<float>, p> xs;
+  std::array<std::uint64_t, p> excluded{};
+  team.run([&](worker& w) {
+    const auto me = static_cast<std::size_t>(w.rank());
+    tether::algo::overlap_local_sgd<worker> opt(w, n, {.lr = 0.1, .pull = {.period = 2, .alpha = 0.5f}});
+    std::vector<float> x = start_of(w.rank());
+    x[1] = inf_v;
+    const std::vector<float> g(n, 0.0f);
+    for (int t = 0; t < 7; ++t) opt.step(x, g, 1.0);
+    opt.finish(x);
+    xs[me] = x;
+    excluded[me] = opt.stats().excluded_nonfinite;
+  });
+  for (int r = 0; r < p; ++r) {
+    CAPTURE(r);
+    std::vector<float> want = start_of(r);
+    want[1] = inf_v;
+    CHECK(algo_test::bit_equal(xs[static_cast<std::size_t>(r)], want));
+    CHECK(excluded[static_cast<std::size_t>(r)] == 3u);  // the rounds at steps 2, 4 and 6
+  }
+}
+
+TEST_CASE("asynchronous EASGD: the center starts at the mean of the finite starting points",
+          "[algo][easgd][nonfinite]") {
+  // One step and no exchange (period 100): finish() leaves the starting center in target(0). Worker 2 starts
+  // with x[1] = +inf: the center is the mean of workers 0 and 1's starts. With no finite start it is 0, as
+  // synchronous EASGD's.
+  for (const bool everyone : {false, true}) {
+    CAPTURE(everyone);
+    tether::team team(p);
+    std::array<std::vector<float>, p> centers;
+    std::array<std::uint64_t, p> excluded{};
+    team.run([&](worker& w) {
+      const auto me = static_cast<std::size_t>(w.rank());
+      tether::algo::async_easgd<worker> opt(w, n, {.lr = 0.1, .pull = {.period = 100, .beta = 0.6f}});
+      std::vector<float> x = start_of(w.rank());
+      if (w.rank() == 2 || everyone) x[1] = inf_v;
+      const std::vector<float> g(n, 0.0f);
+      opt.step(x, g, 1.0);
+      opt.finish(x);
+      centers[me].assign(opt.target(0).data(), opt.target(0).data() + n);
+      excluded[me] = opt.stats().excluded_nonfinite;
+    });
+    for (int r = 0; r < p; ++r) {
+      CAPTURE(r);
+      const auto ur = static_cast<std::size_t>(r);
+      for (std::size_t j = 0; j < n; ++j) {
+        const float want = everyone ? 0.0f : (start_of(0)[j] + start_of(1)[j]) / 2.0f;  // small integers: exact
+        CHECK(centers[ur][j] == want);
+      }
+      CHECK(excluded[ur] == (r == 2 || everyone ? 1u : 0u));
+    }
+  }
 }

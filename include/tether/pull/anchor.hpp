@@ -8,6 +8,13 @@
 ///
 /// and starts a non-blocking all-reduce of a snapshot of x that completes while the next `period` local
 /// steps compute. With anchor momentum m > 0: v <- m*v + (avg - z); z <- z + v.
+///
+/// A worker whose snapshot is not finite is left out of the average and, at the round that completes it, takes
+/// the anchor in place of its x (counted in stats().excluded_nonfinite). While every snapshot is finite it
+/// costs one read of the sum per round and no message: a non-finite snapshot makes the sum non-finite on every
+/// worker (they receive the same sum), and only then do the workers count the finite snapshots and sum them
+/// again (two blocking all-reduces, the others contributing zeros). With no finite snapshot the round leaves
+/// the anchor and x as they are.
 
 #include <array>
 #include <cmath>
@@ -69,11 +76,25 @@ struct anchor {
     round_ = env.step > 0 && env.step % opt.period == 0;
     if (!round_) return false;
     pending_.wait();
-    env.exec.parallel_for(x.size(), kernels::anchor_update<T>{b[0].data(), b[3].data(), b[2].data(),
-                                                              T(1) / static_cast<T>(env.size()),
-                                                              T(opt.momentum), first_});
-    first_ = false;
     env.round = true;
+    int count = env.size();
+    bool mine = true;  // this worker's snapshot is finite
+    if (!env.all_finite(b[2])) {
+      // Rare: a snapshot (or the sum) is not finite. Sum the finite snapshots again, with their count.
+      mine = env.all_finite(b[1]);
+      count = env.count_workers(mine);
+      if (!mine) ++env.stats.excluded_nonfinite;
+      if (count > 0 && count < env.size()) {
+        if (!mine) env.fill(b[1], T(0));
+        env.allreduce_sum(b[1], b[2]);
+      }
+    }
+    if (count == 0) return false;  // no finite snapshot: the anchor and x stay
+    env.exec.parallel_for(x.size(), kernels::anchor_update<T>{b[0].data(), b[3].data(), b[2].data(),
+                                                              T(1) / static_cast<T>(count), T(opt.momentum),
+                                                              first_});
+    first_ = false;
+    if (!mine) env.copy(b[0], x);  // it takes the others' mean
     c.alpha = T(opt.alpha);
     return opt.alpha != 0.0f;
   }

@@ -13,7 +13,8 @@
 ///
 /// On MPI another worker's addition may land between a worker's read and its addition (that is the
 /// asynchrony of the algorithm); on the team each block is read and updated under one lock. With p workers
-/// alpha defaults to beta/p. The center starts at the mean of the workers' starting points; finish() waits
+/// alpha defaults to beta/p. The center starts at the mean of the workers' finite starting points (a worker
+/// whose start is not finite is left out and counted in stats().excluded_nonfinite); finish() waits
 /// for every worker (one barrier) and leaves the final center in target(0) on every worker.
 ///
 /// The run state is bound to the optimizer's communicator, execution space and value type
@@ -144,11 +145,23 @@ class async_elastic_run : public async_elastic {
     channel_ = env.comm.duplicate();
     const std::size_t n = x.size();
     exchanges_ = 0;
-    // The center starts at the mean of the starting points.
+    // The center starts at the mean of the finite starting points (synchronous EASGD's rule). A non-finite
+    // start makes the sum non-finite on every worker; only then do they count the finite ones and sum again
+    // with zeros for the others (no finite start: the center starts at 0).
     e.parallel_for(n, kernels::copy<T>{x.data(), b[1].data()});
     tether::allreduce_sum(e, *channel_, b[1]);
+    T count = T(channel_->size());
+    if (e.any(n, kernels::nonfinite<T>{b[1].data()})) {
+      const bool finite = !e.any(n, kernels::nonfinite<T>{x.data()});
+      if (!finite) ++env.stats.excluded_nonfinite;
+      count = finite ? T(1) : T(0);
+      channel_->allreduce_sum(std::span<T>(&count, 1));
+      e.parallel_for(n, kernels::copy<T>{x.data(), b[1].data()});
+      if (!finite) e.parallel_for(n, kernels::fill<T>{b[1].data(), T(0)});
+      tether::allreduce_sum(e, *channel_, b[1]);
+    }
     e.parallel_for(n, kernels::copy<T>{b[1].data(), b[0].data()});
-    e.parallel_for(n, kernels::scale<T>{b[0].data(), T(1) / static_cast<T>(channel_->size())});
+    e.parallel_for(n, kernels::scale<T>{b[0].data(), count > T(0) ? T(1) / count : T(1)});
     const shard_layout layout(n, opt.shards);
     if constexpr (on_host) {
       store_ = std::make_unique<store>(
