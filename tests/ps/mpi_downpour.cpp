@@ -1,6 +1,6 @@
 // Downpour on comm::mpi (2 and 4 ranks, the last ranks serving the shards): one replica with one shard equals a
-// sequential Adagrad loop bit for bit; bulk-synchronous rounds equal synchronous SGD on the summed gradient (bit
-// for bit, the reference computed by every replica); the staleness bound holds under a slow replica; several
+// sequential Adagrad loop bit for bit; a push whose accrued sum overflows is never applied; bulk-synchronous
+// rounds equal synchronous SGD on the summed gradient (bit for bit, the reference computed by every replica); the staleness bound holds under a slow replica; several
 // replicas converge on the quadratic and the logistic problem; byte counters against the model; bad input (more
 // server ranks than ranks, mismatched N, a lease longer than the timeout) is a tether::error on every rank.
 // Every rank runs every test case: servers serve, replicas step.
@@ -77,6 +77,25 @@ TEST_CASE("MPI: one replica, one shard, n_fetch = n_push = 1 is a sequential Ada
   CHECK(st.staleness.max == 0);
   CHECK(st.bytes_sent == steps * x.size() * sizeof(float));
   CHECK(st.bytes_received == (steps + 1) * x.size() * sizeof(float));
+}
+
+TEST_CASE("MPI: a push whose accrued sum overflows never reaches the servers", "[ps][mpi][nonfinite]") {
+  mpi comm(MPI_COMM_WORLD, {.timeout = 30.0});
+  constexpr std::uint64_t steps = 8;
+  const float lr = 0.05f;
+  const std::size_t n = ps_test::quad().dimension();
+  tether::algo::downpour<mpi, tether::step::sgd> opt(
+      comm, n, {.lr = lr, .local_lr = 0.0, .n_fetch = 2, .n_push = 2, .servers = comm.size() - 1});
+  if (opt.is_server()) {
+    opt.serve();
+    return;
+  }
+  std::vector<float> x = ps_test::start_point(n), g(n);
+  for (std::uint64_t t = 0; t < steps; ++t) opt.step(x, g, ps_test::overflowing_gradient(x, g, t));
+  opt.finish(x);
+  CHECK(x == ps_test::overflow_reference(lr, steps));  // the plain loop of support.hpp
+  CHECK(opt.stats().excluded_nonfinite == 1);
+  CHECK(opt.stats().pushes == steps / 2 - 1);
 }
 
 TEST_CASE("MPI: S shards over the servers give the same parameters as one shard", "[ps][mpi]") {

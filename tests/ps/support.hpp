@@ -79,6 +79,32 @@ double gradient(const Problem& p, std::span<const float> x, std::span<float> g, 
   }
 }
 
+/// Replica 0's gradient on the quadratic at step t, with g[0] = 3e38 at steps 2 and 3: each is finite, their sum
+/// (the push after step 3 with n_push = 2) overflows to +inf.
+inline double overflowing_gradient(std::span<const float> x, std::span<float> g, std::uint64_t t) {
+  const double loss = gradient(quad(), x, g, 0, t);
+  if (t == 2 || t == 3) g[0] = 3e38f;
+  return loss;
+}
+
+/// What one replica with SGD shards at rate lr, n_push = n_fetch = 2 and no local step ends with after `steps`
+/// steps of overflowing_gradient, the pushes that are not finite left out: a plain loop.
+inline std::vector<float> overflow_reference(float lr, std::uint64_t steps) {
+  std::vector<float> w = start_point(quad().dimension());
+  std::vector<float> x = w, g(w.size()), acc(w.size());
+  for (std::uint64_t t = 0; t < steps; ++t) {
+    overflowing_gradient(x, g, t);
+    for (std::size_t i = 0; i < w.size(); ++i) acc[i] = t % 2 == 0 ? g[i] : acc[i] + g[i];
+    if (t % 2 == 0) continue;
+    bool finite = true;
+    for (float v : acc) finite = finite && std::isfinite(v);
+    if (finite)
+      for (std::size_t i = 0; i < w.size(); ++i) w[i] -= lr * acc[i];
+    x = w;
+  }
+  return w;
+}
+
 /// A counter that a thread waits on until it reaches a target; the minute-long timeout only turns a broken
 /// implementation into a failed check instead of a hang.
 class signal {

@@ -277,16 +277,20 @@ class downpour {
       if (local) ++local_applied_;
       run_replica_kernel(xp, gp, local, local_lr);
       pending_ = true;
+      ++accrued_;
     }
     const auto t2 = clock::now();
 
     bool communicated = false;
     if (push_due && pending_) {
-      store_.push(acc_data(gp), static_cast<T>(opt_.lr * factor));
-      ++stats_.pushes;
+      if (push_finite(gp)) {
+        store_.push(acc_data(gp), static_cast<T>(opt_.lr * factor));
+        ++stats_.pushes;
+        communicated = true;
+      }
       pending_ = false;
       fresh_acc_ = true;
-      communicated = true;
+      accrued_ = 0;
     }
     if (fetch_due) {
       fetch(xp);
@@ -489,6 +493,21 @@ class downpour {
     }
   }
 
+  /// True when the push due holds only finite values. A single checked gradient is finite; a sum of several
+  /// may overflow, and unchecked gradients may hold anything: those are read once before the push. A push that
+  /// is not finite is never sent: it throws with on_nonfinite = raise, else it is dropped (the accrual starts
+  /// again) and counted in stats().excluded_nonfinite.
+  bool push_finite(const T* g) {
+    if (opt_.check_gradient && accrued_ <= 1) return true;
+    if (!exec_.any(n_, nonfinite_element<T>{acc_data(g)})) return true;
+    if (opt_.on_nonfinite == nonfinite_policy::raise)
+      throw runtime_error(tether::detail::concat("tether: downpour::step: non-finite push on replica ", comm_->rank(),
+                                                 " at step ", stats_.steps, ": the sum of the ", accrued_,
+                                                 " gradient(s) accrued since its last push is not finite"));
+    ++stats_.excluded_nonfinite;
+    return false;
+  }
+
   void fetch(T* x) {
     store_.fetch(x);
     ++stats_.fetches;
@@ -527,6 +546,7 @@ class downpour {
   bool joined_ = false;
   bool pending_ = false;    // gradients accrued since the last push
   bool fresh_acc_ = true;   // the next accrual overwrites the accumulator
+  std::uint64_t accrued_ = 0;  // gradients accrued since the last push
   bool finished_ = false;
 };
 

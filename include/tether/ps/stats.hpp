@@ -76,7 +76,8 @@ struct push_tally {
 };
 
 /// A replica's counters (`opt.stats()`): a worker_stats (steps, rounds = steps that pushed or fetched, bytes,
-/// seconds) and the parameter server's own.
+/// seconds; excluded_nonfinite = pushes not sent because their accrued gradient was not finite) and the
+/// parameter server's own.
 struct replica_stats : worker_stats {
   std::uint64_t pushes = 0;          ///< pushes sent
   std::uint64_t pushes_dropped = 0;  ///< pushes a shard refused because this replica had been declared lost
