@@ -443,32 +443,9 @@ class mpi {
   /// `finished = false` and the step it is in: it always throws. Bounded by the timeout. Once per run (every
   /// rank calls it once); after a successful agreement the communicator is ready for the next run.
   void check_finish(std::uint64_t steps, bool finished = true) {
-    tether::detail::require(!finish_checked_, "comm::mpi::check_finish: a previous agreement on this "
-                                              "communicator failed; it is unusable");
-    tether::detail::require(board_owned_ != nullptr, "comm::mpi::check_finish: call it on the communicator the "
-                                                     "run uses, not on a group");
-    finish_checked_ = true;
-    if (finished && size_ > 1)
-      board_->announce(rank_, {steps, ops_, static_cast<std::uint64_t>(group_id_), group_ ? group_->ops_ : ops_});
+    const std::array<std::uint64_t, 2> mine{steps, finished ? 0u : 1u};
+    const std::vector<std::uint64_t> all = gather_finish(mine, steps, finished);
     const auto p = static_cast<std::size_t>(size_);
-    std::array<std::uint64_t, 2> mine{steps, finished ? 0u : 1u};
-    std::vector<std::uint64_t> all(2 * p);
-    const auto bounded = [&](auto&& done, const char* what) {
-      if (!polling()) {
-        while (!done()) {
-        }
-        return;
-      }
-      tether::detail::poll_until(opt_.timeout, done, [&] {
-        return tether::detail::concat("tether: rank ", rank_, ": ", what, " did not complete within ", opt_.timeout,
-                                      " s: a rank may have died, or may still be running (comm::mpi timeout)");
-      });
-    };
-    MPI_Request r = MPI_REQUEST_NULL;
-    check(MPI_Iallgather(mine.data(), 2, MPI_UINT64_T, all.data(), 2, MPI_UINT64_T, board_->native(), &r),
-          "MPI_Iallgather (step counts)");
-    bounded([&] { return test_all(std::span<MPI_Request>(&r, 1)); }, "the step-count agreement at the end of the run");
-    bounded([&] { return board_->sends_done(); }, "sending the finish notices");
     std::uint64_t most = 0;
     bool all_finished = true;
     for (std::size_t k = 0; k < p; ++k) {
@@ -479,10 +456,7 @@ class mpi {
     for (std::size_t k = 0; k < p; ++k)
       if (all[2 * k] < most && (early == p || all[2 * k] < all[2 * early])) early = k;
     if (all_finished && early == p) {
-      // Every rank finished after the same steps: collect the notices still in flight, so none is left behind.
-      bounded([&] { return board_->all_received(); }, "collecting the finish notices");
-      board_->next_run();
-      finish_checked_ = false;
+      finish_agreed();
       return;
     }
     std::size_t reached = 0;
@@ -500,6 +474,42 @@ class mpi {
     throw error(tether::detail::concat("tether: rank ", rank_, ": rank ", early, " stopped early: it finished its run "
                                        "after ", all[2 * early], " steps, while rank ", reached, " reached step ", most,
                                        " (every rank must take the same steps); steps per rank: ", listing));
+  }
+
+  /// The exchange of check_finish, for a caller that reports several workers per rank (comm::hierarchical):
+  /// sends the finish notices (with `steps`) when `finished`, then gathers `mine` (as many values on every
+  /// rank) from every rank on the notice channel; returns them in rank order. Bounded by the timeout. The
+  /// caller decides: finish_agreed() when every rank finished after the same steps; otherwise the
+  /// communicator is unusable.
+  [[nodiscard]] std::vector<std::uint64_t> gather_finish(std::span<const std::uint64_t> mine,
+                                                         std::uint64_t steps, bool finished) {
+    tether::detail::require(
+        !finish_checked_,
+        "comm::mpi::check_finish: a previous agreement on this communicator failed; it is unusable");
+    tether::detail::require(
+        board_owned_ != nullptr,
+        "comm::mpi::check_finish: call it on the communicator the run uses, not on a group");
+    finish_checked_ = true;
+    if (finished && size_ > 1)
+      board_->announce(rank_,
+                       {steps, ops_, static_cast<std::uint64_t>(group_id_), group_ ? group_->ops_ : ops_});
+    const int k = static_cast<int>(mine.size());
+    std::vector<std::uint64_t> all(mine.size() * static_cast<std::size_t>(size_));
+    MPI_Request r = MPI_REQUEST_NULL;
+    check(MPI_Iallgather(mine.data(), k, MPI_UINT64_T, all.data(), k, MPI_UINT64_T, board_->native(), &r),
+          "MPI_Iallgather (step counts)");
+    finish_wait([&] { return test_all(std::span<MPI_Request>(&r, 1)); },
+                "the step-count agreement at the end of the run");
+    finish_wait([&] { return board_->sends_done(); }, "sending the finish notices");
+    return all;
+  }
+
+  /// Ends a successful agreement (every rank finished after the same steps): collects the notices still in
+  /// flight, so none is left behind, and readies the communicator for the next run.
+  void finish_agreed() {
+    finish_wait([&] { return board_->all_received(); }, "collecting the finish notices");
+    board_->next_run();
+    finish_checked_ = false;
   }
 
   /// True when every request has completed (MPI_Testall; drives MPI's progress).
@@ -554,6 +564,21 @@ class mpi {
     wait_all(std::span<MPI_Request>(&r, 1), "MPI_Comm_idup (ring all-reduce)");
     ring_ready_ = true;
     return ring_comm_;
+  }
+
+  // Polls `done` against the timeout (forever when it is off): the waits of the step-count agreement.
+  template <class Done>
+  void finish_wait(Done&& done, const char* what) const {
+    if (!polling()) {
+      while (!done()) {
+      }
+      return;
+    }
+    tether::detail::poll_until(opt_.timeout, done, [&] {
+      return tether::detail::concat("tether: rank ", rank_, ": ", what, " did not complete within ",
+                                    opt_.timeout,
+                                    " s: a rank may have died, or may still be running (comm::mpi timeout)");
+    });
   }
 
   // Throws tether::peer_finished when a rank that finished its run completed fewer collectives on this
