@@ -1,8 +1,8 @@
 // SwarmSGD's pair average against scalar references: one exchange between two nodes leaves both with
 // (Q(x_0) + Q(x_1))/2, exactly fl(x_0 + x_1)/2 for fp32 identity, within the codec's bound of the pair's sum when
 // quantized (stochastic uniform 8 and 4 bits, lattice 8 bits); the bytes of each exchange from the counters
-// against N*b/8 + 4*ceil(N/B) + the 20-byte header; many exchanges of pure gossip keep the nodes' mean and reach
-// consensus on every topology.
+// against N*b/8 + 4*ceil(N/B) + the 20-byte header + the status byte; many exchanges of pure gossip keep the
+// nodes' mean and reach consensus on every topology.
 #include <catch2/catch.hpp>
 
 #include <tether/algo/swarm_sgd.hpp>
@@ -63,11 +63,11 @@ TEST_CASE("swarm_sgd: one fp32 exchange leaves both nodes at fl(x0 + x1)/2, bit 
   CHECK(mismatches == 0);
   CHECK(sw[0].exchanges == 1);
   CHECK(sw[1].served == 1);
-  // fp32 on the wire: 20-byte header + 4 bytes per value, each way, on both nodes' counters.
-  CHECK(st[0].bytes_sent == 20 + 4 * 1000);
-  CHECK(st[0].bytes_received == 20 + 4 * 1000);
-  CHECK(st[1].bytes_sent == 20 + 4 * 1000);
-  CHECK(st[1].bytes_received == 20 + 4 * 1000);
+  // fp32: 20-byte header + 4 bytes per value + the status byte, each way, on both nodes' counters.
+  CHECK(st[0].bytes_sent == 20 + 4 * 1000 + 1);
+  CHECK(st[0].bytes_received == 20 + 4 * 1000 + 1);
+  CHECK(st[1].bytes_sent == 20 + 4 * 1000 + 1);
+  CHECK(st[1].bytes_received == 20 + 4 * 1000 + 1);
 }
 
 TEST_CASE("swarm_sgd: a quantized exchange conserves the pair's sum within the codec's bound", "[swarm]") {
@@ -95,8 +95,8 @@ TEST_CASE("swarm_sgd: a quantized exchange conserves the pair's sum within the c
     }
     CHECK(outside == 0);
     CHECK(differ == 0);
-    // Bytes each way: N*b/8 + 4*ceil(N/B) + 20.
-    const std::uint64_t bytes = n * bits / 8 + 4 * ((n + 255) / 256) + 20;
+    // Bytes each way: N*b/8 + 4*ceil(N/B) + 20, and the status byte.
+    const std::uint64_t bytes = n * bits / 8 + 4 * ((n + 255) / 256) + 20 + 1;
     CHECK(st[0].bytes_sent == bytes);
     CHECK(st[0].bytes_received == bytes);
     CHECK(st[1].bytes_sent == bytes);
@@ -117,7 +117,7 @@ TEST_CASE("swarm_sgd: a quantized exchange conserves the pair's sum within the c
   }
   CHECK(outside == 0);
   CHECK(differ == 0);
-  CHECK(st[0].bytes_sent == n + 4 * 4 + 20);
+  CHECK(st[0].bytes_sent == n + 4 * 4 + 20 + 1);
 }
 
 TEST_CASE("swarm_sgd: pure gossip keeps the mean and reaches consensus on every topology", "[swarm]") {

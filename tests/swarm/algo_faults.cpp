@@ -220,7 +220,7 @@ TEST_CASE("swarm_sgd: a damaged message from a peer is an error naming the peer,
                        "decode: magic"},
       {fault::truncate, "node 0: the message of peer 1 does not decode (the model is left untouched): tether: codec "
                         "identity: decode: size: message is 76 bytes"},
-      {fault::oversize, "worker 0: peer 1 sent a 92-byte message, more than this link's 84-byte messages"}};
+      {fault::oversize, "worker 0: peer 1 sent a 93-byte message, more than this link's 85-byte messages"}};
   for (const auto& [mode, text] : cases) {
     INFO(text);
     // Node 1 (the faulty one) starts an exchange at its first step; node 0 never starts one and serves it.

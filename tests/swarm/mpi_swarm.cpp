@@ -1,7 +1,8 @@
 // SwarmSGD and its pairwise link under mpirun (2 and 4 ranks): an audited stress run of the link (random peers and
 // delays, every exchange counted on both sides, gathered to rank 0), an oversized request refused naming the
 // peer, consensus near the quadratic's optimum (fp32, 8-bit, lattice, non-blocking) on several graphs, replay
-// reruns bit for bit, and ranks that disagree on the options failing on every rank.
+// reruns bit for bit, a model that is not finite never averaged in, and ranks that disagree on the options
+// failing on every rank.
 #include <catch2/catch.hpp>
 
 #include <mpi.h>
@@ -15,6 +16,7 @@
 #include <array>
 #include <chrono>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <thread>
 #include <vector>
@@ -191,6 +193,39 @@ TEST_CASE("mpi swarm_sgd: consensus near the optimum on several graphs, quantize
   // (its error, below 0.02 per value, leaves a floor near 1e-3: measured 1.08e-3 once)
   swarm_on_quadratic(topology::ring(p), tether::codec::lattice<float>({.bits = 8, .block = 64, .step = 0.02f}), false,
                      /*same_start=*/true, 3e-3, 1e-3);
+}
+
+TEST_CASE("mpi swarm_sgd: a model that is not finite is never averaged in", "[swarm][mpi][nonfinite]") {
+  // Rank 1 is NaN in x[3] from the start; zero gradients, so only exchanges move a model. Every model ends
+  // finite (rank 1 took a partner's) and within the range of the finite starts, blocking and non-blocking.
+  for (const bool nonblocking : {false, true}) {
+    INFO("nonblocking " << nonblocking);
+    tether::comm::mpi comm(MPI_COMM_WORLD, {.timeout = 120});
+    const std::size_t n = 24;
+    std::vector<float> x = swarm_test::start(n, comm.rank()), g(n, 0.0f);
+    if (comm.rank() == 1) x[3] = std::numeric_limits<float>::quiet_NaN();
+    tether::algo::swarm_sgd<tether::comm::mpi> opt(
+        comm, n, {.lr = 0.1, .topology = topology::complete(comm.size()), .nonblocking = nonblocking, .seed = 4});
+    for (int t = 0; t < 20; ++t) opt.step(x, g, 0.0);
+    opt.finish(x);
+    const auto models = gather(x);
+    const auto excluded = gather(std::vector<std::uint64_t>{opt.stats().excluded_nonfinite});
+    if (comm.rank() != 0) continue;
+    for (std::size_t i = 0; i < n; ++i) {
+      float lo = std::numeric_limits<float>::infinity(), hi = -lo;
+      for (int r = 0; r < comm.size(); ++r) {
+        if (r == 1) continue;
+        lo = std::min(lo, swarm_test::start(n, r)[i]);
+        hi = std::max(hi, swarm_test::start(n, r)[i]);
+      }
+      for (int r = 0; r < comm.size(); ++r) {
+        const float v = models[static_cast<std::size_t>(r)][i];
+        CAPTURE(r, i, v);
+        CHECK((std::isfinite(v) && v >= lo - 1e-6f && v <= hi + 1e-6f));
+      }
+    }
+    for (int r = 0; r < comm.size(); ++r) CHECK((excluded[static_cast<std::size_t>(r)][0] >= 1) == (r == 1));
+  }
 }
 
 TEST_CASE("mpi swarm_sgd: replay mode reruns bit for bit", "[swarm][mpi]") {

@@ -20,7 +20,15 @@
 /// initiator keeps stepping while its exchange is in flight and, when the partner's model arrives, applies
 /// `x <- (Q(x_s) + Q(x_j))/2 + (x - x_s)`: the pair average of the models that were sent (x_s: its own at the
 /// start) plus the local progress it made meanwhile, which is thus kept once and not averaged away.
+///
+/// A model that is not finite is never averaged in: every message ends with a status byte (1: the model sent
+/// is finite, 0: it is not, and the codec's bytes are zeros), so both ends of an exchange know both sides. A
+/// node whose model is not finite takes its partner's (decoded) model, the partner keeps its own, and the
+/// node counts it in stats().excluded_nonfinite; with a codec that decodes next to a reference (lattice) it
+/// keeps its own, having no finite reference. When neither is finite both keep their own. One read of the
+/// model per message.
 
+#include <algorithm>
 #include <array>
 #include <bit>
 #include <chrono>
@@ -286,7 +294,7 @@ class swarm_sgd {
   [[nodiscard]] const options& opts() const noexcept { return opt_; }
   /// The neighbours this node still exchanges with (its graph neighbours less the lost ones).
   [[nodiscard]] std::span<const int> live_neighbours() const noexcept { return live_; }
-  /// Bytes of one message each way: codec.encoded_size(n).
+  /// Bytes of one message each way: codec.encoded_size(n) and the status byte.
   [[nodiscard]] std::size_t message_bytes() const noexcept { return msg_bytes_; }
   /// Step state buffer k (a momentum step's velocity), in the execution space's memory.
   [[nodiscard]] view<T, memory_space> state(std::size_t k) {
@@ -328,7 +336,7 @@ class swarm_sgd {
                                                    {bytes, "the codec's message size (codec, bits, block)"}}};
       comm.check_consistent(std::span<const consistency_item>(items));
     }
-    return comm.open_pairs(bytes, comm::pair_options{.timeout = o.timeout});
+    return comm.open_pairs(bytes + 1, comm::pair_options{.timeout = o.timeout});  // + the status byte
   }
 
   static std::uint64_t fingerprint(const options& o) {
@@ -404,7 +412,8 @@ class swarm_sgd {
     if (live_.empty()) return;  // every neighbour lost: local steps only
     peer_rank_ = live_[static_cast<std::size_t>(gen_.below(live_.size()))];
     exec_.parallel_for(n_, kernels::copy<T>{x.data(), snap_.data()});
-    encode(snap_view(), ++sent_);
+    snap_finite_ = finite(snap_.data());
+    write_message(snap_view(), send_, ++sent_, snap_finite_);
     if (opt_.nonblocking) {
       if (auto st = link_.start(peer_rank_, send_, recv_)) complete(x, *st);
     } else {
@@ -423,6 +432,12 @@ class swarm_sgd {
       drop(peer_rank_);
       return;
     }
+    const bool theirs = peer_finite(peer_rank_, recv_);
+    if (!snap_finite_) {
+      take_peer(x, peer_rank_, recv_, theirs);
+      return;
+    }
+    if (!theirs) return;  // the partner's model is not finite: keep this one
     decode_from(peer_rank_, recv_, peer_.data(), snap_.data());
     const T* own = snap_.data();
     if constexpr (!detail::is_identity_codec<Codec>) {
@@ -432,15 +447,35 @@ class swarm_sgd {
     exec_.parallel_for(n_, detail::pair_average_since<T>{x.data(), snap_.data(), own, peer_.data()});
   }
 
+  /// A node whose model is not finite at an exchange with `from`: it takes the partner's decoded model when
+  /// that one is finite and the codec decodes without a reference, else keeps its own; counted either way.
+  void take_peer(view<T, memory_space> x, int from, std::span<const std::byte> message, bool theirs) {
+    ++stats_.excluded_nonfinite;
+    if constexpr (!codec::reference_decoding<Codec, Exec>) {
+      if (!theirs) return;
+      decode_from(from, message, peer_.data(), nullptr);
+      exec_.parallel_for(n_, kernels::copy<T>{peer_.data(), x.data()});
+    }
+  }
+
   /// The serve callback: answers a peer's exchange with this node's model and applies the pair average.
   auto server(view<T, memory_space> x) {
     return [this, x](int from, std::span<const std::byte> message, std::span<std::byte> reply) {
       // Decode the peer's message first: a bad one refuses the exchange with the model untouched.
-      decode_from(from, message, peer_.data(), x.data());
+      const bool theirs = peer_finite(from, message);
+      const bool mine = finite(x.data());
+      const bool decoded = theirs && (mine || !codec::reference_decoding<Codec, Exec>);
+      if (decoded) decode_from(from, message, peer_.data(), x.data());
       tether::detail::require(reply.size() == msg_bytes_, "swarm_sgd: node ", rank_, ": peer ", from,
                               " expects a ", reply.size(), "-byte reply, this node's messages are ", msg_bytes_,
                               " bytes (a different codec or parameter count?)");
-      encode_into(view<const T, memory_space>{x.data(), n_}, reply, ++sent_);
+      write_message(view<const T, memory_space>{x.data(), n_}, reply, ++sent_, mine);
+      if (!mine) {
+        ++stats_.excluded_nonfinite;
+        if (decoded) exec_.parallel_for(n_, kernels::copy<T>{peer_.data(), x.data()});  // it takes the peer's
+        return;
+      }
+      if (!theirs) return;  // the peer's model is not finite: keep this one
       const T* own = x.data();
       if constexpr (!detail::is_identity_codec<Codec>) {
         decode_own(reply, own_.data(), x.data());
@@ -465,12 +500,19 @@ class swarm_sgd {
       if (a != rank_ && b != rank_) continue;
       const int partner = a == rank_ ? b : a;
       if (dead_[static_cast<std::size_t>(partner)]) continue;
-      encode_into(view<const T, memory_space>{x.data(), n_}, send_, ++sent_);
+      const bool mine = finite(x.data());
+      write_message(view<const T, memory_space>{x.data(), n_}, send_, ++sent_, mine);
       const pair_status st = link_.swap(partner, send_, recv_);
       if (st == pair_status::lost) {
         drop(partner);
         continue;
       }
+      const bool theirs = peer_finite(partner, recv_);
+      if (!mine) {
+        take_peer(x, partner, recv_, theirs);
+        continue;
+      }
+      if (!theirs) continue;
       decode_from(partner, recv_, peer_.data(), x.data());
       const T* own = x.data();
       if constexpr (!detail::is_identity_codec<Codec>) {
@@ -495,13 +537,33 @@ class swarm_sgd {
     return derive_seed(opt_.seed, static_cast<std::uint64_t>(rank_), count, 0x636f6465ULL);
   }
 
-  void encode(view<const T, memory_space> x, std::uint64_t count) { encode_into(x, send_, count); }
+  /// True when no value of the model at p is NaN or infinite (one read).
+  bool finite(const T* p) const { return !exec_.any(n_, nonfinite_element<T>{p}); }
 
-  void encode_into(view<const T, memory_space> x, std::span<std::byte> out, std::uint64_t count) {
-    const std::size_t written =
-        opt_.codec.encode(exec_, x, view<std::byte, memory_space>{out.data(), out.size()}, codec_seed(count));
-    tether::detail::require(written == out.size(), "swarm_sgd: the codec wrote ", written,
-                            " bytes, its encoded_size is ", out.size());
+  /// A message: the codec's encoding of x and the status byte 1, or (x not finite) zeros and status byte 0.
+  void write_message(view<const T, memory_space> x, std::span<std::byte> out, std::uint64_t count,
+                     bool x_finite) {
+    const std::span<std::byte> body = out.first(out.size() - 1);
+    out.back() = std::byte{x_finite ? std::uint8_t{1} : std::uint8_t{0}};
+    if (!x_finite) {
+      std::fill(body.begin(), body.end(), std::byte{0});
+      return;
+    }
+    const std::size_t written = opt_.codec.encode(
+        exec_, x, view<std::byte, memory_space>{body.data(), body.size()}, codec_seed(count));
+    tether::detail::require(written == body.size(), "swarm_sgd: the codec wrote ", written,
+                            " bytes, its encoded_size is ", body.size());
+  }
+
+  /// The status byte of a peer's message: true when the model it carries is finite. Any value but 0 or 1 (or
+  /// no byte at all) is a damaged message: a tether::runtime_error naming the peer, with the model untouched.
+  bool peer_finite(int from, std::span<const std::byte> message) const {
+    const unsigned b = message.empty() ? 2u : std::to_integer<unsigned>(message.back());
+    if (b > 1)
+      throw runtime_error(tether::detail::concat("tether: swarm_sgd: node ", rank_, ": the message of peer ",
+                                                 from, " has status byte ", b,
+                                                 " (0 or 1 expected; the model is left untouched)"));
+    return b == 1;
   }
 
   /// Decodes a peer's message into out (next to `reference` for codecs that need one). A message that does not
@@ -517,7 +579,8 @@ class swarm_sgd {
   void decode_own(std::span<const std::byte> message, T* out, const T* reference) { decode(message, out, reference); }
 
   void decode(std::span<const std::byte> message, T* out, const T* reference) {
-    const view<const std::byte, memory_space> in{message.data(), message.size()};
+    // The codec's message, without the status byte.
+    const view<const std::byte, memory_space> in{message.data(), message.size() - 1};
     const view<T, memory_space> o{out, n_};
     if constexpr (codec::reference_decoding<Codec, Exec>)
       opt_.codec.decode(exec_, in, o, view<const T, memory_space>{reference, n_});
@@ -530,7 +593,7 @@ class swarm_sgd {
   Exec exec_;
   std::size_t n_;
   options opt_;
-  std::size_t msg_bytes_ = opt_.codec.encoded_size(n_);
+  std::size_t msg_bytes_ = opt_.codec.encoded_size(n_) + 1;  // and the status byte
   int rank_ = 0;
   Step step_{};
   std::array<typename Exec::template buffer<T>, Step::state_size> state_{};
@@ -546,6 +609,7 @@ class swarm_sgd {
   std::uint64_t sent_ = 0;
   std::uint64_t applied_ = 0;
   bool finished_ = false;
+  bool snap_finite_ = true;  // the snapshot of the exchange in flight is finite
   worker_stats stats_{};
   swarm_stats swarm_{};
   // Last: destroyed first, so that an exchange still in flight is settled (its peer done writing into recv_)
