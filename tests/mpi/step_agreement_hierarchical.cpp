@@ -50,7 +50,7 @@ int world_rank() {
 template <class Opt>
 std::vector<outcome> run(hierarchical& h, const typename Opt::options& o,
                          const std::function<int(int, int)>& steps) {
-  std::vector<outcome> out(threads);
+  std::vector<outcome> out(static_cast<std::size_t>(h.threads()));
   h.run([&](hworker& w) {
     const auto t0 = std::chrono::steady_clock::now();
     auto& mine = out[static_cast<std::size_t>(w.thread())];
@@ -77,8 +77,8 @@ std::vector<outcome> run(hierarchical& h, const typename Opt::options& o,
 }
 
 // "worker 3 (rank 1, thread 1)"
-std::string worker(int rank, int thread) {
-  return "worker " + std::to_string(rank * threads + thread) + " (rank " + std::to_string(rank) +
+std::string worker(int rank, int thread, int per_rank = threads) {
+  return "worker " + std::to_string(rank * per_rank + thread) + " (rank " + std::to_string(rank) +
          ", thread " + std::to_string(thread) + ")";
 }
 std::string me(int thread) {
@@ -87,7 +87,7 @@ std::string me(int thread) {
 
 // Checks every thread's outcome: an error starting with its own name and containing each of `parts`, in time.
 void check(const std::vector<outcome>& out, const std::vector<std::string>& parts) {
-  for (int t = 0; t < threads; ++t) {
+  for (int t = 0; t < static_cast<int>(out.size()); ++t) {
     const auto& r = out[static_cast<std::size_t>(t)];
     INFO("thread " << t << ": " << r.error << " (" << r.seconds << " s)");
     CHECK_THAT(r.error, Catch::StartsWith(me(t)));
@@ -115,6 +115,18 @@ TEST_CASE("hierarchical LSGD: a rank whose threads all stop early makes every wo
   check(out, {stopped(early, 0, 5, 0, 0, 9), worker(0, 0) + " 9 (waiting in a collective)",
               worker(0, 1) + " 9 (waiting in a collective)", worker(early, 0) + " 5 (finished)",
               worker(early, 1) + " 5 (finished)"});
+}
+
+TEST_CASE("hierarchical LSGD with one thread per rank: a rank that stops early is named",
+          "[hierarchical][agreement][lsgd]") {
+  if (world_size() < 2) return;
+  hierarchical h(MPI_COMM_WORLD, {.threads = 1, .timeout = timeout_s});
+  const int early = h.ranks() - 1;
+  const auto out = run<tether::algo::lsgd<hworker>>(h, {.lr = 0.1, .pull = {.period = 4}},
+                                                    [&](int r, int) { return r == early ? 5 : 10; });
+  check(out, {worker(early, 0, 1) + " stopped early: it finished its run after 5 steps, while " +
+                  worker(0, 0, 1) + " reached step 9",
+              worker(0, 0, 1) + " 9 (waiting in a collective)", worker(early, 0, 1) + " 5 (finished)"});
 }
 
 TEST_CASE("hierarchical LSGD: one thread that stops early, while its sibling and the other ranks go on",
