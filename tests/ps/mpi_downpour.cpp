@@ -1,8 +1,9 @@
 // Downpour on comm::mpi (2 and 4 ranks, the last ranks serving the shards): one replica with one shard equals a
 // sequential Adagrad loop bit for bit; a push whose accrued sum overflows is never applied; bulk-synchronous
-// rounds equal synchronous SGD on the summed gradient (bit for bit, the reference computed by every replica); the staleness bound holds under a slow replica; several
-// replicas converge on the quadratic and the logistic problem; byte counters against the model; bad input (more
-// server ranks than ranks, mismatched N, a lease longer than the timeout) is a tether::error on every rank.
+// rounds equal synchronous SGD on the summed gradient (bit for bit, the reference computed by every replica); the
+// staleness bound holds under a slow replica; several replicas converge on the quadratic and the logistic
+// problem; byte counters against the model; bad input (more server ranks than ranks, mismatched N, a lease longer
+// than the timeout) is a tether::error on every rank.
 // Every rank runs every test case: servers serve, replicas step.
 #include <catch2/catch.hpp>
 
