@@ -158,7 +158,8 @@ TEST_CASE("Asynchronous LSGD converges on logistic regression", "[async][lsgd]")
 TEST_CASE("Asynchronous LSGD: ranks never wait for a round", "[async][lsgd]") {
   mpi c(MPI_COMM_WORLD);
   using opt = tether::algo::async_lsgd<>;
-  run<opt, decltype(quad)> w(c, quad, {.lr = 0.05, .pull = {.period = 5}});
+  // max_staleness = 0: no bound on the staleness, so no waiting (the default bound waits 4 rounds behind).
+  run<opt, decltype(quad)> w(c, quad, {.lr = 0.05, .pull = {.period = 5, .max_staleness = 0}});
   w.steps(c, quad, 0, 1);  // the first step is collective (it sets up the background channel)
   if (c.rank() != 0) {
     // Rank 0 is blocked below: no election can complete, yet these ranks take all their steps.

@@ -24,6 +24,18 @@
 /// by an exception does not wait for the others: on the team it aborts the private channel (every worker's
 /// next round operation throws tether::aborted), so no worker waits for it.
 ///
+/// Bounded staleness. A worker whose leader copy is more than `max_staleness` rounds behind the rounds due
+/// (a slower worker has not posted them yet) waits for the rounds in its step, sleeping between polls so
+/// that the others get the cores, for at most `staleness_wait` seconds per step; then it steps on. On an
+/// oversubscribed machine this is what lets the rounds complete during the run rather than in finish().
+/// `max_staleness = 0` never waits.
+///
+/// Lost rounds. A round that has not completed within the channel's timeout (comm::mpi's `timeout`: a rank
+/// died, or stalled that long) is lost; nothing waits for it again. With `on_lost_round = raise` step()
+/// throws tether::timeout naming the round; with `go_on` the worker goes on alone (no more rounds, no pull)
+/// and finish() returns at once. Like finish(), this treats a rank more than the timeout behind the others as
+/// dead.
+///
 /// The run state is bound to the optimizer's communicator, execution space and value type
 /// (async_leader::bind, docs/concepts.md#pull-state-bound-to-its-environment): the channel and the staging
 /// buffer have their concrete types. Parameters in device memory: the staging buffer lives in the execution
@@ -31,16 +43,22 @@
 /// team: device-to-device copies on the progress thread), otherwise through host memory the execution space
 /// provides (comm::mpi).
 
+#include <algorithm>
+#include <chrono>
+#include <cmath>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <limits>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
+#include <thread>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "tether/core/collectives.hpp"
 #include "tether/core/concepts.hpp"
@@ -55,14 +73,30 @@
 
 namespace tether::pull {
 
+/// What a worker does when a round has not completed within its channel's timeout (comm::mpi's `timeout`:
+/// a rank died, or stalled that long).
+enum class lost_round_policy {
+  raise,  ///< step() throws tether::timeout naming the round and the operation
+  go_on,  ///< the worker goes on alone: no more rounds, no pull; finish() does not wait for the lost round
+};
+
 /// Options of the asynchronous leader pull.
 struct async_leader_options {
   /// The fields' names, in order (the error of a cross-rank mismatch names them: core/options_description.hpp).
-  static constexpr const char* field_names[] = {"period", "strength", "jump", "score_window"};
+  static constexpr const char* field_names[] = {"period",        "strength",       "jump",
+                                                 "score_window",  "max_staleness",  "staleness_wait",
+                                                 "on_lost_round"};
   std::uint32_t period = 16;        ///< tau: a round (election + broadcast) is due every period steps
   float strength = 0.1f;            ///< p: proximal pull per step is strength/period
   float jump = 0.0f;                ///< c: extra pull in the step where a new leader copy arrives, 0 = off
   std::uint32_t score_window = 10;  ///< k: the score is the mean of the last k losses
+  /// s: a worker whose leader copy is more than s rounds behind the rounds due waits for the rounds in flight
+  /// (bounded staleness: the slower workers catch up); 0 never waits
+  std::uint32_t max_staleness = 4;
+  /// the longest a step waits for the rounds when more than max_staleness behind, in seconds (so a worker
+  /// never waits long for a slow or descheduled one, nor for ever for one blocked in the user's own code)
+  double staleness_wait = 0.01;
+  lost_round_policy on_lost_round = lost_round_policy::raise;  ///< a round not completed within the timeout
 };
 
 template <class Comm, class Exec, class T>
@@ -89,7 +123,15 @@ struct async_leader {
   template <class Comm, class Exec, class T>
   using bind = async_leader_run<Comm, Exec, T>;
 
-  void validate(int /*workers*/) const { detail::validate_leader("async leader pull", opt); }
+  void validate(int /*workers*/) const {
+    detail::validate_leader("async leader pull", opt);
+    detail::require(std::isfinite(opt.staleness_wait) && opt.staleness_wait >= 0.0,
+                    "async leader pull: staleness_wait must be finite and >= 0 (seconds), got staleness_wait = ",
+                    opt.staleness_wait);
+    detail::require(opt.on_lost_round == lost_round_policy::raise || opt.on_lost_round == lost_round_policy::go_on,
+                    "async leader pull: on_lost_round must be raise or go_on, got on_lost_round = ",
+                    static_cast<int>(opt.on_lost_round));
+  }
 
   template <class T>
   TETHER_HOST_DEVICE static T force(const context<T>& c, T x, T leader_copy) {
@@ -126,18 +168,21 @@ class async_leader_run : public async_leader {
   async_leader_run& operator=(async_leader_run&&) noexcept = default;
   ~async_leader_run() {
     if (!channel_) return;
-    // A failing worker must not wait for the others' rounds (they may be blocked in a collective it will
-    // never join): where the channel can, it releases them instead (the thread team).
-    if (std::uncaught_exceptions() > exceptions_at_start_) {
-      if constexpr (requires(channel& c) { c.abort(); }) {
-        channel_->abort();
-        return;
+    if (!lost_) {
+      // A failing worker must not wait for the others' rounds (they may be blocked in a collective it will
+      // never join): where the channel can, it releases them instead (the thread team).
+      if (std::uncaught_exceptions() > exceptions_at_start_) {
+        if constexpr (requires(channel& c) { c.abort(); }) {
+          channel_->abort();
+          return;
+        }
+      }
+      try {
+        complete(due_at_end(), nullptr, false);  // the parameters may be gone: the leader re-sends its last snapshot
+      } catch (...) {  // NOLINT(bugprone-empty-catch): a destructor must not throw; call finish() to see errors
       }
     }
-    try {
-      complete(due_at_end(), nullptr, false);  // the parameters may be gone: the leader re-sends its last snapshot
-    } catch (...) {  // NOLINT(bugprone-empty-catch): a destructor must not throw; call finish() to see errors
-    }
+    if (lost_) abandon();
   }
 
   /// The worker's score: mean of the last score_window losses.
@@ -149,12 +194,22 @@ class async_leader_run : public async_leader {
   [[nodiscard]] std::uint64_t rounds_completed() const noexcept { return completed_; }
   /// True while a round is in flight.
   [[nodiscard]] bool in_flight() const noexcept { return phase_ != phase::idle; }
+  /// Rounds that completed in finish() (or the destructor) rather than during the steps.
+  [[nodiscard]] std::uint64_t rounds_late() const noexcept { return late_; }
+  /// Staleness of the leader copy at the last step: rounds due then minus rounds completed (0 or 1 while the
+  /// background keeps up: the round in flight), and the largest value seen in the run.
+  [[nodiscard]] std::uint64_t staleness() const noexcept { return staleness_; }
+  [[nodiscard]] std::uint64_t max_staleness() const noexcept { return max_staleness_; }
+  /// True once a round was lost (not completed within the channel's timeout): no more rounds are run.
+  [[nodiscard]] bool lost() const noexcept { return lost_; }
 
   template <class Env>
   void start(Env& env, view<T, space> x, pull_buffers<T, buffers, space> b) {
     window_.reset(opt.score_window);
     copy_owner_ = -1;
-    started_ = completed_ = 0;
+    started_ = completed_ = late_ = 0;
+    staleness_ = max_staleness_ = 0;
+    lost_ = false;
     steps_ = 0;
     phase_ = phase::idle;
     exceptions_at_start_ = std::uncaught_exceptions();
@@ -162,6 +217,7 @@ class async_leader_run : public async_leader {
     channel_ = env.comm.duplicate();
     election_ = std::make_unique<election>();
     rank_ = channel_->rank();
+    if constexpr (requires(const channel& ch) { ch.opts().timeout; }) timeout_ = channel_->opts().timeout;
     if constexpr (direct)
       staging_ = exec_->template allocate<T>(x.size(), T(0));
     else
@@ -175,17 +231,37 @@ class async_leader_run : public async_leader {
     window_.record(env.loss);
     x_ = x;
     steps_ = env.step + 1;
-    bool arrived = progress(env.stats);
-    if (phase_ == phase::idle && started_ < env.step / opt.period) {
-      begin_round(env.stats, true);
-      // At most one round completes per step (the step's counters see one round); else test the new one now.
-      if (!arrived) arrived = progress(env.stats);
+    const std::uint64_t due = env.step / opt.period;
+    bool arrived = false;
+    if (!lost_) {
+      arrived = progress(env.stats);
+      if (phase_ == phase::idle && started_ < due) {
+        begin_round(env.stats, true);
+        // At most one round completes per step (the step's counters see one round); else test the new one now.
+        if (!arrived) arrived = progress(env.stats);
+      }
+      check_in_flight();
+      // More than max_staleness rounds behind what is due: give the others up to staleness_wait seconds to
+      // catch up (without it, a worker of an oversubscribed team runs its whole loop while the others are
+      // descheduled, and its rounds complete in finish()).
+      if (opt.max_staleness != 0 && due > completed_ + opt.max_staleness) {
+        const std::uint64_t before_wait = completed_;
+        catch_up(due, env.stats);
+        std::uint64_t more = completed_ - before_wait;
+        if (!arrived && more > 0) {
+          arrived = true;  // the step's own round (env.round)
+          --more;
+        }
+        env.stats.rounds += more;
+      }
+      staleness_ = due > completed_ ? due - completed_ : 0;
+      max_staleness_ = std::max(max_staleness_, staleness_);
     }
     env.round = arrived;
     env.stats.leader = copy_owner_;
     env.stats.score = score();
     c.a = T(0);
-    if (copy_owner_ >= 0 && copy_owner_ != rank_)
+    if (copy_owner_ >= 0 && copy_owner_ != rank_ && !lost_)
       c.a = T(opt.strength / static_cast<float>(opt.period)) + (arrived ? T(opt.jump) : T(0));
     return c.a != T(0);
   }
@@ -197,12 +273,13 @@ class async_leader_run : public async_leader {
   /// taken part in the same operations; afterwards every worker holds the same leader copy.
   template <class Env>
   void finish(Env& env, view<T, space> x, pull_buffers<T, buffers, space>) {
-    if (!channel_) return;
+    if (!channel_ || lost_) return;
     x_ = x;
     const std::uint64_t before_rounds = completed_;
     complete(due_at_end(), &env.stats, true);
     env.stats.leader = copy_owner_;
     env.stats.rounds += completed_ - before_rounds;
+    late_ += completed_ - before_rounds;
   }
 
  private:
@@ -222,6 +299,7 @@ class async_leader_run : public async_leader {
     }
     elect_ = channel_->imin_loc(s, *election_);
     phase_ = phase::electing;
+    since_ = clock::now();
   }
 
   /// The winner's snapshot of its parameters into the staging buffer.
@@ -264,6 +342,7 @@ class async_leader_run : public async_leader {
       if (winner_ == rank_ && have_x) snapshot();
       share_ = share(winner_);
       phase_ = phase::sharing;
+      since_ = clock::now();
     }
     if (phase_ == phase::sharing && share_.test()) {
       share_.wait();
@@ -277,15 +356,72 @@ class async_leader_run : public async_leader {
     return false;
   }
 
+  /// A round in flight for longer than the channel's timeout is lost (a rank died or stalled).
+  void check_in_flight() {
+    if (phase_ != phase::idle && timeout_ > 0.0 && seconds_since(since_) >= timeout_) lose();
+  }
+
+  /// The round in flight is lost: nothing waits for it again; by on_lost_round, throw or go on alone.
+  void lose() {
+    lost_ = true;
+    if (opt.on_lost_round == lost_round_policy::raise)
+      throw timeout(detail::concat("tether: rank ", rank_, ": asynchronous LSGD: round ", started_, " (its ",
+                                   phase_ == phase::electing ? "election" : "leader's broadcast",
+                                   ") did not complete within ", timeout_,
+                                   " s: a rank may have died or stalled (comm::mpi timeout; with on_lost_round = "
+                                   "go_on the workers go on without rounds)"));
+  }
+
+  /// Advances the rounds, sleeping between polls (the core goes to the workers the rounds wait for), until at
+  /// most max_staleness of the `due` rounds are not complete or staleness_wait seconds have passed.
+  void catch_up(std::uint64_t due, worker_stats& stats) {
+    const auto deadline = clock::now() + std::chrono::duration_cast<clock::duration>(
+                                             std::chrono::duration<double>(opt.staleness_wait));
+    while (due > completed_ + opt.max_staleness) {
+      progress(stats);
+      if (phase_ == phase::idle && started_ < due) begin_round(stats, true);
+      check_in_flight();
+      if (lost_ || clock::now() >= deadline) return;
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+  }
+
+  /// Leaves the lost round's operations and their buffers in flight for good: a rank that stalled may still
+  /// join it, and must not write into freed memory. (A few bytes and one copy of the parameters; the program
+  /// is expected to end soon after a lost rank.)
+  void abandon() noexcept {
+    struct left {
+      std::unique_ptr<channel> ch;
+      std::unique_ptr<election> el;
+      staging_buffer st;
+      request elect, share;
+    };
+    // Kept reachable (not reported as a leak) and never destroyed: a request's destructor would wait.
+    static std::mutex m;
+    static auto* kept = new std::vector<left*>();  // NOLINT(cppcoreguidelines-owning-memory)
+    try {
+      auto* l = new left{std::move(channel_), std::move(election_), std::move(staging_), std::move(elect_),
+                         std::move(share_)};  // NOLINT(cppcoreguidelines-owning-memory)
+      const std::lock_guard lk(m);
+      kept->push_back(l);
+    } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory in a destructor; nothing better to do
+    }
+  }
+
   /// Blocks until `rounds` rounds have completed.
   void complete(std::uint64_t rounds, worker_stats* stats, bool have_x) {
     worker_stats scratch;
     worker_stats& st = stats != nullptr ? *stats : scratch;
-    while (phase_ != phase::idle || started_ < rounds) {
-      if (phase_ == phase::idle) begin_round(st, have_x);
-      if (phase_ == phase::electing) elect_.wait();
-      if (phase_ == phase::sharing) share_.wait();
-      progress(st, have_x);
+    try {
+      while (phase_ != phase::idle || started_ < rounds) {
+        if (phase_ == phase::idle) begin_round(st, have_x);
+        if (phase_ == phase::electing) elect_.wait();
+        if (phase_ == phase::sharing) share_.wait();
+        progress(st, have_x);
+      }
+    } catch (const timeout&) {  // the channel's bounded wait: the round is lost, nothing waits for it again
+      lost_ = true;
+      throw;
     }
   }
 
@@ -296,6 +432,16 @@ class async_leader_run : public async_leader {
   std::uint64_t started_ = 0;
   std::uint64_t completed_ = 0;
   std::uint64_t steps_ = 0;
+  std::uint64_t late_ = 0;
+  std::uint64_t staleness_ = 0;
+  std::uint64_t max_staleness_ = 0;
+  double timeout_ = 0.0;  // the channel's timeout (<= 0: none, the team)
+  bool lost_ = false;
+  using clock = std::chrono::steady_clock;
+  clock::time_point since_{};  // when the operation in flight was posted
+  [[nodiscard]] static double seconds_since(clock::time_point t) {
+    return std::chrono::duration<double>(clock::now() - t).count();
+  }
   int exceptions_at_start_ = 0;
   phase phase_ = phase::idle;
   std::optional<Exec> exec_;  // a copy of the optimizer's: valid in the destructor too

@@ -1,0 +1,73 @@
+// A rank that dies in the middle of an asynchronous LSGD run: the last rank exits abruptly (_exit, no
+// MPI_Finalize) at step 50; the round in flight then never completes. With on_lost_round = raise every
+// survivor's step() must throw tether::timeout within the communicator's timeout (during the run, not in
+// finish()); with go_on every survivor must take all its steps, see the round lost, and leave finish() at
+// once. Driven by run_async_dead_rank.cmake (Open MPI told not to kill the job when a rank exits), which
+// checks every survivor's report. Usage: mpi_async_dead_rank <raise|go_on> <timeout seconds>
+#include <mpi.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <thread>
+#include <vector>
+
+#include "tether/algo/async_lsgd.hpp"
+#include "tether/comm/mpi.hpp"
+#include "tether/problems/quadratic.hpp"
+
+int main(int argc, char** argv) {
+  tether::comm::mpi_environment env(argc, argv);
+  const bool go_on = argc > 1 && std::strcmp(argv[1], "go_on") == 0;
+  const double timeout = argc > 2 ? std::atof(argv[2]) : 2.0;
+  tether::comm::mpi comm(MPI_COMM_WORLD, {.timeout = timeout});
+  const int victim = comm.size() - 1;
+  constexpr std::uint64_t steps = 600;
+
+  const tether::problems::quadratic<float> problem(1000, {.noise = 0.1});
+  std::vector<float> x(problem.dimension(), 0.0f);
+  std::vector<float> g(x.size());
+  using policy = tether::pull::lost_round_policy;
+  tether::algo::async_lsgd<> opt(
+      comm, x.size(),
+      {.lr = 0.05, .pull = {.period = 4, .on_lost_round = go_on ? policy::go_on : policy::raise}});
+  const auto start = std::chrono::steady_clock::now();
+  const auto since_start = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  std::uint64_t t = 0;
+  try {
+    for (; t < steps; ++t) {
+      if (comm.rank() == victim && t == 50) {
+        std::fprintf(stderr, "rank %d: exiting abruptly at step %llu\n", comm.rank(),
+                     static_cast<unsigned long long>(t));
+        _exit(1);
+      }
+      const double loss = problem.evaluate(x, g, {{}, t});
+      opt.step(x, g, loss);
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));  // a step of real work
+    }
+    const double before_finish = since_start();
+    opt.finish(x);
+    const double in_finish = since_start() - before_finish;
+    bool finite = true;
+    for (float v : x) finite = finite && std::isfinite(v);
+    std::printf("survivor rank %d went on: %llu steps, round lost %d, %llu rounds completed, %.2f s in finish, "
+                "finite %d\n",
+                comm.rank(), static_cast<unsigned long long>(opt.stats().steps),
+                static_cast<int>(opt.pull_policy().lost()),
+                static_cast<unsigned long long>(opt.pull_policy().rounds_completed()), in_finish,
+                static_cast<int>(finite));
+  } catch (const tether::timeout& e) {  // the error type of every bounded wait
+    std::printf("survivor rank %d failed at step %llu after %.2f s: %s\n", comm.rank(),
+                static_cast<unsigned long long>(t), since_start(), e.what());
+  }
+  std::fflush(stdout);
+  // A real program would call MPI_Abort (raise) or save its model (go_on); the test leaves without MPI, whose
+  // MPI_Finalize would wait for the dead rank, so that every survivor reports.
+  std::_Exit(0);
+}

@@ -1,0 +1,40 @@
+# Runs mpi_async_dead_rank under mpiexec and checks every survivor's report: with MODE=raise each failed with
+# asynchronous LSGD's lost-round error during its steps, within the timeout plus a margin of the victim's
+# death; with MODE=go_on each took all its steps, saw the round lost, and left finish() at once.
+# Arguments (-D): MPIEXEC, NUMPROC_FLAG, FLAGS (a ;-list), EXE, RANKS, TIMEOUT (seconds), MODE (raise|go_on)
+execute_process(
+  COMMAND ${MPIEXEC} ${NUMPROC_FLAG} ${RANKS} ${FLAGS} --mca orte_abort_on_non_zero_status 0 ${EXE} ${MODE} ${TIMEOUT}
+  OUTPUT_VARIABLE out
+  ERROR_VARIABLE err
+  RESULT_VARIABLE rc
+  TIMEOUT 90)
+message("${out}")
+message("${err}")
+if(rc MATCHES "timeout")
+  message(FATAL_ERROR "mpiexec did not return within 90 s: the survivors hung")
+endif()
+math(EXPR last "${RANKS} - 2")
+foreach(r RANGE 0 ${last})
+  if(MODE STREQUAL "raise")
+    if(NOT out MATCHES "survivor rank ${r} failed at step ([0-9]+) after ([0-9.]+) s: tether: rank ${r}: asynchronous LSGD: round [0-9]+ \\(its (election|leader's broadcast)\\) did not complete within ${TIMEOUT} s: a rank may have died")
+      message(FATAL_ERROR "rank ${r} did not report the lost round during its steps")
+    endif()
+    set(step "${CMAKE_MATCH_1}")
+    set(waited "${CMAKE_MATCH_2}")
+    if(step GREATER_EQUAL 600)
+      message(FATAL_ERROR "rank ${r} reported the lost round only after its steps")
+    endif()
+    # The victim dies about 0.1 s in; the survivors must know within the timeout (plus scheduling).
+    math(EXPR bound "${TIMEOUT} + 15")
+    if(waited GREATER ${bound})
+      message(FATAL_ERROR "rank ${r} took ${waited} s to report the lost round (timeout ${TIMEOUT} s)")
+    endif()
+  else()
+    if(NOT out MATCHES "survivor rank ${r} went on: 600 steps, round lost 1, [0-9]+ rounds completed, ([0-9.]+) s in finish, finite 1")
+      message(FATAL_ERROR "rank ${r} did not go on without the lost round")
+    endif()
+    if(CMAKE_MATCH_1 GREATER 1)
+      message(FATAL_ERROR "rank ${r} waited ${CMAKE_MATCH_1} s in finish() for the lost round")
+    endif()
+  endif()
+endforeach()
