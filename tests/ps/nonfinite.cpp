@@ -94,3 +94,34 @@ TEST_CASE("Downpour: a push that is not finite throws with on_nonfinite = raise"
                                     "gradient(s) accrued since its last push is not finite"));
   CHECK(pushes == 1);  // the push after step 1 only
 }
+
+TEST_CASE("Downpour: a replica whose start is not finite is refused before it joins; the next one initialises",
+          "[ps][nonfinite]") {
+  // Replica 0 (the one that initialises the shards) starts with a NaN: its first step throws, and replica 1
+  // initialises the shards from its own finite start, as when replica 0 fails before its first step
+  // (ps_faults). Every survivor ends finite and near the quadratic's optimum.
+  constexpr int p = 3;
+  const std::size_t n = ps_test::quad().dimension();
+  std::vector<std::vector<float>> end(p);
+  std::vector<int> finished(p, 0);
+  tether::team team(p);
+  REQUIRE_THROWS_WITH(team.run([&](worker& w) {
+    opt_t opt(w, n, {.lr = 0.2, .lease = 30.0});
+    auto x = ps_test::start_point(n, w.rank());
+    if (w.rank() == 0) x[3] = std::numeric_limits<float>::quiet_NaN();
+    std::vector<float> g(n);
+    for (std::uint64_t t = 0; t < 150; ++t) opt.step(x, g, ps_test::gradient(ps_test::quad(), x, g, w.rank(), t));
+    opt.finish(x);
+    end[static_cast<std::size_t>(w.rank())] = x;
+    finished[static_cast<std::size_t>(w.rank())] = 1;
+  }),
+                      Catch::Contains("replica 0: the starting parameters x are not finite"));
+  CHECK(finished[0] == 0);
+  for (int r = 1; r < p; ++r) {
+    INFO("replica " << r);
+    const auto& x = end[static_cast<std::size_t>(r)];
+    REQUIRE(finished[static_cast<std::size_t>(r)] == 1);
+    for (float v : x) CHECK(std::isfinite(v));
+    CHECK(ps_test::distance2(x) < 0.05);
+  }
+}

@@ -234,6 +234,12 @@ class downpour {
     T* xp = xv.data();
     const T* gp = gv.data();
 
+    // The replica that initialises the shards starts them from its x: a start that is not finite is refused on
+    // whichever replica it is, before it joins (the next replica then initialises, as when one fails early).
+    if (!joined_ && exec_.any(n_, nonfinite_element<T>{xp}))
+      throw error(tether::detail::concat("tether: downpour::step: replica ", comm_->rank(),
+                                         ": the starting parameters x are not finite (a NaN or an infinity); the "
+                                         "shards must never start from them"));
     const auto t0 = clock::now();
     turn_guard turn(*this);
     if (!joined_) {
