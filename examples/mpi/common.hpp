@@ -5,13 +5,13 @@
 
 #include <mpi.h>
 
+#include <tether/core/fnv1a.hpp>
 #include <tether/tether.hpp>
 
 #include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
 #include <span>
 #include <string>
 #include <string_view>
@@ -153,13 +153,7 @@ inline int parse_agreed(int argc, char** argv, settings& s, const char* usage, c
 
 /// FNV-1a over the bits of `x`: equal parameters give equal checksums, so runs can be compared exactly.
 inline std::uint64_t checksum(std::span<const float> x) {
-  std::uint64_t h = 1469598103934665603ull;
-  for (const float v : x) {
-    std::uint32_t w = 0;
-    std::memcpy(&w, &v, sizeof w);
-    h = (h ^ w) * 1099511628211ull;
-  }
-  return h;
+  return tether::detail::fnv1a_words(x, 1469598103934665603ull);
 }
 
 /// Every rank's 64-bit value, on rank 0.

@@ -21,13 +21,13 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <functional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "tether/bench/update.hpp"
+#include "tether/core/fnv1a.hpp"
 #include "tether/core/optimizer.hpp"
 #include "tether/exec/serial.hpp"
 
@@ -61,16 +61,6 @@ TETHER_ZERO_COST_ENTRY void zero_cost_composed(const K& k, std::size_t n, int re
 template <class F, class SC, class PC>
 TETHER_ZERO_COST_ENTRY void zero_cost_hand(F f, const zero_cost_buffers& b, const SC& sc, const PC& pc, int reps) {
   for (int r = 0; r < reps; ++r) f(b, sc, pc);
-}
-
-/// FNV-1a over the bits of a buffer (order dependent).
-inline std::uint64_t checksum(const float* p, std::size_t n, std::uint64_t h) {
-  for (std::size_t i = 0; i < n; ++i) {
-    std::uint32_t w = 0;
-    std::memcpy(&w, p + i, sizeof w);
-    h = (h ^ w) * 1099511628211ull;
-  }
-  return h;
 }
 
 }  // namespace detail
@@ -118,7 +108,7 @@ struct zero_cost_case {
       detail::zero_cost_hand(hand, b, k.sc, k.pc, reps);
     }
     std::uint64_t h = 1469598103934665603ull;
-    for (const auto& v : buf) h = detail::checksum(v.data(), n, h);
+    for (const auto& v : buf) h = tether::detail::fnv1a_words({v.data(), n}, h);
     return h;
   }
 };

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "tether/core/error.hpp"
+#include "tether/core/fnv1a.hpp"
 
 namespace tether {
 
@@ -33,15 +34,6 @@ namespace detail::checkpoint_impl {
 
 inline constexpr std::array<char, 8> magic{'T', 'E', 'T', 'H', 'E', 'R', 'C', 'K'};
 inline constexpr std::size_t header_bytes = 8 + 4 + 4 + 8 + 8;
-
-inline std::uint64_t fnv1a(std::span<const unsigned char> bytes) noexcept {
-  std::uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char b : bytes) {
-    h ^= b;
-    h *= 0x100000001b3ull;
-  }
-  return h;
-}
 
 inline std::string system_error_text() { return std::strerror(errno); }
 
@@ -149,7 +141,7 @@ inline void write_checkpoint_file(const std::string& path, std::span<const unsig
   const std::uint32_t version = checkpoint_version;
   const std::uint32_t zero = 0;
   const std::uint64_t size = payload.size();
-  const std::uint64_t sum = ci::fnv1a(payload);
+  const std::uint64_t sum = detail::fnv1a(payload);
   bool ok = std::fwrite(ci::magic.data(), 1, ci::magic.size(), f) == ci::magic.size() &&
             std::fwrite(&version, sizeof version, 1, f) == 1 && std::fwrite(&zero, sizeof zero, 1, f) == 1 &&
             std::fwrite(&size, sizeof size, 1, f) == 1 && std::fwrite(&sum, sizeof sum, 1, f) == 1 &&
@@ -198,7 +190,7 @@ inline void write_checkpoint_file(const std::string& path, std::span<const unsig
                                " payload bytes, the file has ", all.size() - ci::header_bytes));
   std::vector<unsigned char> payload(all.begin() + static_cast<std::ptrdiff_t>(ci::header_bytes), all.end());
 #ifndef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION  // fuzzers reach the field checks behind the checksum
-  if (ci::fnv1a(payload) != sum)
+  if (detail::fnv1a(payload) != sum)
     throw error(detail::concat("tether: checkpoint ", path, ": corrupted (checksum mismatch)"));
 #else
   (void)sum;

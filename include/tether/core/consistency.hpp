@@ -14,6 +14,7 @@
 #include <type_traits>
 
 #include "tether/core/error.hpp"
+#include "tether/core/fnv1a.hpp"
 
 namespace tether {
 
@@ -63,11 +64,7 @@ constexpr std::size_t count_fields() {
 }
 
 constexpr void mix(std::uint64_t& h, std::uint64_t v) noexcept {
-  // FNV-1a over the 8 bytes of v.
-  for (int i = 0; i < 8; ++i) {
-    h ^= (v >> (8 * i)) & 0xffu;
-    h *= 0x100000001b3ull;
-  }
+  h = fnv1a_u64(v, h);
 }
 
 template <class V>
@@ -190,7 +187,7 @@ void hash_into(std::uint64_t& h, const V& v) {
 /// of the same build.
 template <class Options>
 [[nodiscard]] std::uint64_t options_fingerprint(const Options& o) {
-  std::uint64_t h = 0xcbf29ce484222325ull;
+  std::uint64_t h = detail::fnv1a_offset;
   detail::fingerprint_impl::hash_into(h, o);
   return h;
 }

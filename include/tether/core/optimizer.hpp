@@ -27,6 +27,7 @@
 #include "tether/core/config.hpp"
 #include "tether/core/consistency.hpp"
 #include "tether/core/error.hpp"
+#include "tether/core/fnv1a.hpp"
 #include "tether/core/fused_update.hpp"
 #include "tether/core/kernels.hpp"
 #include "tether/core/options_description.hpp"
@@ -456,12 +457,9 @@ class optimizer {
   /// What a checkpoint must match: the algorithm (step, pull and value types), the options, n, the rank and
   /// the number of workers.
   static std::uint64_t algorithm_fingerprint() {
-    std::uint64_t h = 0xcbf29ce484222325ull;
+    std::uint64_t h = detail::fnv1a_offset;
     for (const char* name : {typeid(Step).name(), typeid(Pull).name(), typeid(T).name()})
-      for (const char* c = name; *c != '\0'; ++c) {
-        h ^= static_cast<unsigned char>(*c);
-        h *= 0x100000001b3ull;
-      }
+      h = detail::fnv1a(name, h);
     return h;
   }
   void write_identity(checkpoint_writer& w) const {

@@ -20,6 +20,7 @@
 #include "tether/core/concepts.hpp"
 #include "tether/core/consistency.hpp"
 #include "tether/core/error.hpp"
+#include "tether/core/fnv1a.hpp"
 #include "tether/core/objective.hpp"
 #include "tether/core/options_description.hpp"
 #include "tether/core/view.hpp"
@@ -67,11 +68,10 @@ template <class T>
   for (; i + 8 <= bytes; i += 8) {
     std::uint64_t w = 0;
     std::memcpy(&w, p + i, 8);
-    h = (h ^ w) * 0x100000001b3ull;
+    h = tether::detail::fnv1a_word(w, h);
     h ^= h >> 29;
   }
-  for (; i < bytes; ++i) h = (h ^ p[i]) * 0x100000001b3ull;
-  return h;
+  return tether::detail::fnv1a(std::span(p + i, bytes - i), h);
 }
 
 /// Collective: throws tether::error on every worker when the workers disagree on one of the items. Uses the
