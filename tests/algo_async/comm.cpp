@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 
 #include <array>
+#include <chrono>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -18,6 +19,7 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -169,6 +171,34 @@ TEST_CASE("Team duplicate follows the fault rules", "[async][comm]") {
       r.wait();
     });
     CHECK_THAT(what, Catch::Contains("cannot complete"));
+  }
+  SECTION("a worker that polls (test(), never wait()) learns of a failure too: test() turns true, wait() throws") {
+    // Polling is how the asynchronous pulls drive their rounds; test() used to stay false for an operation
+    // that could never complete, so a polling worker never learned of the failure.
+    for (const bool throws : {true, false}) {
+      INFO((throws ? "worker 3 throws" : "worker 3 returns without posting"));
+      tether::team team(p);
+      std::vector<int> saw(p, 0);
+      const std::string what = run_catching(team, [&](worker& w) {
+        auto dup = w.duplicate();
+        if (w.rank() == 3) {
+          if (throws) throw std::runtime_error("boom");
+          return;
+        }
+        tether::election e;
+        auto r = dup->imin_loc(1.0f, e);
+        // Bounded, so that a test() that never turns true fails the check instead of hanging the test.
+        const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+        while (!r.test() && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+        saw[static_cast<std::size_t>(w.rank())] = r.test() ? 1 : 0;
+        r.wait();
+      });
+      CHECK(saw == std::vector<int>{1, 1, 1, 0});
+      if (throws)
+        CHECK(what == "boom");
+      else
+        CHECK_THAT(what, Catch::Contains("cannot complete"));
+    }
   }
   SECTION("abort() of a duplicate releases its waiters only") {
     tether::team team(p);

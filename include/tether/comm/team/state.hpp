@@ -205,9 +205,13 @@ class team_state {
                                                " cannot complete: a worker of the group returned without posting"));
   }
 
+  /// True when wait_reduction will not block: the operation completed, failed, or never can complete (the team
+  /// was aborted, or a worker returned without posting), so a worker that polls learns it too.
   [[nodiscard]] bool reduction_done(const std::shared_ptr<pending_reduction>& op) {
+    using ph = pending_reduction::phase;
     std::lock_guard lk(m_);
-    return op->state == pending_reduction::phase::done || op->state == pending_reduction::phase::cancelled;
+    return op->state == ph::done || op->state == ph::cancelled ||
+           (op->state == ph::collecting && (aborted_ || missing_poster(op->seq)));
   }
 
  private:
