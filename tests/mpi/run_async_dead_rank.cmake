@@ -1,7 +1,9 @@
 # Runs mpi_async_dead_rank under mpiexec and checks every survivor's report: with MODE=raise each failed with
 # asynchronous LSGD's lost-round error during its steps, within the timeout plus a margin of the victim's
-# death; with MODE=go_on each took all its steps, saw the round lost, and left finish() at once.
-# Arguments (-D): MPIEXEC, NUMPROC_FLAG, FLAGS (a ;-list), EXE, RANKS, TIMEOUT (seconds), MODE (raise|go_on)
+# death; with MODE=go_on each took all its steps, saw the round lost, and left finish() at once; with
+# MODE=easgd each failed with asynchronous EASGD's silent-rank error during its steps, within the same bound.
+# Arguments (-D): MPIEXEC, NUMPROC_FLAG, FLAGS (a ;-list), EXE, RANKS, TIMEOUT (seconds), MODE
+# (raise|go_on|easgd)
 execute_process(
   COMMAND ${MPIEXEC} ${NUMPROC_FLAG} ${RANKS} ${FLAGS} --mca orte_abort_on_non_zero_status 0 ${EXE} ${MODE} ${TIMEOUT}
   OUTPUT_VARIABLE out
@@ -14,8 +16,22 @@ if(rc MATCHES "timeout")
   message(FATAL_ERROR "mpiexec did not return within 90 s: the survivors hung")
 endif()
 math(EXPR last "${RANKS} - 2")
+math(EXPR last_plus_one "${RANKS} - 1")
 foreach(r RANGE 0 ${last})
-  if(MODE STREQUAL "raise")
+  if(MODE STREQUAL "easgd")
+    if(NOT out MATCHES "survivor rank ${r} failed at step ([0-9]+) after ([0-9.]+) s: tether: rank ${r}: asynchronous EASGD: rank ${last_plus_one} has not been heard from for [0-9.]+ s: it may have died or stalled")
+      message(FATAL_ERROR "rank ${r} did not report the silent rank during its steps")
+    endif()
+    set(step "${CMAKE_MATCH_1}")
+    set(waited "${CMAKE_MATCH_2}")
+    if(step GREATER_EQUAL 5000)
+      message(FATAL_ERROR "rank ${r} reported the silent rank only after its steps")
+    endif()
+    math(EXPR bound "${TIMEOUT} + 15")
+    if(waited GREATER ${bound})
+      message(FATAL_ERROR "rank ${r} took ${waited} s to report the silent rank (timeout ${TIMEOUT} s)")
+    endif()
+  elseif(MODE STREQUAL "raise")
     if(NOT out MATCHES "survivor rank ${r} failed at step ([0-9]+) after ([0-9.]+) s: tether: rank ${r}: asynchronous LSGD: round [0-9]+ \\(its (election|leader's broadcast)\\) did not complete within ${TIMEOUT} s: a rank may have died")
       message(FATAL_ERROR "rank ${r} did not report the lost round during its steps")
     endif()

@@ -15,7 +15,9 @@
 /// asynchrony of the algorithm); on the team each block is read and updated under one lock. With p workers
 /// alpha defaults to beta/p. The center starts at the mean of the workers' finite starting points (a worker
 /// whose start is not finite is left out and counted in stats().excluded_nonfinite); finish() waits
-/// for every worker (one barrier) and leaves the final center in target(0) on every worker.
+/// for every worker (one barrier) and leaves the final center in target(0) on every worker. On comm::mpi
+/// the workers send each other a heartbeat (comm/mpi/heartbeat.hpp): a rank not heard from for the timeout
+/// (dead, or stalled that long) makes every other rank's step() throw tether::timeout naming it.
 ///
 /// The run state is bound to the optimizer's communicator, execution space and value type
 /// (async_elastic::bind, docs/concepts.md#pull-state-bound-to-its-environment): the private channel and the
@@ -57,6 +59,23 @@ struct elastic_delta {
   T a;
   TETHER_HOST_DEVICE void operator()(std::size_t i) const { d[i] = a * (x[i] - c[i]); }
 };
+
+/// The heartbeat of a channel that has none (the thread team: a worker that fails aborts the team).
+struct no_heartbeat {
+  void beat() {}
+  void finished() {}
+  [[nodiscard]] int silent() const { return -1; }
+  [[nodiscard]] double silent_for(int) const { return 0.0; }
+};
+
+/// The channel's heartbeat (comm::mpi: comm/mpi/heartbeat.hpp; collective), or none.
+template <class C>
+auto open_heartbeat(C& c) {
+  if constexpr (requires { c.open_heartbeat(); })
+    return c.open_heartbeat();
+  else
+    return std::unique_ptr<no_heartbeat>{};
+}
 
 }  // namespace detail_async
 
@@ -162,6 +181,7 @@ class async_elastic_run : public async_elastic {
     }
     e.parallel_for(n, kernels::copy<T>{b[1].data(), b[0].data()});
     e.parallel_for(n, kernels::scale<T>{b[0].data(), count > T(0) ? T(1) / count : T(1)});
+    heartbeat_ = detail_async::open_heartbeat(*channel_);
     const shard_layout layout(n, opt.shards);
     if constexpr (on_host) {
       store_ = std::make_unique<store>(
@@ -180,6 +200,7 @@ class async_elastic_run : public async_elastic {
   bool before(Env& env, view<T, space> x, pull_buffers<T, buffers, space> b, context<T>&) {
     detail::require(store_ != nullptr, "async elastic pull: step after finish()");
     if constexpr (requires(store& s) { s.poll(); }) store_->poll();
+    if (heartbeat_) check_alive();
     if (env.step == 0 || env.step % opt.period != 0) return false;
     const Exec& e = *exec_;
     // A worker whose parameters are not finite still takes part in the exchange (it reads the center) but
@@ -221,6 +242,7 @@ class async_elastic_run : public async_elastic {
   template <class Env>
   void finish(Env&, view<T, space>, pull_buffers<T, buffers, space> b) {
     if (!store_) return;
+    if (heartbeat_) heartbeat_->finished();
     auto st = std::move(store_);
     if constexpr (on_host) {
       st->close(b[0].span());
@@ -231,12 +253,23 @@ class async_elastic_run : public async_elastic {
   }
 
  private:
+  /// Beats, and throws tether::timeout when a rank has not been heard from for the timeout (it died or stalled).
+  void check_alive() {
+    heartbeat_->beat();
+    const int r = heartbeat_->silent();
+    if (r >= 0)
+      throw timeout(detail::concat("tether: rank ", channel_->rank(), ": asynchronous EASGD: rank ", r,
+                                   " has not been heard from for ", heartbeat_->silent_for(r),
+                                   " s: it may have died or stalled (comm::mpi timeout)"));
+  }
+
   std::optional<Exec> exec_;
   host_buffer read_{};   // device memory only: host staging of the values read
   host_buffer delta_{};  // and of the delta added (MPI reads it until release())
   std::unique_ptr<channel> channel_;
   // Declared after the channel and the staging, so destroyed before them.
   std::unique_ptr<store> store_;
+  decltype(detail_async::open_heartbeat(std::declval<channel&>())) heartbeat_;
   std::uint64_t exchanges_ = 0;
 };
 

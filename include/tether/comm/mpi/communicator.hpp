@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "tether/comm/mpi/finish_board.hpp"
+#include "tether/comm/mpi/heartbeat.hpp"
 #include "tether/comm/mpi/option_agreement.hpp"
 #include "tether/comm/mpi/options.hpp"
 #include "tether/comm/mpi/ring.hpp"
@@ -137,6 +138,13 @@ class mpi {
     d->counters_ = counters_;
     if (d->group_) d->group_->counters_ = counters_;
     return d;
+  }
+
+  /// The heartbeat of a run in which nobody waits for anybody (asynchronous EASGD; collective): a rank not heard
+  /// from for the timeout is reported (comm/mpi/heartbeat.hpp). Null with the timeout off.
+  [[nodiscard]] std::unique_ptr<detail::heartbeat> open_heartbeat() const {
+    if (!polling()) return nullptr;
+    return std::make_unique<detail::heartbeat>(comm_, opt_.timeout);
   }
 
   void barrier() {
