@@ -11,25 +11,17 @@
 #include <string>
 #include <vector>
 
+#include "support.hpp"
 #include "tether/comm/mpi.hpp"
 #include "tether/core/concepts.hpp"
 
 using tether::comm::mpi;
+using tether_mpi_test::world_rank;
+using tether_mpi_test::world_size;
 
 static_assert(tether::communicator<mpi>, "comm::mpi must satisfy tether::communicator");
 
 namespace {
-
-int world_rank() {
-  int r = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &r);
-  return r;
-}
-int world_size() {
-  int s = 0;
-  MPI_Comm_size(MPI_COMM_WORLD, &s);
-  return s;
-}
 
 // Rank r's value at index i: small integers and halves, so every sum is exact in any order.
 template <class T>

@@ -25,18 +25,13 @@
 using tether::comm::hierarchical;
 using hworker = hierarchical::worker;
 using tether_mpi_test::outcome;
+using tether_mpi_test::world_size;
 
 static_assert(tether::communicator<hworker>, "hierarchical::worker must satisfy tether::communicator");
 
 namespace {
 
 constexpr int threads = 2;
-
-int world_size() {
-  int s = 0;
-  MPI_Comm_size(MPI_COMM_WORLD, &s);
-  return s;
-}
 
 double value(int worker, std::size_t i) { return static_cast<double>((worker + 1) * static_cast<int>(i % 31)) + 0.25 * worker; }
 

@@ -12,24 +12,16 @@
 #include <string>
 #include <vector>
 
+#include "support.hpp"
 #include "tether/comm/hierarchical.hpp"
 #include "tether/comm/mpi.hpp"
 
 using tether::comm::hierarchical;
 using tether::comm::mpi;
+using tether_mpi_test::world_rank;
+using tether_mpi_test::world_size;
 
 namespace {
-
-int world_rank() {
-  int r = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &r);
-  return r;
-}
-int world_size() {
-  int s = 0;
-  MPI_Comm_size(MPI_COMM_WORLD, &s);
-  return s;
-}
 
 // The world still works after a refused construction: nothing is left pending on it.
 void check_world_still_usable() {

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "support.hpp"
 #include "tether/algo/downpour.hpp"
 #include "tether/algo/lsgd.hpp"
 #include "tether/algo/swarm_sgd.hpp"
@@ -19,19 +20,10 @@
 #include "tether/ps/mpi_store.hpp"
 
 using tether::comm::mpi;
+using tether_mpi_test::world_rank;
+using tether_mpi_test::world_size;
 
 namespace {
-
-int world_rank() {
-  int r = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &r);
-  return r;
-}
-int world_size() {
-  int s = 0;
-  MPI_Comm_size(MPI_COMM_WORLD, &s);
-  return s;
-}
 
 template <class F>
 std::string error_of(F&& make) {

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "support.hpp"
 #include "tether/algo/easgd.hpp"
 #include "tether/algo/local_sgd.hpp"
 #include "tether/algo/lsgd.hpp"
@@ -23,6 +24,8 @@
 
 using tether::comm::hierarchical;
 using hworker = hierarchical::worker;
+using tether_mpi_test::world_rank;
+using tether_mpi_test::world_size;
 
 namespace {
 
@@ -33,17 +36,6 @@ struct outcome {
   std::string error;  // empty: the run ended without an error
   double seconds = 0;
 };
-
-int world_size() {
-  int s = 0;
-  MPI_Comm_size(MPI_COMM_WORLD, &s);
-  return s;
-}
-int world_rank() {
-  int r = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &r);
-  return r;
-}
 
 // Each worker of this rank: steps(rank, thread) steps of Opt on a 12-parameter quadratic (g = x - 1), then
 // finish(). One outcome per thread of this rank.

@@ -1,6 +1,7 @@
 #pragma once
-// Shared by tether's MPI tests: one worker's training loop, identical whatever the communicator (thread team,
-// comm::mpi, comm::hierarchical), so results can be compared worker by worker; and gathering to rank 0.
+// Shared by tether's MPI tests: the world's rank and size; one worker's training loop, identical whatever the
+// communicator (thread team, comm::mpi, comm::hierarchical), so results can be compared worker by worker; and
+// gathering to rank 0.
 #include <mpi.h>
 
 #include <atomic>
@@ -19,6 +20,19 @@
 #include "tether/problems/quadratic.hpp"
 
 namespace tether_mpi_test {
+
+/// This process's rank in MPI_COMM_WORLD.
+inline int world_rank() {
+  int r = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &r);
+  return r;
+}
+/// The number of ranks in MPI_COMM_WORLD.
+inline int world_size() {
+  int s = 0;
+  MPI_Comm_size(MPI_COMM_WORLD, &s);
+  return s;
+}
 
 /// Catch2 v2 assertions are not thread-safe: worker threads record their checks here, and the test's own
 /// thread reports the failures after run() returned (FAIL_CHECK for each).
@@ -103,10 +117,8 @@ outcome train(Comm& comm, const Problem& problem, const typename Opt::options& o
 
 /// Every rank's buffer, on rank 0 (empty elsewhere).
 inline std::vector<std::vector<float>> gather(std::span<const float> mine) {
-  int rank = 0;
-  int size = 1;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  const int rank = world_rank();
+  const int size = world_size();
   std::vector<float> all(rank == 0 ? mine.size() * static_cast<std::size_t>(size) : 0);
   MPI_Gather(mine.data(), static_cast<int>(mine.size()), MPI_FLOAT, all.data(), static_cast<int>(mine.size()),
              MPI_FLOAT, 0, MPI_COMM_WORLD);
@@ -123,10 +135,8 @@ inline std::vector<std::vector<std::uint64_t>> gather_stats(const outcome& o) {
   const std::vector<std::uint64_t> mine{o.stats.steps,          o.stats.rounds,
                                         o.stats.leader_changes, static_cast<std::uint64_t>(o.stats.leader + 1),
                                         o.counters.bytes_sent,  o.counters.bytes_received};
-  int rank = 0;
-  int size = 1;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  const int rank = world_rank();
+  const int size = world_size();
   std::vector<std::uint64_t> all(rank == 0 ? mine.size() * static_cast<std::size_t>(size) : 0);
   MPI_Gather(mine.data(), static_cast<int>(mine.size()), MPI_UINT64_T, all.data(), static_cast<int>(mine.size()),
              MPI_UINT64_T, 0, MPI_COMM_WORLD);
