@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <latch>
 #include <limits>
 #include <memory>
 #include <span>
@@ -179,14 +180,17 @@ TEST_CASE("Team duplicate follows the fault rules", "[async][comm]") {
       INFO((throws ? "worker 3 throws" : "worker 3 returns without posting"));
       tether::team team(p);
       std::vector<int> saw(p, 0);
+      std::latch posted(p - 1);  // worker 3 fails once the others posted (a later post would throw at once)
       const std::string what = run_catching(team, [&](worker& w) {
         auto dup = w.duplicate();
         if (w.rank() == 3) {
+          posted.wait();
           if (throws) throw std::runtime_error("boom");
           return;
         }
         tether::election e;
         auto r = dup->imin_loc(1.0f, e);
+        posted.count_down();
         // Bounded, so that a test() that never turns true fails the check instead of hanging the test.
         const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
         while (!r.test() && std::chrono::steady_clock::now() < until) std::this_thread::yield();
