@@ -4,7 +4,12 @@
 
 #include <tether/tether.hpp>
 
+#include <cstring>
+#include <filesystem>
+#include <string>
 #include <vector>
+
+#include <unistd.h>
 
 TEST_CASE("docs: the swarm_sgd usage snippet runs and trains", "[swarm][docs]") {
   const tether::problems::logistic<float> data({.samples = 1024, .features = 15, .l2 = 1e-3, .seed = 12});
@@ -38,4 +43,46 @@ TEST_CASE("docs: the swarm_sgd usage snippet runs and trains", "[swarm][docs]") 
     for (std::size_t i = 0; i < n; ++i) w[i] -= 0.5f * g[i];
   }
   for (double l : loss) CHECK(l < best + 0.02);
+}
+
+TEST_CASE("docs: the swarm_sgd checkpoint snippet resumes bit for bit", "[swarm][docs][checkpoint]") {
+  const tether::problems::logistic<float> data({.samples = 256, .features = 7, .l2 = 1e-3, .seed = 3});
+  const std::size_t n = data.dimension();
+  const auto dir_path =
+      std::filesystem::temp_directory_path() / ("tether_swarm_snippet_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir_path);
+  const std::string dir = dir_path.string();
+  std::vector<std::vector<float>> models(4);
+  const auto train = [&](bool resume, int end) {
+    // [snippet: swarm_checkpoint]
+    tether::team team(4);
+    team.run([&](tether::team::worker& w) {
+      std::vector<float> x(n), g(n);
+      tether::algo::swarm_sgd<tether::team::worker> opt(
+          w, n, {.lr = 0.5, .topology = tether::comm::topology::ring(4), .local_steps = 4, .replay = true});
+      const std::string file = dir + "/swarm." + std::to_string(w.rank()) + ".ckpt";
+      std::uint64_t t = 0;
+      if (resume) {
+        opt.load(file, x);  // x, the velocity, counters, period position and random streams
+        t = opt.stats().steps;
+      }
+      std::vector<std::size_t> batch(16);
+      for (; t < static_cast<std::uint64_t>(end); ++t) {
+        tether::rng rng(tether::derive_seed(1, w.rank(), t));  // the batches: the caller's to resume
+        for (auto& s : batch) s = rng.below(data.samples());
+        opt.step(x, g, data.evaluate(x, g, {.samples = batch}));
+        if (t % 100 == 99) opt.save(file, x);  // between steps (non-blocking variant: after sync(x))
+      }
+      opt.finish(x);
+      models[w.rank()] = x;
+    });
+    // [end snippet]
+  };
+  train(false, 400);
+  const auto whole = models;
+  train(false, 250);  // "killed" at step 250: the files hold step 200
+  train(true, 400);
+  for (std::size_t r = 0; r < 4; ++r)
+    CHECK(std::memcmp(models[r].data(), whole[r].data(), n * sizeof(float)) == 0);
+  std::filesystem::remove_all(dir_path);
 }

@@ -35,10 +35,12 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <limits>
 #include <span>
 #include <string>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
@@ -47,6 +49,7 @@
 #include "tether/comm/pairwise.hpp"
 #include "tether/comm/team/pairwise.hpp"
 #include "tether/comm/topology.hpp"
+#include "tether/core/checkpoint.hpp"
 #include "tether/core/concepts.hpp"
 #include "tether/core/config.hpp"
 #include "tether/core/consistency.hpp"
@@ -305,6 +308,131 @@ class swarm_sgd {
   /// Steps whose gradient was applied.
   [[nodiscard]] std::uint64_t applied_steps() const noexcept { return applied_; }
 
+  /// Writes this node's complete state and its parameters `x` to a checkpoint file at `path`
+  /// (core/checkpoint.hpp: written to `path.tmp`, flushed, renamed): the step state, the counters, the
+  /// schedule's position, the period (H) position, the live and lost neighbours and every random stream
+  /// (partner choice, random H, the replay schedule, the codec's rounding). Only between exchanges: while an
+  /// exchange of this node is in flight (the non-blocking variant) it throws tether::error and writes
+  /// nothing; call sync(x) first, which completes it.
+  template <buffer X>
+  void save(const std::string& path, X&& x) const {
+    auto xv = as_view(x);
+    static_assert(std::is_same_v<std::remove_const_t<typename decltype(xv)::value_type>, T>,
+                  "tether::algo::swarm_sgd::save: x must hold the optimizer's value type");
+    static_assert(std::is_same_v<memory_space, mem::host>,
+                  "tether::algo::swarm_sgd::save: checkpoints support host memory only");
+    tether::detail::require(xv.size() == n_, "swarm_sgd::save: x has ", xv.size(),
+                            " elements, expected n = ", n_);
+    tether::detail::require(!link_.in_flight(), "swarm_sgd::save(\"", path, "\"): node ", rank_,
+                            " has an exchange in flight (non-blocking variant); call sync(x) first, which "
+                            "completes it");
+    checkpoint_writer w;
+    write_identity(w);
+    w.put<std::uint64_t>(applied_);
+    w.put<stats_record>(stats_record::of(stats_, swarm_));
+    w.put<rng>(gen_);
+    w.put<rng>(schedule_gen_);
+    w.put<std::uint32_t>(period_);
+    w.put<std::uint32_t>(since_);
+    w.put<std::uint64_t>(sent_);
+    w.put_array<int>(std::span<const int>(live_));
+    w.put_array<char>(std::span<const char>(dead_));
+    w.put_array<int>(std::span<const int>(swarm_.lost_peers));
+    for (const auto& b : state_) w.put_array<T>(std::span<const T>(b.data(), b.size()));
+    w.put_array<T>(std::span<const T>(xv.data(), xv.size()));
+    write_checkpoint_file(path, w.bytes());
+  }
+
+  /// Restores the state that save() wrote, and x. Every field is read and checked first (the file, its
+  /// version and checksum, the algorithm, the options, the topology, n, the rank and the node count): on any
+  /// damage or mismatch tether::error names the file and what is wrong, and nothing here or in x has changed.
+  /// In replay mode a run resumed from the checkpoints of one step is bit-identical to the run that was not
+  /// interrupted; under comm::mpi the ranks then also check, collectively, that their checkpoints hold the
+  /// same step.
+  template <buffer X>
+  void load(const std::string& path, X&& x) {
+    const auto xs = host_view(x, "load");
+    static_assert(std::is_same_v<memory_space, mem::host>,
+                  "tether::algo::swarm_sgd::load: checkpoints support host memory only");
+    tether::detail::require(!finished_, "swarm_sgd::load(\"", path, "\"): called after finish()");
+    tether::detail::require(!link_.in_flight(), "swarm_sgd::load(\"", path, "\"): node ", rank_,
+                            " has an exchange in flight (non-blocking variant); call sync(x) first");
+    std::uint64_t applied = 0;
+    stats_record rec{};
+    rng gen{0}, schedule_gen{0};
+    std::uint32_t period = 1, since = 0;
+    std::uint64_t sent = 0;
+    std::vector<int> live, lost;
+    std::vector<char> dead;
+    std::array<std::vector<T>, Step::state_size> state;
+    std::vector<T> xl(n_);
+    std::exception_ptr failure;
+    try {
+      const auto bytes = read_checkpoint_file(path);
+      checkpoint_reader r(bytes, path);
+      read_identity(r);
+      applied = r.get<std::uint64_t>("the applied steps");
+      rec = r.get<stats_record>("the counters");
+      gen = r.get<rng>("the random stream of partners and periods");
+      schedule_gen = r.get<rng>("the random stream of the replay schedule");
+      period = r.get<std::uint32_t>("the period length");
+      since = r.get<std::uint32_t>("the steps since the last exchange");
+      sent = r.get<std::uint64_t>("the messages sent");
+      const auto p = static_cast<std::size_t>(comm_->size());
+      live = r.get_vector<int>(p, "the live neighbours");
+      dead = r.get_vector<char>(p, "the lost flags");
+      lost = r.get_vector<int>(1u << 20, "the lost neighbours");
+      for (auto& b : state) {
+        b.resize(n_);
+        r.get_array<T>(std::span<T>(b), "a step state buffer");
+      }
+      r.get_array<T>(std::span<T>(xl), "the parameters");
+      r.expect_end();
+      validate_neighbours(r, live, dead, period, since);
+    } catch (const error&) {
+      failure = std::current_exception();
+    }
+    // Replay mode: every node's step is a round boundary, so the ranks must resume from the same step. Across
+    // processes they agree in one bounded collective (a rank that could not read its file holds all ones).
+    if constexpr (requires(std::span<const consistency_item> s) { comm_->check_consistent(s); }) {
+      if (opt_.replay) {
+        const std::array<consistency_item, 1> items{
+            {{failure ? ~std::uint64_t{0} : rec.steps,
+              "the step of their checkpoints (all ones: the rank could not read its checkpoint)"}}};
+        try {
+          comm_->check_consistent(std::span<const consistency_item>(items));
+        } catch (const error&) {
+          if (failure) std::rethrow_exception(failure);
+          throw;
+        }
+      }
+    }
+    if (failure) std::rethrow_exception(failure);
+    // Everything read and checked: commit.
+    applied_ = applied;
+    rec.to(stats_, swarm_);
+    gen_ = gen;
+    schedule_gen_ = schedule_gen;
+    period_ = period;
+    since_ = since;
+    sent_ = sent;
+    live_ = std::move(live);
+    dead_ = std::move(dead);
+    swarm_.lost_peers = std::move(lost);
+    for (std::size_t k = 0; k != Step::state_size; ++k)
+      std::copy(state[k].begin(), state[k].end(), state_[k].data());
+    std::copy(xl.begin(), xl.end(), xs.data());
+    // The link's and the communicator's counters go on from here: offsets so that stats() continues the saved
+    // ones.
+    const auto& c = link_.counters();
+    exchanges_base_ = rec.exchanges - (c.done + c.swaps);
+    served_base_ = rec.served - c.served;
+    crossed_base_ = rec.crossed - c.crossed;
+    counters_at_start_.bytes_sent = comm_->counters().bytes_sent - rec.bytes_sent;
+    counters_at_start_.bytes_received = comm_->counters().bytes_received - rec.bytes_received;
+    refresh_stats();
+  }
+
  private:
   using clock = std::chrono::steady_clock;
   static double seconds(clock::time_point a, clock::time_point b) {
@@ -374,13 +502,94 @@ class swarm_sgd {
 
   void refresh_stats() {
     const auto& c = link_.counters();
-    swarm_.exchanges = c.done + c.swaps;
-    swarm_.served = c.served;
-    swarm_.crossed = c.crossed;
+    swarm_.exchanges = exchanges_base_ + c.done + c.swaps;
+    swarm_.served = served_base_ + c.served;
+    swarm_.crossed = crossed_base_ + c.crossed;
     stats_.rounds = swarm_.exchanges + swarm_.served;
     // This optimizer's own traffic, not the communicator's running total (which counts earlier optimizers').
     stats_.bytes_sent = comm_->counters().bytes_sent - counters_at_start_.bytes_sent;
     stats_.bytes_received = comm_->counters().bytes_received - counters_at_start_.bytes_received;
+  }
+
+  // --- checkpoints ----------------------------------------------------------------------------------------
+
+  /// The counters as a trivially copyable record (worker_stats and swarm_stats may grow fields).
+  struct stats_record {
+    std::uint64_t steps, skipped_nonfinite, excluded_nonfinite, bytes_sent, bytes_received;
+    std::uint64_t exchanges, served, crossed, lost, steps_in_flight;
+    double seconds_compute, seconds_comm, seconds_gossip;
+    static stats_record of(const worker_stats& w, const swarm_stats& s) {
+      return {w.steps,           w.skipped_nonfinite, w.excluded_nonfinite,
+              w.bytes_sent,      w.bytes_received,    s.exchanges,
+              s.served,          s.crossed,           s.lost,
+              s.steps_in_flight, w.seconds_compute,   w.seconds_comm,
+              s.seconds_gossip};
+    }
+    void to(worker_stats& w, swarm_stats& s) const {
+      w.steps = steps;
+      w.skipped_nonfinite = skipped_nonfinite;
+      w.excluded_nonfinite = excluded_nonfinite;
+      w.seconds_compute = seconds_compute;
+      w.seconds_comm = seconds_comm;
+      s.lost = lost;
+      s.steps_in_flight = steps_in_flight;
+      s.seconds_gossip = seconds_gossip;
+    }
+  };
+
+  /// What a checkpoint must match: the algorithm (swarm_sgd with these step, codec, execution space and value
+  /// types), the options, n, the rank, the node count, the topology and the codec's message size.
+  static std::uint64_t algorithm_fingerprint() {
+    std::uint64_t h = 0xcbf29ce484222325ull;
+    for (const char* name : {"tether::algo::swarm_sgd", typeid(Step).name(), typeid(Codec).name(),
+                             typeid(Exec).name(), typeid(T).name()})
+      for (const char* c = name; *c != '\0'; ++c) {
+        h ^= static_cast<unsigned char>(*c);
+        h *= 0x100000001b3ull;
+      }
+    return h;
+  }
+  void write_identity(checkpoint_writer& w) const {
+    w.put<std::uint64_t>(algorithm_fingerprint());
+    w.put<std::uint64_t>(fingerprint(opt_));
+    w.put<std::uint64_t>(n_);
+    w.put<std::int32_t>(rank_);
+    w.put<std::int32_t>(comm_->size());
+    w.put<std::uint64_t>(opt_.topology.fingerprint());
+    w.put<std::uint64_t>(msg_bytes_);
+  }
+  void read_identity(checkpoint_reader& r) const {
+    if (r.get<std::uint64_t>("the algorithm") != algorithm_fingerprint())
+      throw error(tether::detail::concat("tether: checkpoint ", r.path(),
+                                         ": written by another algorithm than "
+                                         "this swarm_sgd (its step, codec, execution space and value type)"));
+    if (r.get<std::uint64_t>("the options") != fingerprint(opt_))
+      throw error(tether::detail::concat("tether: checkpoint ", r.path(),
+                                         ": written with other options than "
+                                         "this swarm_sgd's"));
+    r.expect_equal<std::uint64_t>(r.get<std::uint64_t>("n"), n_, "n");
+    r.expect_equal<std::int32_t>(r.get<std::int32_t>("the rank"), rank_, "rank");
+    r.expect_equal<std::int32_t>(r.get<std::int32_t>("the node count"), comm_->size(), "nodes");
+    if (r.get<std::uint64_t>("the topology") != opt_.topology.fingerprint())
+      throw error(tether::detail::concat("tether: checkpoint ", r.path(),
+                                         ": written on another topology than "
+                                         "this swarm_sgd's (",
+                                         opt_.topology.name(), ")"));
+    r.expect_equal<std::uint64_t>(r.get<std::uint64_t>("the message size"), msg_bytes_, "message bytes");
+  }
+  /// The neighbour lists of a checkpoint must describe this node's graph: live ones are graph neighbours not
+  /// flagged lost; the period position is in range.
+  void validate_neighbours(const checkpoint_reader& r, const std::vector<int>& live,
+                           const std::vector<char>& dead, std::uint32_t period, std::uint32_t since) const {
+    const auto nb = opt_.topology.neighbours(rank_);
+    bool ok = dead.size() == static_cast<std::size_t>(comm_->size()) && period >= 1;
+    for (const int q : live)
+      ok = ok && q >= 0 && q < comm_->size() && dead[static_cast<std::size_t>(q)] == 0 &&
+           std::find(nb.begin(), nb.end(), q) != nb.end();
+    if (!ok || since > period)
+      throw error(tether::detail::concat("tether: checkpoint ", r.path(), ": its neighbour lists or period (",
+                                         since, " of ", period, " steps) do not fit node ", rank_, " of ",
+                                         opt_.topology.name()));
   }
 
   // --- the exchange ---------------------------------------------------------------------------------------
@@ -610,6 +819,8 @@ class swarm_sgd {
   std::uint64_t applied_ = 0;
   bool finished_ = false;
   bool snap_finite_ = true;  // the snapshot of the exchange in flight is finite
+  // Offsets of the link's counters: a loaded checkpoint's counts go on from where they were saved.
+  std::uint64_t exchanges_base_ = 0, served_base_ = 0, crossed_base_ = 0;
   worker_stats stats_{};
   swarm_stats swarm_{};
   // Last: destroyed first, so that an exchange still in flight is settled (its peer done writing into recv_)
