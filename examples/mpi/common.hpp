@@ -8,10 +8,12 @@
 #include <tether/core/fnv1a.hpp>
 #include <tether/tether.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <initializer_list>
 #include <span>
 #include <string>
 #include <string_view>
@@ -95,6 +97,23 @@ V parse(std::string_view name, std::string_view text) {
   return v;
 }
 
+/// Takes each option in `names` and its value out of argv, calling `take(name, value)` (which may throw
+/// usage_error); the other arguments stay, in order, for parse_args.
+template <class F>
+void take_options(int& argc, char** argv, std::initializer_list<std::string_view> names, F&& take) {
+  int out = 1;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    if (std::find(names.begin(), names.end(), a) != names.end()) {
+      if (i + 1 >= argc) throw usage_error{std::string(a) + " needs a value"};
+      take(a, std::string_view(argv[++i]));
+      continue;
+    }
+    argv[out++] = argv[i];
+  }
+  argc = out;
+}
+
 /// Parses the options every MPI example shares; returns false after printing `usage` for --help.
 inline bool parse_args(int argc, char** argv, settings& s, const char* usage, bool print) {
   for (int i = 1; i < argc; ++i) {
@@ -149,6 +168,16 @@ inline int parse_agreed(int argc, char** argv, settings& s, const char* usage, c
   if (worst == 2 && mine != 2 && rank == 0)
     std::fprintf(stderr, "%s: another rank's command line was refused (see its message)\n", program);
   return worst;
+}
+
+/// Builds an `Optimizer` on `comm` (collective: every rank checks that the others have the same n and
+/// options), trains this rank's worker (cfg.steps steps, then finish(x)) and returns its stats.
+template <class Optimizer, class Comm>
+tether::worker_stats run(Comm& comm, const problem& data, const settings& cfg,
+                         const typename Optimizer::options& o, std::vector<float>& x) {
+  Optimizer opt(comm, x.size(), o);
+  train(data, opt, x, comm.rank(), comm.size(), cfg.steps, cfg.seed);
+  return opt.stats();
 }
 
 /// FNV-1a over the bits of `x`: equal parameters give equal checksums, so runs can be compared exactly.

@@ -12,9 +12,9 @@
 #include <tether/tether.hpp>
 
 #include <cstdio>
-#include <cstring>
 #include <exception>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common.hpp"
@@ -38,20 +38,13 @@ regression, each on its own shard of the data.
 
 /// Takes `--servers N` and `--shards N` out of argv (the other options are the MPI examples' common ones).
 void take_own_options(int& argc, char** argv, int& servers, std::size_t& shards) {
-  int out = 1;
-  for (int i = 1; i < argc; ++i) {
-    const bool own = std::strcmp(argv[i], "--servers") == 0 || std::strcmp(argv[i], "--shards") == 0;
-    if (own && i + 1 < argc) {
-      const std::string_view name = argv[i];
-      const std::string_view value = argv[++i];
-      if (name == "--servers") servers = mpi_example::parse<int>(name, value);
-      else shards = mpi_example::parse<std::size_t>(name, value);
-      continue;
-    }
-    if (own) throw mpi_example::usage_error{std::string(argv[i]) + " needs a value"};
-    argv[out++] = argv[i];
-  }
-  argc = out;
+  const auto take = [&](std::string_view name, std::string_view value) {
+    if (name == "--servers")
+      servers = mpi_example::parse<int>(name, value);
+    else
+      shards = mpi_example::parse<std::size_t>(name, value);
+  };
+  mpi_example::take_options(argc, argv, {"--servers", "--shards"}, take);
 }
 
 }  // namespace

@@ -17,6 +17,8 @@
 
 #include "common.hpp"
 
+using mpi_example::run;
+
 namespace {
 
 constexpr const char* usage = R"(Usage: mpirun -np <ranks> mpi_lsgd [options]
@@ -31,14 +33,6 @@ LSGD across MPI ranks (one worker per rank), training a logistic regression.
   --check       exit with status 1 unless every rank's test accuracy is at least 0.8
   --help        this text
 )";
-
-template <class Optimizer>
-tether::worker_stats run(tether::comm::mpi& comm, const mpi_example::problem& data, const mpi_example::settings& cfg,
-                         const typename Optimizer::options& o, std::vector<float>& x) {
-  Optimizer opt(comm, x.size(), o);  // collective: every rank checks that the others have the same n and options
-  mpi_example::train(data, opt, x, comm.rank(), comm.size(), cfg.steps, cfg.seed);
-  return opt.stats();
-}
 
 }  // namespace
 

@@ -14,12 +14,14 @@
 #include <tether/tether.hpp>
 
 #include <cstdio>
-#include <cstring>
 #include <exception>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common.hpp"
+
+using mpi_example::run;
 
 namespace {
 
@@ -38,25 +40,11 @@ SwarmSGD across MPI ranks (one node per rank, a ring), training a logistic regre
 
 /// Takes `--bits B` out of argv (the other options are the MPI examples' common ones).
 void take_bits(int& argc, char** argv, unsigned& bits) {
-  int out = 1;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--bits") == 0) {
-      if (i + 1 >= argc) throw mpi_example::usage_error{"--bits needs a value"};
-      bits = mpi_example::parse<unsigned>("--bits", argv[++i]);
-      if (bits > 8) throw mpi_example::usage_error{"--bits must be 0 (fp32) or in 1..8, got " + std::to_string(bits)};
-      continue;
-    }
-    argv[out++] = argv[i];
-  }
-  argc = out;
-}
-
-template <class Optimizer>
-tether::worker_stats run(tether::comm::mpi& comm, const mpi_example::problem& data, const mpi_example::settings& cfg,
-                         const typename Optimizer::options& o, std::vector<float>& x) {
-  Optimizer opt(comm, x.size(), o);  // collective: opens the pairwise link, checks every rank's n and options
-  mpi_example::train(data, opt, x, comm.rank(), comm.size(), cfg.steps, cfg.seed);  // steps, then finish(x)
-  return opt.stats();
+  mpi_example::take_options(argc, argv, {"--bits"}, [&bits](std::string_view name, std::string_view value) {
+    bits = mpi_example::parse<unsigned>(name, value);
+    if (bits > 8)
+      throw mpi_example::usage_error{"--bits must be 0 (fp32) or in 1..8, got " + std::to_string(bits)};
+  });
 }
 
 }  // namespace
