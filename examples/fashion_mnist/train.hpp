@@ -299,6 +299,46 @@ struct worker_clock {
   double loss_sum = 0.0;    ///< sum of the minibatch losses of the current epoch
 };
 
+/// Worker 0's progress reports: every train_options::progress_every steps (0: about 20 per epoch) and after
+/// the last step of each epoch, to train_callbacks::on_progress. Shared by run_team and run_rank.
+class progress_reporter {
+ public:
+  progress_reporter(const train_options& o, std::size_t steps_per_epoch, const train_callbacks& cb)
+      : cb_(cb),
+        epochs_(o.epochs),
+        steps_per_epoch_(steps_per_epoch),
+        steps_total_(static_cast<std::uint64_t>(steps_per_epoch) * o.epochs),
+        every_(o.progress_every > 0 ? o.progress_every : std::max<std::size_t>(1, steps_per_epoch / 20)) {}
+
+  /// Whether step `step` of the run, the k-th of its epoch (k from 0), is reported.
+  [[nodiscard]] bool due(std::size_t k, std::uint64_t step) const {
+    return cb_.on_progress && (step % every_ == 0 || k + 1 == steps_per_epoch_);
+  }
+  /// Reports step `step` of the run, the k-th of epoch e (k and e from 0): `loss_sum` over the epoch so far,
+  /// the accuracy of the last evaluation, the bytes received per worker so far, the time since `t_start`.
+  void report(std::size_t e, std::size_t k, std::uint64_t step, double loss_sum, double test_accuracy,
+              double bytes_per_worker, std::chrono::steady_clock::time_point t_start) const {
+    progress_report pr;
+    pr.epoch = e + 1;
+    pr.epochs = epochs_;
+    pr.step = step;
+    pr.steps_total = steps_total_;
+    pr.loss = loss_sum / static_cast<double>(k + 1);
+    pr.test_accuracy = test_accuracy;
+    pr.bytes_per_worker = bytes_per_worker;
+    pr.elapsed_s = seconds_since(t_start);
+    pr.remaining_s = pr.elapsed_s * static_cast<double>(steps_total_ - step) / static_cast<double>(step);
+    cb_.on_progress(pr);
+  }
+
+ private:
+  const train_callbacks& cb_;
+  std::size_t epochs_;
+  std::size_t steps_per_epoch_;
+  std::uint64_t steps_total_;
+  std::size_t every_;
+};
+
 /// One worker's training: `evaluate(0, 0)`, then `epochs` epochs of `steps_per_epoch` minibatch steps on its
 /// shard, `after_step(epoch, k, step)` after each step and `evaluate(epoch, step)` after each epoch, then
 /// `opt.finish(x)`. Shared by the thread team (run_team) and the MPI ranks (train_mpi.hpp).
@@ -339,9 +379,7 @@ train_result run_team(const dataset& train, const dataset& test, const train_opt
   const std::size_t steps_per_epoch = shard::common_batches_per_epoch(train.count, p, o.batch);
   tether::detail::require(steps_per_epoch > 0, "fmnist::train: ", train.count, " training samples give no full batch of ",
                           o.batch, " per worker with ", p, " workers");
-  const std::uint64_t steps_total = static_cast<std::uint64_t>(steps_per_epoch) * o.epochs;
-  const std::size_t progress_every =
-      o.progress_every > 0 ? o.progress_every : std::max<std::size_t>(1, steps_per_epoch / 20);
+  const progress_reporter progress(o, steps_per_epoch, cb);
 
   const std::vector<dataset> test_parts = split_dataset(test, p);
   shared_run sh;
@@ -482,20 +520,11 @@ train_result run_team(const dataset& train, const dataset& test, const train_opt
     train_worker(opt, model, data, x, g, o.epochs, steps_per_epoch, clk, evaluate,
                  [&](std::size_t e, std::size_t k, std::uint64_t step) {
                    sh.received[r].store(opt.stats().bytes_received, std::memory_order_relaxed);
-                   if (r != 0 || !cb.on_progress || (step % progress_every != 0 && k + 1 != steps_per_epoch)) return;
-                   progress_report pr;
-                   pr.epoch = e + 1;
-                   pr.epochs = o.epochs;
-                   pr.step = step;
-                   pr.steps_total = steps_total;
-                   pr.loss = clk.loss_sum / static_cast<double>(k + 1);
-                   pr.test_accuracy = last_accuracy;
+                   if (r != 0 || !progress.due(k, step)) return;
                    double received = 0.0;
                    for (std::size_t j = 0; j < p; ++j) received += static_cast<double>(sh.received[j].load(std::memory_order_relaxed));
-                   pr.bytes_per_worker = received / static_cast<double>(p);
-                   pr.elapsed_s = seconds_since(t_start);
-                   pr.remaining_s = pr.elapsed_s * static_cast<double>(steps_total - step) / static_cast<double>(step);
-                   cb.on_progress(pr);
+                   progress.report(e, k, step, clk.loss_sum, last_accuracy, received / static_cast<double>(p),
+                                   t_start);
                  });
   });
 

@@ -113,9 +113,7 @@ train_result run_rank(tether::comm::mpi& comm, const dataset& train, const datas
   const std::size_t steps_per_epoch = shard::common_batches_per_epoch(train.count, p, o.batch);
   tether::detail::require(steps_per_epoch > 0, "fmnist::train_mpi: ", train.count,
                           " training samples give no full batch of ", o.batch, " per worker with ", p, " workers");
-  const std::uint64_t steps_total = static_cast<std::uint64_t>(steps_per_epoch) * o.epochs;
-  const std::size_t progress_every =
-      o.progress_every > 0 ? o.progress_every : std::max<std::size_t>(1, steps_per_epoch / 20);
+  const progress_reporter progress(o, steps_per_epoch, cb);
 
   blas_single_thread();
   // The evaluation's communicator is split off before the optimizer exists: an asynchronous pull may have
@@ -241,19 +239,9 @@ train_result run_rank(tether::comm::mpi& comm, const dataset& train, const datas
 
   train_worker(opt, model, data, x, g, o.epochs, steps_per_epoch, clk, evaluate,
                [&](std::size_t e, std::size_t k, std::uint64_t step) {
-                 if (eval_rank != 0 || !cb.on_progress || (step % progress_every != 0 && k + 1 != steps_per_epoch))
-                   return;
-                 progress_report pr;
-                 pr.epoch = e + 1;
-                 pr.epochs = o.epochs;
-                 pr.step = step;
-                 pr.steps_total = steps_total;
-                 pr.loss = clk.loss_sum / static_cast<double>(k + 1);
-                 pr.test_accuracy = last_accuracy;
-                 pr.bytes_per_worker = static_cast<double>(opt.stats().bytes_received);  // worker 0's own
-                 pr.elapsed_s = seconds_since(t_start);
-                 pr.remaining_s = pr.elapsed_s * static_cast<double>(steps_total - step) / static_cast<double>(step);
-                 cb.on_progress(pr);
+                 if (eval_rank != 0 || !progress.due(k, step)) return;
+                 const auto received = static_cast<double>(opt.stats().bytes_received);  // worker 0's own
+                 progress.report(e, k, step, clk.loss_sum, last_accuracy, received, t_start);
                });
   result.wall_s = seconds_since(t_start);
   result.eval_s = eval_total;
