@@ -13,19 +13,15 @@
 # pairwise link drained its messages before freeing its communicator) and learn.
 # Passes with a message when the Fashion-MNIST files are not installed.
 cmake_minimum_required(VERSION 3.21)
+include("${CMAKE_CURRENT_LIST_DIR}/../../examples/fashion_mnist/data_dir.cmake")
 
 foreach(v STUDY STUDY_MPI MPIEXEC OUT)
   if(NOT ${v})
     message(FATAL_ERROR "mpi_vs_team_test.cmake: pass -D${v}=...")
   endif()
 endforeach()
-if(DEFINED ENV{TETHER_FASHION_MNIST_DIR} AND NOT "$ENV{TETHER_FASHION_MNIST_DIR}" STREQUAL "")
-  set(data_dir "$ENV{TETHER_FASHION_MNIST_DIR}")
-else()
-  set(data_dir "/usr/share/datasets/fashion-mnist")
-endif()
-if(NOT EXISTS "${data_dir}/train-images-idx3-ubyte.gz" AND NOT EXISTS "${data_dir}/train-images-idx3-ubyte")
-  message(STATUS "fmnist_study_mpi_np2: skipped, no Fashion-MNIST files in ${data_dir} (Debian: dataset-fashion-mnist)")
+fmnist_data_dir(data_dir fmnist_study_mpi_np2)
+if(data_dir STREQUAL "")
   return()
 endif()
 

@@ -6,17 +6,13 @@
 # an empty test set is an error, not a -nan% accuracy. Passes with a message when the Fashion-MNIST files are
 # not installed.
 cmake_minimum_required(VERSION 3.21)
+include("${CMAKE_CURRENT_LIST_DIR}/data_dir.cmake")
 
 if(NOT DEMO OR NOT OUT)
   message(FATAL_ERROR "demo_faults_test.cmake: pass -DDEMO=<tether_demo> -DOUT=<folder>")
 endif()
-if(DEFINED ENV{TETHER_FASHION_MNIST_DIR} AND NOT "$ENV{TETHER_FASHION_MNIST_DIR}" STREQUAL "")
-  set(data_dir "$ENV{TETHER_FASHION_MNIST_DIR}")
-else()
-  set(data_dir "/usr/share/datasets/fashion-mnist")
-endif()
-if(NOT EXISTS "${data_dir}/train-images-idx3-ubyte.gz")
-  message(STATUS "fmnist_demo_faults: skipped, no Fashion-MNIST files in ${data_dir} (Debian: dataset-fashion-mnist)")
+fmnist_data_dir(data_dir fmnist_demo_faults GZ)  # the faults below link the .gz files
+if(data_dir STREQUAL "")
   return()
 endif()
 

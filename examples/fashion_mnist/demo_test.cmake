@@ -4,18 +4,14 @@
 # log has the header and one row per epoch (0 and 1) with an accuracy in [0, 1]. Passes with a message when the
 # Fashion-MNIST files are not installed, like the other tests of tests/fashion_mnist.
 cmake_minimum_required(VERSION 3.21)
+include("${CMAKE_CURRENT_LIST_DIR}/data_dir.cmake")
 
 if(NOT DEMO OR NOT OUT)
   message(FATAL_ERROR "demo_test.cmake: pass -DDEMO=<tether_demo> -DOUT=<folder>")
 endif()
 
-if(DEFINED ENV{TETHER_FASHION_MNIST_DIR} AND NOT "$ENV{TETHER_FASHION_MNIST_DIR}" STREQUAL "")
-  set(data_dir "$ENV{TETHER_FASHION_MNIST_DIR}")
-else()
-  set(data_dir "/usr/share/datasets/fashion-mnist")
-endif()
-if(NOT EXISTS "${data_dir}/train-images-idx3-ubyte.gz" AND NOT EXISTS "${data_dir}/train-images-idx3-ubyte")
-  message(STATUS "fmnist_demo: skipped, no Fashion-MNIST files in ${data_dir} (Debian: dataset-fashion-mnist)")
+fmnist_data_dir(data_dir fmnist_demo)
+if(data_dir STREQUAL "")
   return()
 endif()
 
