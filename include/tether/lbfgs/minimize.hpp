@@ -34,7 +34,7 @@ namespace tether::lbfgs {
 
 /// A fingerprint of the options every worker must share.
 [[nodiscard]] inline std::uint64_t fingerprint(const options& o) {
-  std::uint64_t h = 0xcbf29ce484222325ull;
+  std::uint64_t h = tether::detail::fnv1a_offset;
   using tether::detail::fingerprint_impl::hash_into;
   hash_into(h, o.history);
   hash_into(h, o.epsilon);
