@@ -1,6 +1,7 @@
 // Checkpoints (core/checkpoint.hpp, optimizer::save/load): a run of 3 workers saved at step 23, its optimizers
 // and parameters destroyed, and resumed from the files by new optimizers, ends bit-identical to the same run
-// left uninterrupted (LSGD with momentum, LSGD with groups and Adam, EASGD, local SGD). A damaged, truncated,
+// left uninterrupted (LSGD with momentum, LSGD with groups and Adam, EASGD, local SGD, Overlap-Local-SGD with
+// its average in flight at the cut, which saving completes). A damaged, truncated,
 // foreign or mismatched checkpoint is a tether::error naming the file and what is wrong, with the optimizer
 // and x untouched; a crash mid-write (a leftover temporary file) never replaces the last good checkpoint.
 
@@ -57,7 +58,11 @@ std::vector<std::vector<float>> run(typename Opt::options o, int from, int to, c
     for (std::size_t i = 0; i < n; ++i) x[i] = static_cast<float>(w.rank()) - static_cast<float>(i) * 0.5f;
     if (load_dir != nullptr) opt.load(file_of(*load_dir, w.rank()), x);
     for (int t = from; t < to; ++t) opt.step(x, g, gradient(x, g, w.rank(), t));
-    if (save_dir != nullptr) opt.save(file_of(*save_dir, w.rank()), x);
+    // Saving completes an average in flight (Overlap-Local-SGD); so does finish(), before the buffers are read.
+    if (save_dir != nullptr)
+      opt.save(file_of(*save_dir, w.rank()), x);
+    else
+      opt.finish(x);
     auto& mine = out[static_cast<std::size_t>(w.rank())];
     mine = x;
     for (std::size_t k = 0; k < Opt::step_type::state_size; ++k)
@@ -144,6 +149,11 @@ TEST_CASE("checkpoint: a resumed run is bit-identical to the uninterrupted one",
   SECTION("local SGD with warm-up") {
     check_resume<tether::optimizer<tether::step::adagrad, tether::pull::average, worker>>(
         {.lr = 0.05, .pull = {.period = 5, .warmup = 3}});
+  }
+  SECTION("Overlap-Local-SGD with anchor momentum, saved with an average in flight") {
+    // Rounds at steps 8, 16, 24, ...: the cut at 23 falls while the average launched at 16 is in flight.
+    check_resume<tether::optimizer<tether::step::momentum, tether::pull::anchor, worker>>(
+        {.lr = 0.05, .step = {.momentum = 0.5f}, .pull = {.period = 8, .alpha = 0.3f, .momentum = 0.4f}});
   }
 }
 

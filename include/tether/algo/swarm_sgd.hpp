@@ -54,6 +54,7 @@
 #include "tether/core/config.hpp"
 #include "tether/core/consistency.hpp"
 #include "tether/core/error.hpp"
+#include "tether/core/fnv1a.hpp"
 #include "tether/core/kernels.hpp"
 #include "tether/core/optimizer.hpp"
 #include "tether/core/options_description.hpp"
@@ -394,20 +395,10 @@ class swarm_sgd {
     }
     // Replay mode: every node's step is a round boundary, so the ranks must resume from the same step. Across
     // processes they agree in one bounded collective (a rank that could not read its file holds all ones).
-    if constexpr (requires(std::span<const consistency_item> s) { comm_->check_consistent(s); }) {
-      if (opt_.replay) {
-        const std::array<consistency_item, 1> items{
-            {{failure ? ~std::uint64_t{0} : rec.steps,
-              "the step of their checkpoints (all ones: the rank could not read its checkpoint)"}}};
-        try {
-          comm_->check_consistent(std::span<const consistency_item>(items));
-        } catch (const error&) {
-          if (failure) std::rethrow_exception(failure);
-          throw;
-        }
-      }
-    }
-    if (failure) std::rethrow_exception(failure);
+    if (opt_.replay)
+      tether::detail::agree_on_checkpoint_step(*comm_, failure, rec.steps);
+    else if (failure)
+      std::rethrow_exception(failure);
     // Everything read and checked: commit.
     applied_ = applied;
     rec.to(stats_, swarm_);
@@ -540,13 +531,10 @@ class swarm_sgd {
   /// What a checkpoint must match: the algorithm (swarm_sgd with these step, codec, execution space and value
   /// types), the options, n, the rank, the node count, the topology and the codec's message size.
   static std::uint64_t algorithm_fingerprint() {
-    std::uint64_t h = 0xcbf29ce484222325ull;
+    std::uint64_t h = tether::detail::fnv1a_offset;
     for (const char* name : {"tether::algo::swarm_sgd", typeid(Step).name(), typeid(Codec).name(),
                              typeid(Exec).name(), typeid(T).name()})
-      for (const char* c = name; *c != '\0'; ++c) {
-        h ^= static_cast<unsigned char>(*c);
-        h *= 0x100000001b3ull;
-      }
+      h = tether::detail::fnv1a(name, h);
     return h;
   }
   void write_identity(checkpoint_writer& w) const {

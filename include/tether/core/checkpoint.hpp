@@ -16,12 +16,14 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <span>
 #include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "tether/core/consistency.hpp"
 #include "tether/core/error.hpp"
 #include "tether/core/fnv1a.hpp"
 
@@ -198,4 +200,28 @@ inline void write_checkpoint_file(const std::string& path, std::span<const unsig
   return payload;
 }
 
+namespace detail {
+
+/// After each rank read its checkpoint (a failure to read kept in `failure`): on a communicator across
+/// processes (one with check_consistent) the ranks agree, in one bounded collective, that they read checkpoints
+/// of the same step, so that a mismatch is an error on every rank rather than a hang in the first round (a rank
+/// that could not read its file takes part with all ones and rethrows its own error). Then `failure`, if any,
+/// is rethrown.
+template <class Comm>
+void agree_on_checkpoint_step(Comm& comm, const std::exception_ptr& failure, std::uint64_t step) {
+  if constexpr (requires(std::span<const consistency_item> s) { comm.check_consistent(s); }) {
+    const std::array<consistency_item, 1> items{
+        {{failure ? ~std::uint64_t{0} : step,
+          "the step of their checkpoints (all ones: the rank could not read its checkpoint)"}}};
+    try {
+      comm.check_consistent(std::span<const consistency_item>(items));
+    } catch (const error&) {
+      if (failure) std::rethrow_exception(failure);  // the rank that could not read says why
+      throw;
+    }
+  }
+  if (failure) std::rethrow_exception(failure);
+}
+
+}  // namespace detail
 }  // namespace tether

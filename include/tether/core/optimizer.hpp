@@ -20,6 +20,7 @@
 #include <string>
 #include <typeinfo>
 #include <type_traits>
+#include <optional>
 #include <utility>
 
 #include "tether/core/checkpoint.hpp"
@@ -41,6 +42,18 @@
 #include "tether/exec/serial.hpp"
 
 namespace tether {
+
+namespace detail {
+/// The state a pull's read_state() gives when it drains to be saved (optimizer::load); an empty struct otherwise.
+template <class P, bool Drains>
+struct pull_record_of {
+  struct type {};
+};
+template <class P>
+struct pull_record_of<P, true> {
+  using type = decltype(std::declval<const P&>().read_state(std::declval<checkpoint_reader&>()));
+};
+}  // namespace detail
 
 /// What to do with a non-finite loss or gradient.
 enum class nonfinite_policy {
@@ -102,6 +115,15 @@ class optimizer {
   static_assert(pull_policy_for<bound_pull_type, T, env_type, memory_space>,
                 "tether::optimizer: Pull's start/before/after hooks do not accept this communicator and "
                 "execution space (see docs/concepts.md#pull-policy)");
+  /// True when the pull has communication in flight between steps that save() completes first (drain(env)),
+  /// and whose state it writes (save(w)), reads without changing anything (read_state(r)) and sets (restore).
+  static constexpr bool drains_to_save =
+      requires(const bound_pull_type& cp, bound_pull_type& p, checkpoint_writer& w, checkpoint_reader& r,
+               env_type& e) {
+        p.drain(e);
+        cp.save(w);
+        p.restore(cp.read_state(r));
+      };
 
   using options = optimizer_options<Step, Pull>;
 
@@ -292,30 +314,33 @@ class optimizer {
 
   /// Writes this worker's complete optimizer state to a checkpoint file at `path` (write to `path.tmp`, flush,
   /// rename: a crash mid-write never replaces the last good checkpoint): the step state, the pull's buffers
-  /// and round state, the counters and the schedule's position. Not the parameters: the caller owns x and
-  /// saves it with `x` (docs/reliability.md#checkpoints). Under MPI every rank saves its own file. Host memory
-  /// and pulls with no communication in flight between steps (every synchronous pull but Overlap-Local-SGD's).
+  /// and round state, the counters, the schedule's position and x (docs/reliability.md#checkpoints). Under MPI
+  /// every rank saves its own file. Host memory. A pull with communication in flight between steps
+  /// (Overlap-Local-SGD's average) completes it first: then every worker must save after the same step, as
+  /// every worker steps.
   template <buffer X>
-  void save(const std::string& path, X&& x) const {
-    checkpoint_writer w;
-    write_identity(w);
-    w.put<std::uint64_t>(applied_);
-    w.put<std::uint32_t>(skipped_in_a_row_);
-    w.put<std::uint8_t>(started_ ? 1 : 0);
-    w.put<worker_stats_record>(worker_stats_record::of(stats_));
-    for (const auto& b : state_) w.put_array<T>(std::span<const T>(b.data(), b.size()));
-    for (const auto& b : targets_) w.put_array<T>(std::span<const T>(b.data(), b.size()));
-    pull_.save(w);
-    auto xv = as_view(x);
-    detail::require(xv.size() == n_, "optimizer::save: x has ", xv.size(), " elements, expected n = ", n_);
-    w.put_array<T>(std::span<const T>(xv.data(), xv.size()));
-    write_checkpoint_file(path, w.bytes());
+  void save(const std::string& path, X&& x) {
+    if constexpr (drains_to_save) {
+      env_type env{*comm_, exec_, stats_.steps, 0.0, stats_};
+      const comm_counters c0 = comm_->counters();
+      pull_.drain(env);
+      count_bytes(c0);
+    }
+    write_checkpoint(path, std::forward<X>(x));
+  }
+  /// save() of a pull with nothing in flight between steps, on a const optimizer.
+  template <buffer X>
+  void save(const std::string& path, X&& x) const
+    requires(!drains_to_save)
+  {
+    write_checkpoint(path, std::forward<X>(x));
   }
 
   /// Restores the state that save() wrote, and x. Every field is read and checked first (the file, its
   /// version and checksum, the algorithm, the options, n, the rank and the worker count): on any mismatch or
-  /// damage tether::error names the file and what differs, and nothing here or in x has changed. A
-  /// deterministic run resumed from a checkpoint is bit-identical to the run that was not interrupted.
+  /// damage tether::error names the file and what differs, and nothing here or in x has changed (a pull with
+  /// communication in flight completes it first). A deterministic run resumed from a checkpoint is
+  /// bit-identical to the run that was not interrupted.
   template <buffer X>
   void load(const std::string& path, X&& x) {
     static_assert(checkpointable, "tether::optimizer::load: this pull has communication in flight between steps "
@@ -328,7 +353,8 @@ class optimizer {
     worker_stats_record stats{};
     std::array<std::vector<T>, Step::state_size> state;
     std::array<std::vector<T>, Pull::buffers> targets;
-    bound_pull_type pull = pull_;
+    std::optional<bound_pull_type> pull;  // a pull whose state is copied: loaded into a copy, moved in at the end
+    std::optional<pull_record> record;    // one with communication in flight: its state, restored at the end
     std::vector<T> xs(n_);
     std::exception_ptr failure;
     try {
@@ -347,27 +373,18 @@ class optimizer {
         b.resize(n_);
         r.get_array<T>(std::span<T>(b), "a pull buffer");
       }
-      pull.load(r);
+      if constexpr (drains_to_save) {
+        record.emplace(pull_.read_state(r));
+      } else {
+        pull.emplace(pull_);
+        pull->load(r);
+      }
       r.get_array<T>(std::span<T>(xs), "the parameters");
       r.expect_end();
     } catch (const error&) {
       failure = std::current_exception();
     }
-    // Across processes the ranks agree, in one bounded collective, that each read a checkpoint of the same step
-    // (a rank that could not read its file holds all ones): a mismatch is an error on every rank, not a hang
-    // in the first round.
-    if constexpr (requires(std::span<const consistency_item> s) { comm_->check_consistent(s); }) {
-      const std::array<consistency_item, 1> items{
-          {{failure ? ~std::uint64_t{0} : stats.steps,
-            "the step of their checkpoints (all ones: the rank could not read its checkpoint)"}}};
-      try {
-        comm_->check_consistent(std::span<const consistency_item>(items));
-      } catch (const error&) {
-        if (failure) std::rethrow_exception(failure);  // the rank that could not read says why
-        throw;
-      }
-    }
-    if (failure) std::rethrow_exception(failure);
+    detail::agree_on_checkpoint_step(*comm_, failure, stats.steps);
     // Everything read and checked: commit.
     applied_ = applied;
     skipped_in_a_row_ = skipped;
@@ -375,7 +392,13 @@ class optimizer {
     stats.to(stats_);
     for (std::size_t k = 0; k != Step::state_size; ++k) std::copy(state[k].begin(), state[k].end(), state_[k].data());
     for (std::size_t k = 0; k != Pull::buffers; ++k) std::copy(targets[k].begin(), targets[k].end(), targets_[k].data());
-    pull_ = std::move(pull);
+    if constexpr (drains_to_save) {
+      env_type env{*comm_, exec_, stats_.steps, 0.0, stats_};
+      pull_.drain(env);  // an operation in flight (a run that goes back to a checkpoint) completes first
+      pull_.restore(std::move(*record));
+    } else {
+      pull_ = std::move(*pull);
+    }
     std::copy(xs.begin(), xs.end(), xv.data());
   }
 
@@ -422,13 +445,37 @@ class optimizer {
     return std::chrono::duration<double>(b - a).count();
   }
 
-  /// True when the pull can write and read its state between steps (save/load), and its state is copyable.
+  /// The checkpoint file of save(): identity, counters, step and pull state, x.
+  template <buffer X>
+  void write_checkpoint(const std::string& path, X&& x) const {
+    checkpoint_writer w;
+    write_identity(w);
+    w.put<std::uint64_t>(applied_);
+    w.put<std::uint32_t>(skipped_in_a_row_);
+    w.put<std::uint8_t>(started_ ? 1 : 0);
+    w.put<worker_stats_record>(worker_stats_record::of(stats_));
+    for (const auto& b : state_) w.put_array<T>(std::span<const T>(b.data(), b.size()));
+    for (const auto& b : targets_) w.put_array<T>(std::span<const T>(b.data(), b.size()));
+    pull_.save(w);
+    auto xv = as_view(x);
+    detail::require(xv.size() == n_, "optimizer::save: x has ", xv.size(), " elements, expected n = ", n_);
+    w.put_array<T>(std::span<const T>(xv.data(), xv.size()));
+    write_checkpoint_file(path, w.bytes());
+  }
+
+  /// The state read_state() gives (an empty struct for the other pulls).
+  using pull_record = typename detail::pull_record_of<bound_pull_type, drains_to_save>::type;
+
+  /// True when the pull can write and read its state between steps (save/load): its state is copyable, or it
+  /// drains what is in flight first.
   static constexpr bool checkpointable =
-      std::is_copy_assignable_v<bound_pull_type> && std::is_same_v<memory_space, mem::host> &&
-      requires(const bound_pull_type& cp, bound_pull_type& p, checkpoint_writer& w, checkpoint_reader& r) {
-        cp.save(w);
-        p.load(r);
-      };
+      std::is_same_v<memory_space, mem::host> &&
+      (drains_to_save ||
+       (std::is_copy_assignable_v<bound_pull_type> &&
+        requires(const bound_pull_type& cp, bound_pull_type& p, checkpoint_writer& w, checkpoint_reader& r) {
+          cp.save(w);
+          p.load(r);
+        }));
 
   /// The counters as a trivially copyable record (worker_stats itself may grow fields).
   struct worker_stats_record {

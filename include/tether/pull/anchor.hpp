@@ -115,6 +115,32 @@ struct anchor {
   /// True while an average is in flight.
   [[nodiscard]] bool pending() const noexcept { return pending_.active(); }
 
+  /// Checkpoints (optimizer::save/load): the average in flight completes first (its sum is then in the sum
+  /// buffer, which the optimizer saves with the others, and the next round uses it as it would have), and the
+  /// state is the first-round flag.
+  template <class Env>
+  void drain(Env&) {
+    pending_.wait();
+  }
+  struct record {
+    bool first;
+  };
+  template <class Writer>
+  void save(Writer& w) const {
+    w.template put<std::uint8_t>(first_ ? 1 : 0);
+  }
+  template <class Reader>
+  [[nodiscard]] record read_state(Reader& r) const {
+    const auto first = r.template get<std::uint8_t>("the anchor's first-round flag");
+    if (first > 1)
+      throw error(detail::concat("tether: checkpoint ", r.path(), ": corrupted first-round flag ", int{first}));
+    return {first != 0};
+  }
+  void restore(const record& rec) noexcept {
+    first_ = rec.first;
+    round_ = false;
+  }
+
   template <class T>
   TETHER_HOST_DEVICE static T force(const context<T>& c, T x, T z, T /*snapshot*/, T /*sum*/, T /*velocity*/) {
     return c.alpha * (x - z);
