@@ -554,34 +554,7 @@ class hierarchical {
   // The outcome of the agreement from every worker's (steps, waiting) pair: empty when every worker finished
   // after the same steps, else the message (the same on every worker).
   [[nodiscard]] std::string judge(const std::vector<std::uint64_t>& all) const {
-    const std::size_t p = all.size() / 2;
-    std::uint64_t most = 0;
-    bool all_finished = true;
-    for (std::size_t k = 0; k < p; ++k) {
-      most = std::max(most, all[2 * k]);
-      all_finished = all_finished && all[2 * k + 1] == 0;
-    }
-    std::size_t early = p;
-    for (std::size_t k = 0; k < p; ++k)
-      if (all[2 * k] < most && (early == p || all[2 * k] < all[2 * early])) early = k;
-    if (all_finished && early == p) return {};
-    std::size_t reached = 0;
-    while (reached < p && all[2 * reached] != most) ++reached;
-    std::string listing;
-    const std::size_t shown = std::min<std::size_t>(p, 8);
-    for (std::size_t k = 0; k < shown; ++k)
-      listing += tether::detail::concat(k == 0 ? "" : ", ", worker_name(k), " ", all[2 * k],
-                                        all[2 * k + 1] == 0 ? " (finished)" : " (waiting in a collective)");
-    if (shown < p) listing += ", ...";
-    if (early == p)
-      return "the workers took the same steps but not the same collectives (a worker waits in one that a "
-             "finished "
-             "worker never joined); steps per worker: " +
-             listing;
-    return tether::detail::concat(worker_name(early), " stopped early: it finished its run after ",
-                                  all[2 * early], " steps, while ", worker_name(reached), " reached step ",
-                                  most,
-                                  " (every worker must take the same steps); steps per worker: ", listing);
+    return detail::finish_verdict(all, "worker", [this](std::size_t k) { return worker_name(k); });
   }
 
   const comm_counters& refresh_counters(int thread) const {

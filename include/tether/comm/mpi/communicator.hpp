@@ -453,35 +453,13 @@ class mpi {
   void check_finish(std::uint64_t steps, bool finished = true) {
     const std::array<std::uint64_t, 2> mine{steps, finished ? 0u : 1u};
     const std::vector<std::uint64_t> all = gather_finish(mine, steps, finished);
-    const auto p = static_cast<std::size_t>(size_);
-    std::uint64_t most = 0;
-    bool all_finished = true;
-    for (std::size_t k = 0; k < p; ++k) {
-      most = std::max(most, all[2 * k]);
-      all_finished = all_finished && all[2 * k + 1] == 0;
-    }
-    std::size_t early = p;
-    for (std::size_t k = 0; k < p; ++k)
-      if (all[2 * k] < most && (early == p || all[2 * k] < all[2 * early])) early = k;
-    if (all_finished && early == p) {
+    const std::string verdict =
+        detail::finish_verdict(all, "rank", [](std::size_t k) { return tether::detail::concat("rank ", k); });
+    if (verdict.empty()) {
       finish_agreed();
       return;
     }
-    std::size_t reached = 0;
-    while (reached < p && all[2 * reached] != most) ++reached;
-    std::string listing;
-    const std::size_t shown = std::min<std::size_t>(p, 8);
-    for (std::size_t k = 0; k < shown; ++k)
-      listing += tether::detail::concat(k == 0 ? "" : ", ", "rank ", k, " ", all[2 * k],
-                                        all[2 * k + 1] == 0 ? " (finished)" : " (waiting in a collective)");
-    if (shown < p) listing += ", ...";
-    if (early == p)
-      throw error(tether::detail::concat("tether: rank ", rank_, ": the ranks took the same steps but not the same "
-                                         "collectives (a rank waits in one that a finished rank never joined); "
-                                         "steps per rank: ", listing));
-    throw error(tether::detail::concat("tether: rank ", rank_, ": rank ", early, " stopped early: it finished its run "
-                                       "after ", all[2 * early], " steps, while rank ", reached, " reached step ", most,
-                                       " (every rank must take the same steps); steps per rank: ", listing));
+    throw error(tether::detail::concat("tether: rank ", rank_, ": ", verdict));
   }
 
   /// The exchange of check_finish, for a caller that reports several workers per rank (comm::hierarchical):

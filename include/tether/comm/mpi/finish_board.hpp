@@ -12,6 +12,8 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <span>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -161,5 +163,38 @@ class finish_board {
   std::vector<std::pair<int, finish_notice>> later_;
   int received_ = 0;
 };
+
+/// The verdict of the step-count agreement from every worker's (steps, waiting) pair, in worker order: empty
+/// when every worker finished after the same steps, else the message every worker raises. `noun` names a
+/// worker in general ("rank", or "worker" on comm::hierarchical) and `name(k)` worker k.
+template <class Name>
+[[nodiscard]] std::string finish_verdict(std::span<const std::uint64_t> all, const char* noun, Name&& name) {
+  const std::size_t p = all.size() / 2;
+  std::uint64_t most = 0;
+  bool all_finished = true;
+  for (std::size_t k = 0; k < p; ++k) {
+    most = std::max(most, all[2 * k]);
+    all_finished = all_finished && all[2 * k + 1] == 0;
+  }
+  std::size_t early = p;
+  for (std::size_t k = 0; k < p; ++k)
+    if (all[2 * k] < most && (early == p || all[2 * k] < all[2 * early])) early = k;
+  if (all_finished && early == p) return {};
+  std::size_t reached = 0;
+  while (reached < p && all[2 * reached] != most) ++reached;
+  std::string listing;
+  const std::size_t shown = std::min<std::size_t>(p, 8);
+  for (std::size_t k = 0; k < shown; ++k)
+    listing += tether::detail::concat(k == 0 ? "" : ", ", name(k), " ", all[2 * k],
+                                      all[2 * k + 1] == 0 ? " (finished)" : " (waiting in a collective)");
+  if (shown < p) listing += ", ...";
+  if (early == p)
+    return tether::detail::concat("the ", noun, "s took the same steps but not the same collectives (a ", noun,
+                                  " waits in one that a finished ", noun, " never joined); steps per ", noun, ": ",
+                                  listing);
+  return tether::detail::concat(name(early), " stopped early: it finished its run after ", all[2 * early],
+                                " steps, while ", name(reached), " reached step ", most, " (every ", noun,
+                                " must take the same steps); steps per ", noun, ": ", listing);
+}
 
 }  // namespace tether::comm::detail
