@@ -51,7 +51,7 @@ struct pull_record_of {
 };
 template <class P>
 struct pull_record_of<P, true> {
-  using type = decltype(std::declval<const P&>().read_state(std::declval<checkpoint_reader&>()));
+  using type = decltype(std::declval<const P&>().read_state(std::declval<checkpoint_reader&>(), std::size_t{}));
 };
 }  // namespace detail
 
@@ -115,14 +115,16 @@ class optimizer {
   static_assert(pull_policy_for<bound_pull_type, T, env_type, memory_space>,
                 "tether::optimizer: Pull's start/before/after hooks do not accept this communicator and "
                 "execution space (see docs/concepts.md#pull-policy)");
-  /// True when the pull has communication in flight between steps that save() completes first (drain(env)),
-  /// and whose state it writes (save(w)), reads without changing anything (read_state(r)) and sets (restore).
+  /// True when the pull has communication in flight between steps that save() completes first
+  /// (drain(env, x, b)), and whose state it writes (save(w)), reads without changing anything
+  /// (read_state(r, n), for n parameters) and sets (restore(env, x, b, record), which opens what start()
+  /// would have where this optimizer has not started yet: the asynchronous pulls' private channel).
   static constexpr bool drains_to_save =
       requires(const bound_pull_type& cp, bound_pull_type& p, checkpoint_writer& w, checkpoint_reader& r,
-               env_type& e) {
-        p.drain(e);
+               env_type& e, view<T, memory_space> x, pull_buffers<T, Pull::buffers, memory_space> b) {
+        p.drain(e, x, b);
         cp.save(w);
-        p.restore(cp.read_state(r));
+        p.restore(e, x, b, cp.read_state(r, std::size_t{}));
       };
 
   using options = optimizer_options<Step, Pull>;
@@ -321,9 +323,11 @@ class optimizer {
   template <buffer X>
   void save(const std::string& path, X&& x) {
     if constexpr (drains_to_save) {
+      auto xv = as_view(x);
+      detail::require(xv.size() == n_, "optimizer::save: x has ", xv.size(), " elements, expected n = ", n_);
       env_type env{*comm_, exec_, stats_.steps, 0.0, stats_};
       const comm_counters c0 = comm_->counters();
-      pull_.drain(env);
+      pull_.drain(env, view<T, memory_space>{xv.data(), xv.size()}, target_views());
       count_bytes(c0);
     }
     write_checkpoint(path, std::forward<X>(x));
@@ -374,7 +378,7 @@ class optimizer {
         r.get_array<T>(std::span<T>(b), "a pull buffer");
       }
       if constexpr (drains_to_save) {
-        record.emplace(pull_.read_state(r));
+        record.emplace(pull_.read_state(r, n_));
       } else {
         pull.emplace(pull_);
         pull->load(r);
@@ -385,21 +389,26 @@ class optimizer {
       failure = std::current_exception();
     }
     detail::agree_on_checkpoint_step(*comm_, failure, stats.steps);
-    // Everything read and checked: commit.
+    if constexpr (drains_to_save) {
+      // An operation in flight (a run that goes back to a checkpoint) completes before any buffer changes.
+      env_type env{*comm_, exec_, stats_.steps, 0.0, stats_};
+      pull_.drain(env, view<T, memory_space>{xv.data(), xv.size()}, target_views());
+    }
+    // Everything read and checked: commit. The pull's state is set last (restore may open the private
+    // channel, as start() would have).
     applied_ = applied;
     skipped_in_a_row_ = skipped;
     started_ = started;
     stats.to(stats_);
     for (std::size_t k = 0; k != Step::state_size; ++k) std::copy(state[k].begin(), state[k].end(), state_[k].data());
     for (std::size_t k = 0; k != Pull::buffers; ++k) std::copy(targets[k].begin(), targets[k].end(), targets_[k].data());
-    if constexpr (drains_to_save) {
-      env_type env{*comm_, exec_, stats_.steps, 0.0, stats_};
-      pull_.drain(env);  // an operation in flight (a run that goes back to a checkpoint) completes first
-      pull_.restore(std::move(*record));
-    } else {
-      pull_ = std::move(*pull);
-    }
+    if constexpr (!drains_to_save) pull_ = std::move(*pull);
     std::copy(xs.begin(), xs.end(), xv.data());
+    if constexpr (drains_to_save) {
+      const view<T, memory_space> xw{xv.data(), xv.size()};
+      env_type env{*comm_, exec_, stats_.steps, 0.0, stats_};
+      pull_.restore(env, xw, target_views(), std::move(*record));
+    }
   }
 
   /// Number of parameters.

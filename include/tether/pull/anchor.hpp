@@ -118,8 +118,8 @@ struct anchor {
   /// Checkpoints (optimizer::save/load): the average in flight completes first (its sum is then in the sum
   /// buffer, which the optimizer saves with the others, and the next round uses it as it would have), and the
   /// state is the first-round flag.
-  template <class Env>
-  void drain(Env&) {
+  template <class Env, class T, class S>
+  void drain(Env&, view<T, S>, pull_buffers<T, buffers, S>) {
     pending_.wait();
   }
   struct record {
@@ -130,13 +130,14 @@ struct anchor {
     w.template put<std::uint8_t>(first_ ? 1 : 0);
   }
   template <class Reader>
-  [[nodiscard]] record read_state(Reader& r) const {
+  [[nodiscard]] record read_state(Reader& r, std::size_t /*n*/) const {
     const auto first = r.template get<std::uint8_t>("the anchor's first-round flag");
     if (first > 1)
       throw error(detail::concat("tether: checkpoint ", r.path(), ": corrupted first-round flag ", int{first}));
     return {first != 0};
   }
-  void restore(const record& rec) noexcept {
+  template <class Env, class T, class S>
+  void restore(Env&, view<T, S>, pull_buffers<T, buffers, S>, const record& rec) noexcept {
     first_ = rec.first;
     round_ = false;
   }

@@ -25,6 +25,7 @@
 /// stages each block through host memory the execution space provides; the elastic difference is computed
 /// by the execution space's kernels.
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <concepts>
@@ -35,6 +36,7 @@
 #include <span>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "tether/core/collectives.hpp"
 #include "tether/core/concepts.hpp"
@@ -163,6 +165,7 @@ class async_elastic_run : public async_elastic {
     const Exec& e = *exec_;
     channel_ = env.comm.duplicate();
     const std::size_t n = x.size();
+    saved_center_.clear();
     exchanges_ = 0;
     // The center starts at the mean of the finite starting points (synchronous EASGD's rule). A non-finite
     // start makes the sum non-finite on every worker; only then do they count the finite ones and sum again
@@ -182,17 +185,14 @@ class async_elastic_run : public async_elastic {
     e.parallel_for(n, kernels::copy<T>{b[1].data(), b[0].data()});
     e.parallel_for(n, kernels::scale<T>{b[0].data(), count > T(0) ? T(1) / count : T(1)});
     heartbeat_ = detail_async::open_heartbeat(*channel_);
-    const shard_layout layout(n, opt.shards);
     if constexpr (on_host) {
-      store_ = std::make_unique<store>(
-          channel_->template open_store<T>(std::span<const T>(b[0].data(), n), layout, opt.owner));
+      open_center(std::span<const T>(b[0].data(), n));
     } else {
       read_ = e.template allocate_host<T>(n);
       delta_ = e.template allocate_host<T>(n);
       detail::fence(e);
       e.copy_to_host(b[0].data(), read_.data(), n);
-      store_ = std::make_unique<store>(
-          channel_->template open_store<T>(std::span<const T>(read_.data(), n), layout, opt.owner));
+      open_center(std::span<const T>(read_.data(), n));
     }
   }
 
@@ -237,6 +237,72 @@ class async_elastic_run : public async_elastic {
     if (store_) store_->release();
   }
 
+  /// Checkpoints (optimizer::save/load), host memory: every worker stops at one barrier with its additions
+  /// complete, reads the center, and waits at a second barrier before anyone adds again (so every worker
+  /// must save after the same step); after finish() the center is the final one in target(0). The state is
+  /// the center and the exchange count. Restoring opens the private channel where this run has not started
+  /// (as start() would) and reopens the center at the saved values (collective).
+  template <class Env>
+  void drain(Env&, view<T, space>, pull_buffers<T, buffers, space> b) {
+    static_assert(on_host, "tether::pull::async_elastic: checkpoints support host memory only");
+    if (!channel_) return;
+    saved_center_.resize(b[0].size());
+    if (!store_) {  // after finish(): the final center
+      std::copy(b[0].data(), b[0].data() + b[0].size(), saved_center_.begin());
+      return;
+    }
+    store_->release();
+    if (heartbeat_) check_alive();
+    channel_->barrier();
+    store_->read(std::span<T>(saved_center_));
+    channel_->barrier();
+  }
+  struct record {
+    bool open = false;  // the run had started
+    std::uint64_t exchanges = 0;
+    std::vector<T> center;
+  };
+  template <class Writer>
+  void save(Writer& w) const {
+    w.template put<std::uint8_t>(channel_ ? 1 : 0);
+    if (!channel_) return;
+    w.template put<std::uint64_t>(exchanges_);
+    w.template put_array<T>(std::span<const T>(saved_center_));
+  }
+  template <class Reader>
+  [[nodiscard]] record read_state(Reader& r, std::size_t n) const {
+    record rec;
+    const auto open = r.template get<std::uint8_t>("the asynchronous elastic pull's started flag");
+    if (open > 1)
+      throw error(detail::concat("tether: checkpoint ", r.path(), ": corrupted started flag ", int{open}));
+    rec.open = open != 0;
+    if (!rec.open) return rec;
+    rec.exchanges = r.template get<std::uint64_t>("the exchange count");
+    rec.center.resize(n);
+    r.template get_array<T>(std::span<T>(rec.center), "the center");
+    return rec;
+  }
+  /// Sets the saved state: opens the private channel where this run has not started, and the center at the
+  /// saved values (closing the one open; collective).
+  template <class Env>
+  void restore(Env& env, view<T, space>, pull_buffers<T, buffers, space>, record rec) {
+    static_assert(on_host, "tether::pull::async_elastic: checkpoints support host memory only");
+    if (!rec.open) return;
+    if (!channel_) {
+      exec_.emplace(env.exec);
+      channel_ = env.comm.duplicate();
+      heartbeat_ = detail_async::open_heartbeat(*channel_);
+    }
+    if (store_) {
+      std::vector<T> scratch(store_->size());
+      auto st = std::move(store_);
+      st->close(std::span<T>(scratch));
+    }
+    open_center(std::span<const T>(rec.center));
+    exchanges_ = rec.exchanges;
+    saved_center_.clear();
+  }
+
   /// Waits for every worker (one barrier of the private channel), then leaves the final center in target(0)
   /// on every worker and closes the center.
   template <class Env>
@@ -263,7 +329,14 @@ class async_elastic_run : public async_elastic {
                                    " s: it may have died or stalled (comm::mpi timeout)"));
   }
 
+  /// Opens the center (collective) at `initial`, this worker's view of the values (the owner's are used).
+  void open_center(std::span<const T> initial) {
+    store_ = std::make_unique<store>(
+        channel_->template open_store<T>(initial, shard_layout(initial.size(), opt.shards), opt.owner));
+  }
+
   std::optional<Exec> exec_;
+  std::vector<T> saved_center_;  // the center read by drain(), for save()
   host_buffer read_{};   // device memory only: host staging of the values read
   host_buffer delta_{};  // and of the delta added (MPI reads it until release())
   std::unique_ptr<channel> channel_;

@@ -212,18 +212,7 @@ class async_leader_run : public async_leader {
     lost_ = false;
     steps_ = 0;
     phase_ = phase::idle;
-    exceptions_at_start_ = std::uncaught_exceptions();
-    exec_.emplace(env.exec);
-    channel_ = env.comm.duplicate();
-    election_ = std::make_unique<election>();
-    rank_ = channel_->rank();
-    if constexpr (requires(const channel& ch) { ch.opts().timeout; }) timeout_ = channel_->opts().timeout;
-    if constexpr (direct)
-      staging_ = exec_->template allocate<T>(x.size(), T(0));
-    else
-      staging_ = exec_->template allocate_host<T>(x.size());
-    x_ = x;
-    copy_ = b[0];
+    open(env, x, b);
   }
 
   template <class Env>
@@ -269,6 +258,80 @@ class async_leader_run : public async_leader {
   template <class Env>
   void after(Env&, view<T, space>, pull_buffers<T, buffers, space>) {}
 
+  /// Checkpoints (optimizer::save/load): the rounds due complete first (blocking, bounded by the timeout, as
+  /// in finish(); they count as late), so every worker must save after the same step; the state is the loss
+  /// window, the leader and the round counters (the leader copy is the optimizer's buffer). A run that lost a
+  /// round cannot be saved.
+  template <class Env>
+  void drain(Env& env, view<T, space> x, pull_buffers<T, buffers, space> b) {
+    if (!channel_) return;
+    detail::require(!lost_, "async leader pull: rank ", rank_, " lost round ", started_,
+                    " (not completed within the timeout): a run without it cannot be checkpointed");
+    x_ = x;
+    copy_ = b[0];
+    const std::uint64_t before_rounds = completed_;
+    complete(due_at_end(), &env.stats, true);
+    env.stats.leader = copy_owner_;
+    env.stats.rounds += completed_ - before_rounds;
+    late_ += completed_ - before_rounds;
+    staleness_ = 0;
+  }
+  struct record {
+    bool open = false;  // the run had started (its channel was open)
+    loss_window window;
+    std::int64_t copy_owner = -1, winner = -1;
+    std::uint64_t rounds = 0, steps = 0, late = 0, max_staleness = 0;
+  };
+  template <class Writer>
+  void save(Writer& w) const {
+    w.template put<std::uint8_t>(channel_ ? 1 : 0);
+    if (!channel_) return;
+    window_.save(w);
+    w.template put<std::int64_t>(copy_owner_);
+    w.template put<std::int64_t>(winner_);
+    for (const std::uint64_t v : {completed_, steps_, late_, max_staleness_}) w.template put<std::uint64_t>(v);
+  }
+  template <class Reader>
+  [[nodiscard]] record read_state(Reader& r, std::size_t /*n*/) const {
+    record rec;
+    const auto open = r.template get<std::uint8_t>("the asynchronous leader's started flag");
+    if (open > 1)
+      throw error(detail::concat("tether: checkpoint ", r.path(), ": corrupted started flag ", int{open}));
+    rec.open = open != 0;
+    if (!rec.open) return rec;
+    rec.window.load(r, opt.score_window);
+    rec.copy_owner = r.template get<std::int64_t>("the leader");
+    rec.winner = r.template get<std::int64_t>("the last winner");
+    rec.rounds = r.template get<std::uint64_t>("the rounds completed");
+    rec.steps = r.template get<std::uint64_t>("the steps");
+    rec.late = r.template get<std::uint64_t>("the rounds completed late");
+    rec.max_staleness = r.template get<std::uint64_t>("the largest staleness");
+    const std::uint64_t due = rec.steps == 0 ? 0 : (rec.steps - 1) / opt.period;
+    if (rec.rounds != due || rec.copy_owner < -1 || rec.winner < -1 || rec.late > rec.rounds)
+      throw error(detail::concat("tether: checkpoint ", r.path(), ": corrupted asynchronous leader state (",
+                                 rec.rounds, " rounds completed of ", due, " due at step ", rec.steps,
+                                 ", leader ", rec.copy_owner, ")"));
+    return rec;
+  }
+  /// Sets the saved state; opens the private channel first where this run has not started (collective).
+  template <class Env>
+  void restore(Env& env, view<T, space> x, pull_buffers<T, buffers, space> b, record rec) {
+    if (!rec.open) return;
+    if (!channel_) open(env, x, b);
+    x_ = x;
+    copy_ = b[0];
+    window_ = std::move(rec.window);
+    copy_owner_ = static_cast<int>(rec.copy_owner);
+    winner_ = static_cast<int>(rec.winner);
+    started_ = completed_ = rec.rounds;
+    steps_ = rec.steps;
+    late_ = rec.late;
+    staleness_ = 0;
+    max_staleness_ = rec.max_staleness;
+    lost_ = false;
+    phase_ = phase::idle;
+  }
+
   /// Runs the rounds still due (blocking, bounded by the communicator's timeout), so that every rank has
   /// taken part in the same operations; afterwards every worker holds the same leader copy.
   template <class Env>
@@ -286,6 +349,23 @@ class async_leader_run : public async_leader {
   enum class phase { idle, electing, sharing };
 
   [[nodiscard]] std::uint64_t due_at_end() const noexcept { return steps_ == 0 ? 0 : (steps_ - 1) / opt.period; }
+
+  /// Opens the private channel and the staging buffer (collective: duplicate()).
+  template <class Env>
+  void open(Env& env, view<T, space> x, pull_buffers<T, buffers, space> b) {
+    exceptions_at_start_ = std::uncaught_exceptions();
+    exec_.emplace(env.exec);
+    channel_ = env.comm.duplicate();
+    election_ = std::make_unique<election>();
+    rank_ = channel_->rank();
+    if constexpr (requires(const channel& ch) { ch.opts().timeout; }) timeout_ = channel_->opts().timeout;
+    if constexpr (direct)
+      staging_ = exec_->template allocate<T>(x.size(), T(0));
+    else
+      staging_ = exec_->template allocate_host<T>(x.size());
+    x_ = x;
+    copy_ = b[0];
+  }
 
   /// Posts this worker's score in a new election. A worker whose parameters are not finite posts NaN, so it
   /// never leads (one read of x per round; `have_x`: the parameters are valid, false in the destructor).
