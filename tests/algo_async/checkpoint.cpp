@@ -42,7 +42,7 @@ fs::path scratch_dir(const char* name) {
   fs::create_directories(d);
   return d;
 }
-std::string file_of(const fs::path& dir, int rank) { return (dir / ("w" + std::to_string(rank))).string(); }
+std::string file_of(const fs::path& dir, int rank) { return (dir / ("opt." + std::to_string(rank) + ".ckpt")).string(); }
 
 /// What a worker holds at the end of a run: x, the step state, the pull's buffers, and counters.
 struct snapshot {

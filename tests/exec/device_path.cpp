@@ -7,6 +7,7 @@
 //     space's host buffers.
 // Both must give exec::serial's parameters bit for bit.
 #include "equivalence.hpp"
+#include "../common/fake_device.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -16,43 +17,8 @@
 
 namespace {
 
-/// A memory space tether knows nothing about.
-struct fake_device_memory {};
-
-/// exec::serial's loops, claiming fake_device_memory; counts fences and staging copies.
-struct fake_device {
-  using memory_space = fake_device_memory;
-  template <class T>
-  using buffer = std::vector<T, tether::aligned_allocator<T>>;
-
-  template <class T>
-  [[nodiscard]] buffer<T> allocate(std::size_t n, T value = T{}) const {
-    return buffer<T>(n, value);
-  }
-  template <class F>
-  void parallel_for(std::size_t n, const F& f) const {
-    for (std::size_t i = 0; i < n; ++i) f(i);
-  }
-  template <class F>
-  [[nodiscard]] bool any(std::size_t n, const F& pred) const {
-    bool r = false;
-    for (std::size_t i = 0; i < n; ++i) r = r || static_cast<bool>(pred(i));
-    return r;
-  }
-  void fence() const {}
-  template <class T>
-  [[nodiscard]] std::vector<T> allocate_host(std::size_t n) const {
-    return std::vector<T>(n);
-  }
-  template <class T>
-  void copy_to_host(const T* src, T* dst, std::size_t n) const {
-    if (n != 0) std::memcpy(dst, src, n * sizeof(T));
-  }
-  template <class T>
-  void copy_from_host(const T* src, T* dst, std::size_t n) const {
-    if (n != 0) std::memcpy(dst, src, n * sizeof(T));
-  }
-};
+using tether_test::fake_device;
+using fake_device_memory = tether_test::fake_memory;
 
 /// User buffers are host vectors handed to tether as views in fake_device_memory.
 struct fake_device_adapter {

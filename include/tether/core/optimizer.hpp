@@ -317,9 +317,9 @@ class optimizer {
   /// Writes this worker's complete optimizer state to a checkpoint file at `path` (write to `path.tmp`, flush,
   /// rename: a crash mid-write never replaces the last good checkpoint): the step state, the pull's buffers
   /// and round state, the counters, the schedule's position and x (docs/reliability.md#checkpoints). Under MPI
-  /// every rank saves its own file. Host memory. A pull with communication in flight between steps
-  /// (Overlap-Local-SGD's average) completes it first: then every worker must save after the same step, as
-  /// every worker steps.
+  /// every rank saves its own file. Buffers in device memory are copied through host memory (the execution
+  /// space's copy_to_host). A pull with communication in flight between steps (Overlap-Local-SGD's average,
+  /// the asynchronous pulls' rounds) completes it first: then every worker must save after the same step.
   template <buffer X>
   void save(const std::string& path, X&& x) {
     if constexpr (drains_to_save) {
@@ -347,8 +347,9 @@ class optimizer {
   /// bit-identical to the run that was not interrupted.
   template <buffer X>
   void load(const std::string& path, X&& x) {
-    static_assert(checkpointable, "tether::optimizer::load: this pull has communication in flight between steps "
-                                  "and cannot be checkpointed yet (docs/reliability.md#checkpoints)");
+    static_assert(checkpointable, "tether::optimizer::load: the pull cannot be checkpointed (it has no save/load, "
+                                  "or no drain for what it keeps in flight), or the execution space cannot copy "
+                                  "its memory to the host (docs/reliability.md#checkpoints)");
     auto xv = as_view(x);
     detail::require(xv.size() == n_, "optimizer::load: x has ", xv.size(), " elements, expected n = ", n_);
     std::uint64_t applied = 0;
@@ -400,10 +401,10 @@ class optimizer {
     skipped_in_a_row_ = skipped;
     started_ = started;
     stats.to(stats_);
-    for (std::size_t k = 0; k != Step::state_size; ++k) std::copy(state[k].begin(), state[k].end(), state_[k].data());
-    for (std::size_t k = 0; k != Pull::buffers; ++k) std::copy(targets[k].begin(), targets[k].end(), targets_[k].data());
+    for (std::size_t k = 0; k != Step::state_size; ++k) from_host(state[k], state_[k].data());
+    for (std::size_t k = 0; k != Pull::buffers; ++k) from_host(targets[k], targets_[k].data());
     if constexpr (!drains_to_save) pull_ = std::move(*pull);
-    std::copy(xs.begin(), xs.end(), xv.data());
+    from_host(xs, xv.data());
     if constexpr (drains_to_save) {
       const view<T, memory_space> xw{xv.data(), xv.size()};
       env_type env{*comm_, exec_, stats_.steps, 0.0, stats_};
@@ -463,22 +464,41 @@ class optimizer {
     w.put<std::uint32_t>(skipped_in_a_row_);
     w.put<std::uint8_t>(started_ ? 1 : 0);
     w.put<worker_stats_record>(worker_stats_record::of(stats_));
-    for (const auto& b : state_) w.put_array<T>(std::span<const T>(b.data(), b.size()));
-    for (const auto& b : targets_) w.put_array<T>(std::span<const T>(b.data(), b.size()));
+    detail::fence(exec_);  // the step's kernels (an asynchronous device space) are done before the copies
+    for (const auto& b : state_) put_buffer(w, b.data(), b.size());
+    for (const auto& b : targets_) put_buffer(w, b.data(), b.size());
     pull_.save(w);
     auto xv = as_view(x);
     detail::require(xv.size() == n_, "optimizer::save: x has ", xv.size(), " elements, expected n = ", n_);
-    w.put_array<T>(std::span<const T>(xv.data(), xv.size()));
+    put_buffer(w, xv.data(), xv.size());
     write_checkpoint_file(path, w.bytes());
   }
 
   /// The state read_state() gives (an empty struct for the other pulls).
   using pull_record = typename detail::pull_record_of<bound_pull_type, drains_to_save>::type;
 
+  /// Writes a buffer of the execution space's memory to a checkpoint (through host memory for another space).
+  void put_buffer(checkpoint_writer& w, const T* p, std::size_t n) const {
+    if constexpr (std::is_same_v<memory_space, mem::host>) {
+      w.put_array<T>(std::span<const T>(p, n));
+    } else {
+      auto h = exec_.template allocate_host<T>(n);
+      exec_.copy_to_host(p, h.data(), n);
+      w.put_array<T>(std::span<const T>(h.data(), n));
+    }
+  }
+  /// Copies values read from a checkpoint into a buffer of the execution space's memory.
+  void from_host(const std::vector<T>& h, T* p) const {
+    if constexpr (std::is_same_v<memory_space, mem::host>)
+      std::copy(h.begin(), h.end(), p);
+    else
+      exec_.copy_from_host(h.data(), p, h.size());
+  }
+
   /// True when the pull can write and read its state between steps (save/load): its state is copyable, or it
-  /// drains what is in flight first.
+  /// drains what is in flight first; buffers in another memory than the host's go through host memory.
   static constexpr bool checkpointable =
-      std::is_same_v<memory_space, mem::host> &&
+      (std::is_same_v<memory_space, mem::host> || detail::stages_through_host<Exec, T>) &&
       (drains_to_save ||
        (std::is_copy_assignable_v<bound_pull_type> &&
         requires(const bound_pull_type& cp, bound_pull_type& p, checkpoint_writer& w, checkpoint_reader& r) {
@@ -519,8 +539,9 @@ class optimizer {
     return h;
   }
   void write_identity(checkpoint_writer& w) const {
-    static_assert(checkpointable, "tether::optimizer::save: this pull has communication in flight between steps "
-                                  "and cannot be checkpointed yet (docs/reliability.md#checkpoints)");
+    static_assert(checkpointable, "tether::optimizer::save: the pull cannot be checkpointed (it has no save/load, "
+                                  "or no drain for what it keeps in flight), or the execution space cannot copy "
+                                  "its memory to the host (docs/reliability.md#checkpoints)");
     w.put<std::uint64_t>(algorithm_fingerprint());
     w.put<std::uint64_t>(options_fingerprint(opt_));
     w.put<std::uint64_t>(n_);
