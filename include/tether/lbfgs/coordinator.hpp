@@ -24,13 +24,34 @@
 
 namespace tether::lbfgs {
 
+/// The coordinator's state at the end of an iteration, what a checkpoint keeps of it: the history's dot
+/// products and ring, the counters, the loss, |g|, |x|, the `past` window and the iteration records. The line
+/// search starts afresh at every iteration, so it has no state there.
+struct coordinator_state {
+  std::size_t count = 0;        ///< pairs stored
+  std::size_t newest = 0;       ///< the newest pair's slot
+  std::vector<double> matrix;   ///< dot_matrix::values()
+  std::uint64_t batch = 0;      ///< the last batch number
+  std::size_t iterations = 0;
+  std::size_t evaluations = 0;
+  std::size_t restarts = 0;
+  std::size_t pairs_skipped = 0;
+  double f = 0.0;
+  double gradient_norm = 0.0;
+  double x_norm = 0.0;
+  std::vector<double> past;  ///< the `past` window (options::past values)
+  std::vector<iteration_record> history;
+};
+
 /// The coordinator's next command: evaluate a trial point (a `trial_command` for every shard) or stop.
 struct command {
   bool stop = false;
-  trial_command trial{};                     ///< when !stop
+  trial_command trial{};  ///< when !stop; when stop, `store` and `slot` of the accepted trial's pair
   bool commit = false;                       ///< when stop: the last trial was accepted and is the result
   outcome status = outcome::max_iterations;  ///< when stop
   std::string message;                       ///< when stop
+  /// Set when a checkpoint is due (the iteration just accepted ends a checkpoint interval): the state there.
+  std::optional<coordinator_state> checkpoint;
 };
 
 /// See the file comment. Usage: `start()`, then `on_batch(f, dots)` with every batch's result until the
@@ -73,6 +94,45 @@ class coordinator {
     restarted_ = true;
     b_.clear();
     return steepest_descent(false, false, 0);
+  }
+
+  /// Starts from a checkpoint's state (taken by state() at the end of an iteration): the first command is the
+  /// one the uninterrupted run sent after that iteration, without its commit (the shards hold that point).
+  [[nodiscard]] command resume(coordinator_state st) {
+    started_ = clock::now();
+    iteration_started_ = started_;
+    b_.restore(st.count, st.newest, std::move(st.matrix));
+    batch_ = st.batch;
+    iterations_ = st.iterations;
+    evaluations_ = st.evaluations;
+    restarts_ = st.restarts;
+    pairs_skipped_ = st.pairs_skipped;
+    f_ = st.f;
+    gnorm_ = st.gradient_norm;
+    xnorm_ = st.x_norm;
+    past_ = std::move(st.past);
+    history_ = std::move(st.history);
+    if (reached_max_iterations()) return stop_at_max_iterations(false);
+    return descend(false, false, 0);
+  }
+
+  /// The state now; a command's `checkpoint` holds it as it was at the end of its iteration.
+  [[nodiscard]] coordinator_state state() const {
+    coordinator_state st;
+    st.count = b_.count();
+    st.newest = b_.newest();
+    st.matrix = b_.values();
+    st.batch = batch_;
+    st.iterations = iterations_;
+    st.evaluations = evaluations_;
+    st.restarts = restarts_;
+    st.pairs_skipped = pairs_skipped_;
+    st.f = f_;
+    st.gradient_norm = gnorm_;
+    st.x_norm = xnorm_;
+    st.past = past_;
+    st.history = history_;
+    return st;
   }
 
   [[nodiscard]] std::size_t iterations() const noexcept { return iterations_; }
@@ -152,10 +212,30 @@ class coordinator {
       }
       past_[k] = f_;
     }
-    if (o_.max_iterations != 0 && iterations_ >= o_.max_iterations)
-      return stop(true, outcome::max_iterations,
-                  detail::concat("max_iterations = ", o_.max_iterations, " reached; |g| = ", gnorm_));
+    // The end of an iteration that the run goes on from (or stops at by max_iterations): a checkpoint's state.
+    std::optional<coordinator_state> saved;
+    if (o_.checkpoint.every != 0 && iterations_ % o_.checkpoint.every == 0) saved = state();
+    command c = reached_max_iterations() ? stop_at_max_iterations(true) : descend(true, store, slot);
+    if (c.stop) {  // the shards keep the last pair only for a checkpoint (the matrix holds it)
+      c.trial.store = store;
+      c.trial.slot = slot;
+    }
+    c.checkpoint = std::move(saved);
+    return c;
+  }
 
+  [[nodiscard]] bool reached_max_iterations() const noexcept {
+    return o_.max_iterations != 0 && iterations_ >= o_.max_iterations;
+  }
+
+  command stop_at_max_iterations(bool commit) {
+    return stop(commit, outcome::max_iterations,
+                detail::concat("max_iterations = ", o_.max_iterations, " reached; |g| = ", gnorm_));
+  }
+
+  /// The next direction from the history (or steepest descent when it is not a descent direction) and its
+  /// line search; `commit`, `store` and `slot` tell the shards what to do first with the last trial.
+  command descend(bool commit, bool store, std::size_t slot) {
     std::vector<double> delta = two_loop(b_);
     const double gd = combination_dot(b_, delta, b_.g());
     if (!(gd < 0.0) || !std::isfinite(gd)) {
@@ -163,11 +243,11 @@ class coordinator {
       ++restarts_;
       restarted_ = true;
       b_.clear();
-      return steepest_descent(true, store, slot);
+      return steepest_descent(commit, store, slot);
     }
     search_.emplace(o_.line_search, f_, gd, 1.0);
     command c = trial(search_->step(), std::move(delta));
-    c.trial.commit = true;
+    c.trial.commit = commit;
     c.trial.store = store;
     c.trial.slot = slot;
     return c;

@@ -19,6 +19,7 @@
 
 #include "tether/core/error.hpp"
 #include "tether/core/shard_layout.hpp"
+#include "tether/lbfgs/checkpoint.hpp"
 #include "tether/lbfgs/coordinator.hpp"
 #include "tether/lbfgs/options.hpp"
 #include "tether/lbfgs/portions.hpp"
@@ -36,9 +37,10 @@ class engine {
   using clock = std::chrono::steady_clock;
 
   /// `x` is the start point (the same on every worker) and receives the result; `g`, if not empty, receives
-  /// the gradient at the result.
+  /// the gradient at the result. `id` is what this worker's checkpoints record; `resume`, if not null, the
+  /// checkpoint this worker starts from instead of x (read and checked by read_worker_checkpoint).
   engine(const Exec& exec, Channel& ch, O& objective, std::span<T> x, std::span<T> g, const options& o,
-         const portion_plan<O, T>& plan)
+         const portion_plan<O, T>& plan, const checkpoint_identity& id, worker_checkpoint<T>* resume = nullptr)
       : exec_(exec),
         ch_(ch),
         obj_(objective),
@@ -57,7 +59,8 @@ class engine {
         have_piece_(layout_.shards(), false),
         final_have_(layout_.shards(), false),
         bye_(static_cast<std::size_t>(p_), false),
-        last_sent_(static_cast<std::size_t>(p_), clock::now()) {
+        last_sent_(static_cast<std::size_t>(p_), clock::now()),
+        id_(id) {
     for (std::size_t s = 0; s < layout_.shards(); ++s) {
       if (holder(s) != me_) continue;
       shards_.emplace_back(exec_, s, layout_.begin(s),
@@ -69,6 +72,18 @@ class engine {
       queue_.emplace(p_, work_queue::settings{o.queue_depth, o.backups, o.backup_threshold, o.max_copies,
                                               o.backup_after});
     }
+    if (resume != nullptr) restore(*resume);
+  }
+
+  /// The shards this worker holds under the options' layout (what its checkpoint must hold).
+  [[nodiscard]] static std::vector<held_shard> held_shards(std::size_t n, int workers, int rank,
+                                                           const options& o) {
+    const shard_layout layout(
+        n, std::min<std::size_t>(o.shards == 0 ? static_cast<std::size_t>(workers) : o.shards, n));
+    std::vector<held_shard> held;
+    for (std::size_t s = static_cast<std::size_t>(rank); s < layout.shards(); s += static_cast<std::size_t>(workers))
+      held.push_back({s, layout.count(s)});
+    return held;
   }
 
   /// Runs this worker's part until the coordinator stops the run; returns the run's result.
@@ -76,7 +91,7 @@ class engine {
     started_ = clock::now();
     last_heard_ = started_;
     try {
-      if (is_coordinator()) issue(logic_->start());
+      if (is_coordinator()) issue(resumed_ ? logic_->resume(std::move(*resumed_)) : logic_->start());
       loop();
     } catch (const std::exception& e) {
       ch_.abort(detail::concat("worker ", me_, " failed: ", e.what()));
@@ -193,6 +208,8 @@ class engine {
         return;
       case wire::tag::cancel:
         return on_cancel(m);
+      case wire::tag::save:
+        return on_save(m);
       case wire::tag::abort: {
         wire::reader r(m);
         throw aborted(detail::concat("tether: worker ", me_, ": sandblaster_lbfgs: ", r.get_string()));
@@ -342,14 +359,33 @@ class engine {
   // --- coordinator ----------------------------------------------------------------------------------------
 
   void issue(const command& c) {
-    if (c.stop) return stop(c);
-    queue_->start(c.trial.batch, portions_);
-    batch_f_.assign(portions_, 0.0);
-    batch_dots_.assign(layout_.shards(), {});
-    dots_count_ = 0;
-    send_all(wire::tag::trial, wire::encode(c.trial));
-    schedule();
+    if (c.checkpoint) {
+      saved_ = coordinator_checkpoint{*c.checkpoint, portions_total_, duplicates_, backups(), coordinator_bytes_};
+      // The iteration's record as batch_complete completed it (its portions, backups, bytes).
+      if (!saved_->logic.history.empty()) saved_->logic.history.back() = logic_->history().back();
+    }
+    if (c.stop) {
+      stop(c);
+    } else {
+      queue_->start(c.trial.batch, portions_);
+      batch_f_.assign(portions_, 0.0);
+      batch_dots_.assign(layout_.shards(), {});
+      dots_count_ = 0;
+      send_all(wire::tag::trial, wire::encode(c.trial));
+    }
+    // After the trial (or stop) that commits the iteration: every worker then holds it and writes its file.
+    // After a stop, the shards keep the last pair too (a stop commits without storing it).
+    if (c.checkpoint) {
+      wire::writer w;
+      w.put<std::uint64_t>(c.checkpoint->iterations);
+      w.put<std::uint8_t>(c.stop && c.trial.store ? 1 : 0).put<std::uint64_t>(c.trial.slot);
+      send_all(wire::tag::save, w.take());
+    }
+    if (!c.stop) schedule();
   }
+
+  /// Backup copies over the run (a resumed run's include those before its checkpoint).
+  [[nodiscard]] std::size_t backups() const { return backups_before_ + queue_->backups(); }
 
   void schedule() {
     if (!queue_ || queue_->complete()) return;
@@ -426,9 +462,9 @@ class engine {
       auto& rec = logic_->history().back();
       rec.portions = portions_total_ - recorded_.portions;
       rec.duplicates = duplicates_ - recorded_.duplicates;
-      rec.backups = queue_->backups() - recorded_.backups;
+      rec.backups = backups() - recorded_.backups;
       rec.coordinator_bytes = coordinator_bytes_ - recorded_.bytes;
-      recorded_ = {portions_total_, duplicates_, queue_->backups(), coordinator_bytes_};
+      recorded_ = {portions_total_, duplicates_, backups(), coordinator_bytes_};
       if (o_.on_iteration) o_.on_iteration(rec);
     }
     issue(c);
@@ -447,7 +483,7 @@ class engine {
     r.pairs_skipped = logic_->pairs_skipped();
     r.portions = portions_total_;
     r.duplicates = duplicates_;
-    r.backups = queue_->backups();
+    r.backups = backups();
     r.coordinator_bytes = coordinator_bytes_;
     r.seconds = std::chrono::duration<double>(clock::now() - started_).count();
     r.history = logic_->history();
@@ -457,6 +493,43 @@ class engine {
     w.put_span(std::span<const int>(silent));
     wire::put_result(w, r);
     send_all(wire::tag::stop, w.take());
+  }
+
+  // --- checkpoints ----------------------------------------------------------------------------------------
+
+  /// Writes this worker's checkpoint of the iteration just committed (its shards' x, g and history; on the
+  /// coordinator also its state), to options::checkpoint.path + ".rank" + its rank.
+  void on_save(const wire::message& m) {
+    wire::reader r(m);
+    const auto iteration = r.get<std::uint64_t>();
+    const bool keep_last_pair = r.get<std::uint8_t>() != 0;
+    const auto slot = static_cast<std::size_t>(r.get<std::uint64_t>());
+    if (keep_last_pair && stopping_)
+      for (auto& sh : shards_) sh.keep_last_pair(slot);
+    if (is_coordinator() && (!saved_ || saved_->logic.iterations != iteration))
+      throw runtime_error(detail::concat("tether: worker ", me_, ": sandblaster_lbfgs: a checkpoint of iteration ",
+                                         iteration, " without the coordinator's state of that iteration"));
+    write_worker_checkpoint<T>(checkpoint_file(o_.checkpoint.path, me_), id_, iteration, shards_,
+                               is_coordinator() ? &*saved_ : nullptr);
+  }
+
+  /// Starts from a checkpoint: the shards' slices, and on the coordinator its state and counters.
+  void restore(worker_checkpoint<T>& c) {
+    for (auto& saved : c.shards) {
+      auto* sh = local_shard(static_cast<std::size_t>(saved.index));
+      if (sh == nullptr)
+        throw error(detail::concat("tether: worker ", me_, ": sandblaster_lbfgs: its checkpoint holds shard ",
+                                   saved.index, ", which this worker does not hold"));
+      sh->restore(saved.x, saved.g, saved.s, saved.y);
+    }
+    if (is_coordinator() && c.coordinator) {
+      portions_total_ = static_cast<std::size_t>(c.coordinator->portions);
+      duplicates_ = static_cast<std::size_t>(c.coordinator->duplicates);
+      backups_before_ = static_cast<std::size_t>(c.coordinator->backups);
+      coordinator_bytes_ = c.coordinator->coordinator_bytes;
+      recorded_ = {portions_total_, duplicates_, backups_before_, coordinator_bytes_};
+      resumed_ = std::move(c.coordinator->logic);
+    }
   }
 
   // --- the end --------------------------------------------------------------------------------------------
@@ -614,6 +687,9 @@ class engine {
   std::size_t duplicates_ = 0;
   std::uint64_t coordinator_bytes_ = 0;
   snapshot recorded_{};
+  std::size_t backups_before_ = 0;               // a resumed run's backups before its checkpoint
+  std::optional<coordinator_state> resumed_;     // the state a resumed run starts from
+  std::optional<coordinator_checkpoint> saved_;  // the state of the last checkpoint's iteration
 
   // every worker
   std::deque<wire::message> local_;
@@ -627,6 +703,7 @@ class engine {
   std::vector<clock::time_point> last_sent_;
   clock::time_point started_{};
   clock::time_point last_heard_{};
+  checkpoint_identity id_;
 };
 
 }  // namespace tether::lbfgs

@@ -10,9 +10,12 @@
 ///       // every worker: x is the minimiser, r.status, r.iterations, r.history ...
 ///     });
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <exception>
+#include <optional>
 #include <span>
 #include <type_traits>
 #include <vector>
@@ -25,6 +28,8 @@
 #include "tether/core/options_description.hpp"
 #include "tether/core/view.hpp"
 #include "tether/exec/serial.hpp"
+#include "tether/core/checkpoint.hpp"
+#include "tether/lbfgs/checkpoint.hpp"
 #include "tether/lbfgs/engine.hpp"
 #include "tether/lbfgs/options.hpp"
 #include "tether/lbfgs/portions.hpp"
@@ -53,6 +58,11 @@ namespace tether::lbfgs {
   hash_into(h, o.timeout);
   hash_into(h, o.coordinator);
   hash_into(h, o.seed);
+  hash_into(h, o.checkpoint.every);
+  h = tether::detail::fnv1a(o.checkpoint.path, h);
+  h = tether::detail::fnv1a_u64(o.checkpoint.path.size(), h);
+  h = tether::detail::fnv1a(o.checkpoint.resume_from, h);
+  h = tether::detail::fnv1a_u64(o.checkpoint.resume_from.size(), h);
   return h;
 }
 
@@ -99,6 +109,29 @@ void check_agreement(Comm& comm, std::span<const consistency_item> items) {
       if (differ[i] != 0)
         throw error(tether::detail::concat("tether: worker ", comm.rank(), ": workers disagree on ",
                                            items[i].what, " (this worker has ", items[i].value, ")"));
+  }
+}
+
+/// Collective, after each worker read its checkpoint (a failure kept in `failure`): the workers agree that
+/// they read checkpoints of the same iteration, in one bounded collective, so that a missing, damaged or
+/// mismatched file on one worker is an error on every worker (that worker's own error on it) instead of a
+/// hang in the first batch.
+template <class Comm>
+void agree_on_resume(Comm& comm, const std::exception_ptr& failure, std::uint64_t iteration) {
+  if constexpr (requires(std::span<const consistency_item> s) { comm.check_consistent(s); }) {
+    tether::detail::agree_on_checkpoint_step(comm, failure, iteration);
+  } else {
+    // The thread team: the same agreement over check_agreement's sums.
+    const consistency_item items[] = {
+        {failure ? ~std::uint64_t{0} : iteration,
+         "the iteration of their checkpoints (all ones: the worker could not read its checkpoint)"}};
+    try {
+      check_agreement(comm, items);
+    } catch (const error&) {
+      if (failure) std::rethrow_exception(failure);
+      throw;
+    }
+    if (failure) std::rethrow_exception(failure);
   }
 }
 
@@ -164,10 +197,33 @@ requires execution_space<Exec> && buffer<X> && buffer<G> result minimize(const E
                           "be in [0, ",
                           comm.size(), "), got coordinator = ", o.coordinator);
   const portion_plan<std::remove_reference_t<O>, T> plan(objective, o.portions);
+  using engine_type = engine<Exec, typename channel_for<Comm>::type, std::remove_reference_t<O>, T>;
+
+  const checkpoint_identity id{sizeof(T),
+                               dim,
+                               o.history,
+                               comm.rank(),
+                               comm.size(),
+                               o.coordinator,
+                               std::min<std::size_t>(o.shards == 0 ? static_cast<std::size_t>(comm.size()) : o.shards, dim),
+                               plan.count(),
+                               samples,
+                               iterate_fingerprint(o)};
+  std::optional<worker_checkpoint<T>> resume;
+  if (!o.checkpoint.resume_from.empty()) {
+    std::exception_ptr failure;
+    try {
+      const auto held = engine_type::held_shards(dim, comm.size(), comm.rank(), o);
+      resume.emplace(read_worker_checkpoint<T>(checkpoint_file(o.checkpoint.resume_from, comm.rank()), id, o,
+                                               std::span<const held_shard>(held)));
+    } catch (const std::exception&) {
+      failure = std::current_exception();
+    }
+    detail::agree_on_resume(comm, failure, resume ? resume->iteration : 0);
+  }
 
   typename channel_for<Comm>::type channel(comm);
-  engine<Exec, typename channel_for<Comm>::type, std::remove_reference_t<O>, T> e(exec, channel, objective,
-                                                                                  xs, gs, o, plan);
+  engine_type e(exec, channel, objective, xs, gs, o, plan, id, resume ? &*resume : nullptr);
   return e.run();
 }
 

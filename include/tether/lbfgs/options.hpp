@@ -30,6 +30,17 @@ struct line_search_options {
   std::size_t max_evaluations = 40;  ///< evaluations of one line search before it fails; > 0
 };
 
+/// Checkpoints of a run (docs/algorithms/sandblaster_lbfgs.md#checkpoints): every worker writes its own file
+/// `path + ".rank" + r` after every `every`-th iteration, and a run given `resume_from` starts from the files
+/// `resume_from + ".rank" + r` instead of x.
+struct checkpoint_options {
+  /// The fields' names, in order (the error of a cross-rank mismatch names them: core/options_description.hpp).
+  static constexpr const char* field_names[] = {"path", "every", "resume_from"};
+  std::string path{};         ///< the files' stem; empty: no checkpoints are written
+  std::size_t every = 0;      ///< write after iterations every, 2 every, ...; 0 = never (path must be empty)
+  std::string resume_from{};  ///< empty: start from x; otherwise the stem of the files to resume from
+};
+
 /// One iteration (one accepted line search) as the coordinator saw it.
 struct iteration_record {
   std::size_t iteration = 0;            ///< 1, 2, ...
@@ -52,7 +63,7 @@ struct options {
   static constexpr const char* field_names[] = {
       "history", "epsilon", "past", "delta", "max_iterations", "line_search", "curvature_epsilon", "portions",
       "shards", "queue_depth", "backups", "backup_threshold", "max_copies", "backup_after", "timeout",
-      "coordinator", "seed", "on_iteration"};
+      "coordinator", "seed", "checkpoint", "on_iteration"};
   std::size_t history = 6;         ///< m: the (s, y) pairs kept, 1..max_history
   double epsilon = 1e-5;           ///< converged when |g| <= epsilon * max(1, |x|) (libLBFGS's test); >= 0
   std::size_t past = 0;            ///< 0, or stop when |f(k - past) - f(k)| / |f(k)| < delta
@@ -71,6 +82,7 @@ struct options {
   double timeout = 300.0;         ///< seconds a worker waits for a message before it fails; > 0
   int coordinator = 0;            ///< the coordinating worker
   std::uint64_t seed = 0;         ///< batch::seed of every evaluation (objectives with noise)
+  checkpoint_options checkpoint{};  ///< writing checkpoints, and resuming from them
   /// Called on the coordinator after each iteration (progress, logging); not compared across workers.
   std::function<void(const iteration_record&)> on_iteration{};
 };
@@ -161,6 +173,10 @@ inline void validate(const options& o) {
   require(o.max_copies >= 1, "sandblaster_lbfgs: max_copies must be >= 1, got max_copies = 0");
   require(std::isfinite(o.timeout) && o.timeout > 0.0,
           "sandblaster_lbfgs: timeout must be a finite number of seconds > 0, got timeout = ", o.timeout);
+  require(o.checkpoint.every == 0 || !o.checkpoint.path.empty(), "sandblaster_lbfgs: checkpoint.every = ",
+          o.checkpoint.every, " needs a checkpoint.path (it is empty)");
+  require(o.checkpoint.every > 0 || o.checkpoint.path.empty(), "sandblaster_lbfgs: checkpoint.path = \"",
+          o.checkpoint.path, "\" needs checkpoint.every > 0 (it is 0: no checkpoint would be written)");
 }
 
 }  // namespace tether::lbfgs

@@ -172,9 +172,38 @@ class shard {
     if (commit_last) commit(false, 0);
   }
 
+  /// After finish(true): keeps the last trial's pair in history slot `slot` too, as a commit with `store`
+  /// would have (a checkpoint at the end of a run holds the history the coordinator's matrix describes).
+  void keep_last_pair(std::size_t slot) {
+    detail::require(slot < m_, "sandblaster_lbfgs: shard ", index_, ": history slot ", slot,
+                    " out of range [0, ", m_, ")");
+    std::swap(s_[slot], sc_);
+    std::swap(y_[slot], yc_);
+  }
+
   /// The committed parameters and gradient of this shard.
   [[nodiscard]] std::span<const T> x() const noexcept { return {x_.data(), n_}; }
   [[nodiscard]] std::span<const T> g() const noexcept { return {g_.data(), n_}; }
+  /// History slot j's slices of s and y (a checkpoint keeps them with x() and g()).
+  [[nodiscard]] std::span<const T> s(std::size_t j) const noexcept { return {s_[j].data(), n_}; }
+  [[nodiscard]] std::span<const T> y(std::size_t j) const noexcept { return {y_[j].data(), n_}; }
+
+  /// Starts from a checkpoint: the committed x and g and every history slot's s and y (each of size()
+  /// values, m slots; lbfgs/checkpoint.hpp checked the sizes when it read them).
+  void restore(std::span<const T> x, std::span<const T> g, const std::vector<std::vector<T>>& s,
+               const std::vector<std::vector<T>>& y) {
+    detail::require(x.size() == n_ && g.size() == n_ && s.size() == m_ && y.size() == m_,
+                    "sandblaster_lbfgs: shard ", index_, ": a checkpoint's slices do not fit the shard");
+    std::copy(x.begin(), x.end(), x_.data());
+    std::copy(g.begin(), g.end(), g_.data());
+    for (std::size_t j = 0; j < m_; ++j) {
+      detail::require(s[j].size() == n_ && y[j].size() == n_, "sandblaster_lbfgs: shard ", index_,
+                      ": a checkpoint's history slot ", j, " does not fit the shard");
+      std::copy(s[j].begin(), s[j].end(), s_[j].data());
+      std::copy(y[j].begin(), y[j].end(), y_[j].data());
+    }
+  }
+
   /// The current direction (tests compare it with a serial two-loop).
   [[nodiscard]] std::span<const T> direction() const noexcept { return {d_.data(), n_}; }
 

@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstddef>
+#include <utility>
 #include <vector>
 
 #include "tether/core/error.hpp"
@@ -51,6 +52,16 @@ class dot_matrix {
   void push() noexcept {
     newest_ = next_slot();
     if (count_ < m_) ++count_;
+  }
+  /// Every b_i . b_j, row by row ((2m + 1)^2 values): with count() and newest(), the whole state (a checkpoint).
+  [[nodiscard]] const std::vector<double>& values() const noexcept { return b_; }
+  /// Restores a state read from values(), count() and newest() (lbfgs/checkpoint.hpp checks them).
+  void restore(std::size_t count, std::size_t newest, std::vector<double> values) {
+    detail::require(count <= m_ && newest < m_ && values.size() == b_.size(), "dot_matrix: restore: count ",
+                    count, ", newest ", newest, " and ", values.size(), " values do not fit m = ", m_);
+    count_ = count;
+    newest_ = newest;
+    b_ = std::move(values);
   }
   /// Forgets every pair (a steepest-descent restart); the dot products of g stay.
   void clear() noexcept {

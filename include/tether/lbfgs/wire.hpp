@@ -33,6 +33,7 @@ enum class tag : std::int32_t {
   heartbeat,  ///< coordinator -> workers: still alive (while a batch waits on a slow replica)
   abort,      ///< a worker failed: the text of its error
   cancel,  ///< coordinator -> replica: portion k of batch b is done elsewhere; drop your copy if not started
+  save,    ///< coordinator -> every worker: write your checkpoint of the iteration just committed
 };
 
 /// A received message.
