@@ -212,21 +212,27 @@ TEST_CASE("A Sandblaster L-BFGS run resumed from its checkpoints is bit-identica
 
 TEST_CASE("Sandblaster L-BFGS resumes bit-identically in float, through restarts, from every checkpoint",
           "[lbfgs][checkpoint]") {
-  // Rosenbrock in float: pairs skipped and steepest-descent restarts happen; every checkpoint is a cut.
+  // Rosenbrock in float, run until rounding stops it: its last iterations restart from steepest descent after
+  // failed line searches, and the run ends with line_search_failed. Cuts all along, and just before the restarts.
   scratch_dir dir("float");
   tether::problems::rosenbrock<float> rb(12);
   const std::vector<float> x0(rb.dimension(), -1.0f);
   tether::lbfgs::options o;
   o.history = 3;
   o.epsilon = 1e-30;
-  o.max_iterations = 40;
+  o.max_iterations = 400;
   o.shards = 2;
   o.timeout = 60.0;
   const auto ref = run_team(2, rb, x0, o);
   REQUIRE_FALSE(ref[0].failed);
+  REQUIRE(ref[0].r.status == tether::lbfgs::outcome::line_search_failed);
+  REQUIRE(ref[0].r.restarts > 0);
   const std::size_t n = ref[0].r.iterations;
   REQUIRE(n > 10);
-  for (std::size_t k = 3; k < n; k += 7) {
+  std::vector<std::size_t> cuts;
+  for (std::size_t k = 3; k + 3 < n; k += 17) cuts.push_back(k);
+  for (std::size_t k = n - 3; k < n; ++k) cuts.push_back(k);
+  for (const std::size_t k : cuts) {
     INFO("cut at iteration " << k);
     auto first = o;
     first.max_iterations = k;
