@@ -2,10 +2,11 @@
 // at step 50. Asynchronous LSGD: the round in flight then never completes; with on_lost_round = raise every
 // survivor's step() must throw tether::timeout within the communicator's timeout (during the run, not in
 // finish()); with go_on every survivor must take all its steps, see the round lost, and leave finish() at
-// once. Asynchronous EASGD (the dead rank holds no part of the center, so nobody waits for it): every
-// survivor's step() must throw tether::timeout naming the silent rank, from the heartbeat. Driven by
-// run_async_dead_rank.cmake (Open MPI told not to kill the job when a rank exits), which checks every
-// survivor's report. Usage: mpi_async_dead_rank <raise|go_on|easgd> <timeout seconds>
+// once. Asynchronous EASGD (the dead rank holds no part of the center, so nobody waits for it): with
+// on_lost_rank = raise every survivor's step() must throw tether::timeout naming the silent rank, from the
+// heartbeat; with go_on every survivor must take all its steps, see the rank lost, and leave finish() at once.
+// Driven by run_async_dead_rank.cmake (Open MPI told not to kill the job when a rank exits), which checks every
+// survivor's report. Usage: mpi_async_dead_rank <raise|go_on|easgd|easgd_go_on> <timeout seconds>
 #include <mpi.h>
 #include <unistd.h>
 
@@ -58,9 +59,8 @@ void run(tether::comm::mpi& comm, Opt& opt, std::uint64_t steps) {
       std::printf("survivor rank %d went on: %llu steps, round lost %d, %llu rounds completed, %.2f s in finish, "
                   "finite %d\n",
                   comm.rank(), static_cast<unsigned long long>(opt.stats().steps),
-                  static_cast<int>(opt.pull_policy().lost()),
-                  static_cast<unsigned long long>(opt.pull_policy().rounds_completed()), in_finish,
-                  static_cast<int>(finite));
+                  static_cast<int>(opt.pull_policy().lost()), static_cast<unsigned long long>(opt.stats().rounds),
+                  in_finish, static_cast<int>(finite));
     else
       std::printf("survivor rank %d finished all %llu steps: the dead rank was not detected\n", comm.rank(),
                   static_cast<unsigned long long>(steps));
@@ -78,12 +78,13 @@ int main(int argc, char** argv) {
   const double timeout = argc > 2 ? std::atof(argv[2]) : 2.0;
   tether::comm::mpi comm(MPI_COMM_WORLD, {.timeout = timeout});
   constexpr std::size_t n = 1000;
-  if (mode == "easgd") {
+  using policy = tether::pull::lost_round_policy;
+  if (mode == "easgd" || mode == "easgd_go_on") {
     // Rank 0 holds the center; the dead rank holds nothing. 5000 steps last well past the timeout.
-    tether::algo::async_easgd<> opt(comm, n, {.lr = 0.05, .pull = {.period = 4}});
+    tether::algo::async_easgd<> opt(
+        comm, n, {.lr = 0.05, .pull = {.period = 4, .on_lost_rank = mode == "easgd" ? policy::raise : policy::go_on}});
     run(comm, opt, 5000);
   } else {
-    using policy = tether::pull::lost_round_policy;
     tether::algo::async_lsgd<> opt(
         comm, n, {.lr = 0.05, .pull = {.period = 4, .on_lost_round = mode == "go_on" ? policy::go_on : policy::raise}});
     run(comm, opt, 600);

@@ -17,7 +17,9 @@
 /// whose start is not finite is left out and counted in stats().excluded_nonfinite); finish() waits
 /// for every worker (one barrier) and leaves the final center in target(0) on every worker. On comm::mpi
 /// the workers send each other a heartbeat (comm/mpi/heartbeat.hpp): a rank not heard from for the timeout
-/// (dead, or stalled that long) makes every other rank's step() throw tether::timeout naming it.
+/// (dead, or stalled that long) is lost; with `on_lost_rank = raise` every other rank's step() throws
+/// tether::timeout naming it, with `go_on` each goes on alone (no more exchanges, no pull; finish() returns
+/// at once and target(0) keeps the center as last read).
 ///
 /// The run state is bound to the optimizer's communicator, execution space and value type
 /// (async_elastic::bind, docs/concepts.md#pull-state-bound-to-its-environment): the private channel and the
@@ -42,11 +44,13 @@
 #include "tether/core/concepts.hpp"
 #include "tether/core/config.hpp"
 #include "tether/core/error.hpp"
+#include "tether/core/keep_forever.hpp"
 #include "tether/core/kernels.hpp"
 #include "tether/core/shard_layout.hpp"
 #include "tether/core/step_env.hpp"
 #include "tether/core/view.hpp"
 #include "tether/pull/elastic_rules.hpp"
+#include "tether/pull/lost_round_policy.hpp"
 
 namespace tether::pull {
 
@@ -90,12 +94,14 @@ concept async_store_communicator = one_sided_communicator<C, T> && requires(C& c
 /// Options of the asynchronous elastic pull.
 struct async_elastic_options {
   /// The fields' names, in order (the error of a cross-rank mismatch names them: core/options_description.hpp).
-  static constexpr const char* field_names[] = {"period", "beta", "alpha", "owner", "shards"};
+  static constexpr const char* field_names[] = {"period", "beta", "alpha", "owner", "shards", "on_lost_rank"};
   std::uint32_t period = 10;  ///< tau: steps between a worker's exchanges with the center
   float beta = 0.9f;          ///< moving rate of the center, beta = p*alpha
   float alpha = 0.0f;         ///< elastic coefficient; 0 = beta/p
   int owner = 0;              ///< worker that holds the center (its first shard: shard s on (owner + s) % p)
   std::uint32_t shards = 1;   ///< S: the center is cut into S shards held by different workers (>= 1)
+  /// comm::mpi: a rank not heard from for the timeout (or an exchange with the center that timed out)
+  lost_round_policy on_lost_rank = lost_round_policy::raise;
 };
 
 template <class Comm, class Exec, class T>
@@ -126,6 +132,9 @@ struct async_elastic {
     detail::require(opt.owner >= 0 && opt.owner < workers, "async elastic pull: owner must be a worker in [0, ",
                     workers, "), got owner = ", opt.owner);
     detail::require(opt.shards >= 1, "async elastic pull: shards must be >= 1, got shards = ", opt.shards);
+    detail::require(opt.on_lost_rank == lost_round_policy::raise || opt.on_lost_rank == lost_round_policy::go_on,
+                    "async elastic pull: on_lost_rank must be raise or go_on, got on_lost_rank = ",
+                    static_cast<int>(opt.on_lost_rank));
   }
 
   [[nodiscard]] float alpha(int workers) const noexcept { return detail::elastic_alpha(opt, workers); }
@@ -158,14 +167,18 @@ class async_elastic_run : public async_elastic {
  public:
   /// Exchanges with the center done by this worker.
   [[nodiscard]] std::uint64_t exchanges() const noexcept { return exchanges_; }
+  /// True once a rank was lost with `on_lost_rank = go_on`: this worker exchanges no more.
+  [[nodiscard]] bool lost() const noexcept { return lost_; }
 
   template <class Env>
   void start(Env& env, view<T, space> x, pull_buffers<T, buffers, space> b) {
     exec_.emplace(env.exec);
     const Exec& e = *exec_;
     channel_ = env.comm.duplicate();
+    rank_ = channel_->rank();
     const std::size_t n = x.size();
     saved_center_.clear();
+    lost_ = false;
     exchanges_ = 0;
     // The center starts at the mean of the finite starting points (synchronous EASGD's rule). A non-finite
     // start makes the sum non-finite on every worker; only then do they count the finite ones and sum again
@@ -198,9 +211,10 @@ class async_elastic_run : public async_elastic {
 
   template <class Env>
   bool before(Env& env, view<T, space> x, pull_buffers<T, buffers, space> b, context<T>&) {
+    if (lost_) return false;
     detail::require(store_ != nullptr, "async elastic pull: step after finish()");
     if constexpr (requires(store& s) { s.poll(); }) store_->poll();
-    if (heartbeat_) check_alive();
+    if (heartbeat_ && !alive()) return false;
     if (env.step == 0 || env.step % opt.period != 0) return false;
     const Exec& e = *exec_;
     // A worker whose parameters are not finite still takes part in the exchange (it reads the center) but
@@ -214,17 +228,23 @@ class async_elastic_run : public async_elastic {
       else
         e.parallel_for(hi - lo, kernels::fill<T>{k.d + lo, T(0)});
     };
-    if constexpr (on_host) {
-      store_->exchange(b[0].span(), b[1].span(), delta_of);
-    } else {
-      // Each block as read is copied in, its delta computed on the device and copied out before it is added.
-      store_->exchange(std::span<T>(read_.data(), read_.size()), std::span<T>(delta_.data(), delta_.size()),
-                       [&](std::size_t lo, std::size_t hi) {
-                         e.copy_from_host(read_.data() + lo, b[0].data() + lo, hi - lo);
-                         delta_of(lo, hi);
-                         detail::fence(e);
-                         e.copy_to_host(b[1].data() + lo, delta_.data() + lo, hi - lo);
-                       });
+    try {
+      if constexpr (on_host) {
+        store_->exchange(b[0].span(), b[1].span(), delta_of);
+      } else {
+        // Each block as read is copied in, its delta computed on the device and copied out before it is added.
+        store_->exchange(std::span<T>(read_.data(), read_.size()), std::span<T>(delta_.data(), delta_.size()),
+                         [&](std::size_t lo, std::size_t hi) {
+                           e.copy_from_host(read_.data() + lo, b[0].data() + lo, hi - lo);
+                           delta_of(lo, hi);
+                           detail::fence(e);
+                           e.copy_to_host(b[1].data() + lo, delta_.data() + lo, hi - lo);
+                         });
+      }
+    } catch (const timeout&) {  // a holder of the center died or stalled (the store's bounded wait)
+      if (opt.on_lost_rank == lost_round_policy::raise) throw;
+      lose();
+      return false;
     }
     ++exchanges_;
     env.round = true;
@@ -234,7 +254,13 @@ class async_elastic_run : public async_elastic {
   /// Completes the exchange (on MPI the addition reaches the center's holders) while the step's kernel has run.
   template <class Env>
   void after(Env&, view<T, space>, pull_buffers<T, buffers, space>) {
-    if (store_) store_->release();
+    if (!store_ || lost_) return;
+    try {
+      store_->release();
+    } catch (const timeout&) {
+      if (opt.on_lost_rank == lost_round_policy::raise) throw;
+      lose();
+    }
   }
 
   /// Checkpoints (optimizer::save/load), host memory: every worker stops at one barrier with its additions
@@ -245,6 +271,8 @@ class async_elastic_run : public async_elastic {
   template <class Env>
   void drain(Env&, view<T, space>, pull_buffers<T, buffers, space> b) {
     static_assert(on_host, "tether::pull::async_elastic: checkpoints support host memory only");
+    detail::require(!lost_, "async elastic pull: rank ", rank_,
+                    " lost a rank (not heard from within the timeout): a run without it cannot be checkpointed");
     if (!channel_) return;
     saved_center_.resize(b[0].size());
     if (!store_) {  // after finish(): the final center
@@ -252,7 +280,10 @@ class async_elastic_run : public async_elastic {
       return;
     }
     store_->release();
-    if (heartbeat_) check_alive();
+    if (heartbeat_) {
+      heartbeat_->beat();
+      raise_if_silent();
+    }
     channel_->barrier();
     store_->read(std::span<T>(saved_center_));
     channel_->barrier();
@@ -291,6 +322,7 @@ class async_elastic_run : public async_elastic {
     if (!channel_) {
       exec_.emplace(env.exec);
       channel_ = env.comm.duplicate();
+      rank_ = channel_->rank();
       heartbeat_ = detail_async::open_heartbeat(*channel_);
     }
     if (store_) {
@@ -300,6 +332,7 @@ class async_elastic_run : public async_elastic {
     }
     open_center(std::span<const T>(rec.center));
     exchanges_ = rec.exchanges;
+    lost_ = false;
     saved_center_.clear();
   }
 
@@ -307,7 +340,7 @@ class async_elastic_run : public async_elastic {
   /// on every worker and closes the center.
   template <class Env>
   void finish(Env&, view<T, space>, pull_buffers<T, buffers, space> b) {
-    if (!store_) return;
+    if (!store_ || lost_) return;
     if (heartbeat_) heartbeat_->finished();
     auto st = std::move(store_);
     if constexpr (on_host) {
@@ -319,14 +352,29 @@ class async_elastic_run : public async_elastic {
   }
 
  private:
-  /// Beats, and throws tether::timeout when a rank has not been heard from for the timeout (it died or stalled).
-  void check_alive() {
+  /// Beats; false when a rank has not been heard from for the timeout (it died or stalled) and this worker
+  /// goes on alone (on_lost_rank = go_on); with raise, throws tether::timeout naming it.
+  bool alive() {
     heartbeat_->beat();
+    if (heartbeat_->silent() < 0) return true;
+    if (opt.on_lost_rank == lost_round_policy::raise) raise_if_silent();
+    lose();
+    return false;
+  }
+  void raise_if_silent() const {
     const int r = heartbeat_->silent();
     if (r >= 0)
-      throw timeout(detail::concat("tether: rank ", channel_->rank(), ": asynchronous EASGD: rank ", r,
+      throw timeout(detail::concat("tether: rank ", rank_, ": asynchronous EASGD: rank ", r,
                                    " has not been heard from for ", heartbeat_->silent_for(r),
-                                   " s: it may have died or stalled (comm::mpi timeout)"));
+                                   " s: it may have died or stalled (comm::mpi timeout; with on_lost_rank = "
+                                   "go_on the workers go on alone)"));
+  }
+  /// A rank is lost: this worker exchanges no more, and the center, its channel and the heartbeat are kept
+  /// for good (core/keep_forever.hpp): closing them would wait for the lost rank.
+  void lose() noexcept {
+    lost_ = true;
+    detail::keep_forever(std::move(store_), std::move(heartbeat_), std::move(channel_), std::move(read_),
+                         std::move(delta_));
   }
 
   /// Opens the center (collective) at `initial`, this worker's view of the values (the owner's are used).
@@ -344,6 +392,8 @@ class async_elastic_run : public async_elastic {
   std::unique_ptr<store> store_;
   decltype(detail_async::open_heartbeat(std::declval<channel&>())) heartbeat_;
   std::uint64_t exchanges_ = 0;
+  bool lost_ = false;
+  int rank_ = 0;
 };
 
 }  // namespace tether::pull

@@ -52,7 +52,6 @@
 #include <exception>
 #include <limits>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <span>
 #include <thread>
@@ -64,21 +63,16 @@
 #include "tether/core/concepts.hpp"
 #include "tether/core/config.hpp"
 #include "tether/core/error.hpp"
+#include "tether/core/keep_forever.hpp"
 #include "tether/core/kernels.hpp"
 #include "tether/core/request.hpp"
 #include "tether/core/step_env.hpp"
 #include "tether/core/view.hpp"
 #include "tether/pull/leader_rules.hpp"
 #include "tether/pull/loss_window.hpp"
+#include "tether/pull/lost_round_policy.hpp"
 
 namespace tether::pull {
-
-/// What a worker does when a round has not completed within its channel's timeout (comm::mpi's `timeout`:
-/// a rank died, or stalled that long).
-enum class lost_round_policy {
-  raise,  ///< step() throws tether::timeout naming the round and the operation
-  go_on,  ///< the worker goes on alone: no more rounds, no pull; finish() does not wait for the lost round
-};
 
 /// Options of the asynchronous leader pull.
 struct async_leader_options {
@@ -466,26 +460,11 @@ class async_leader_run : public async_leader {
     }
   }
 
-  /// Leaves the lost round's operations and their buffers in flight for good: a rank that stalled may still
-  /// join it, and must not write into freed memory. (A few bytes and one copy of the parameters; the program
-  /// is expected to end soon after a lost rank.)
+  /// Leaves the lost round's operations and their buffers in flight for good (core/keep_forever.hpp): a rank
+  /// that stalled may still join it, and must not write into freed memory.
   void abandon() noexcept {
-    struct left {
-      std::unique_ptr<channel> ch;
-      std::unique_ptr<election> el;
-      staging_buffer st;
-      request elect, share;
-    };
-    // Kept reachable (not reported as a leak) and never destroyed: a request's destructor would wait.
-    static std::mutex m;
-    static auto* kept = new std::vector<left*>();  // NOLINT(cppcoreguidelines-owning-memory)
-    try {
-      auto* l = new left{std::move(channel_), std::move(election_), std::move(staging_), std::move(elect_),
-                         std::move(share_)};  // NOLINT(cppcoreguidelines-owning-memory)
-      const std::lock_guard lk(m);
-      kept->push_back(l);
-    } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory in a destructor; nothing better to do
-    }
+    detail::keep_forever(std::move(channel_), std::move(election_), std::move(staging_), std::move(elect_),
+                         std::move(share_));
   }
 
   /// Blocks until `rounds` rounds have completed.
