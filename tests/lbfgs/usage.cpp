@@ -7,8 +7,13 @@
 
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <string>
 #include <vector>
 
 TEST_CASE("The Sandblaster L-BFGS usage snippet runs and converges", "[lbfgs][docs]") {
@@ -62,4 +67,41 @@ TEST_CASE("The progress callback runs on the coordinator once per iteration", "[
   REQUIRE(iterations > 0);
   REQUIRE(seen.size() == iterations);
   for (std::size_t i = 0; i < seen.size(); ++i) CHECK(seen[i] == i + 1);
+}
+
+TEST_CASE("The checkpoint snippet resumes the run it cut, bit for bit", "[lbfgs][docs]") {
+  tether::problems::logistic<double> data({.samples = 2000, .features = 10});
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("tether_lbfgs_usage_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string stem = (dir / "run").string();
+  std::vector<std::vector<double>> resumed(2), whole(2);
+  std::vector<tether::lbfgs::result> results(2), reference(2);
+  tether::team team(2);
+  team.run([&](tether::team::worker& w) {
+    const auto me = static_cast<std::size_t>(w.rank());
+    // [snippet: sandblaster_checkpoint]
+    std::vector<double> x(data.dimension(), 0.0);
+    tether::lbfgs::options o{.history = 6, .epsilon = 1e-10, .max_iterations = 10};
+    o.checkpoint = {.path = stem, .every = 5};  // worker r writes stem.rank<r> after iterations 5 and 10
+    auto r = tether::lbfgs::minimize(w, data, x, o);  // a job that ends (or dies) after iteration 10
+
+    // Later, a new job on as many workers, with the same shards and portions:
+    o.max_iterations = 0;             // on to convergence
+    o.checkpoint.resume_from = stem;  // each worker reads its own file; x's values are not used
+    r = tether::lbfgs::minimize(w, data, x, o);  // the same run as one without a break
+    // [end snippet]
+    resumed[me] = x;
+    results[me] = r;
+    whole[me].assign(data.dimension(), 0.0);
+    reference[me] = tether::lbfgs::minimize(w, data, whole[me], {.history = 6, .epsilon = 1e-10});
+  });
+  std::filesystem::remove_all(dir);
+  for (std::size_t r = 0; r < 2; ++r) {
+    CHECK(results[r].iterations == reference[r].iterations);
+    CHECK(results[r].status == reference[r].status);
+    CHECK(std::memcmp(resumed[r].data(), whole[r].data(), whole[r].size() * sizeof(double)) == 0);
+  }
+  CHECK(results[0].status == tether::lbfgs::outcome::converged);
+  CHECK(results[0].iterations > 10);
 }
