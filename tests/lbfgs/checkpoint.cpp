@@ -47,8 +47,9 @@ template <class T>
 struct run_output {
   tether::lbfgs::result r;
   std::vector<T> x, g;
-  std::string error;  // the worker's tether::error, if any
+  std::string error;  // the worker's exception, if any
   bool failed = false;
+  bool not_invalid_input = false;  // it was not a tether::error (a runtime_error, aborted...)
 };
 
 /// minimize on p worker threads from x0; every worker's output (errors caught in the worker, checked by the
@@ -65,6 +66,10 @@ std::vector<run_output<T>> run_team(int p, O& problem, const std::vector<T>& x0,
       mine.r = tether::lbfgs::minimize(tether::exec::serial{}, w, problem, mine.x, mine.g, o);
     } catch (const tether::error& e) {
       mine.failed = true;
+      mine.error = e.what();
+    } catch (const std::exception& e) {
+      mine.failed = true;
+      mine.not_invalid_input = true;
       mine.error = e.what();
     }
   });
@@ -137,6 +142,7 @@ void check_refused(const std::vector<run_output<double>>& out, const std::vector
   for (std::size_t r = 0; r < out.size(); ++r) {
     INFO("worker " << r << ": " << out[r].error);
     REQUIRE(out[r].failed);
+    CHECK_FALSE(out[r].not_invalid_input);
     CHECK(same_bits(out[r].x, x0));
     if (static_cast<int>(r) == rank) {
       CHECK(out[r].error.find(file) != std::string::npos);
@@ -347,5 +353,21 @@ TEST_CASE("Bad checkpoint options name the option and its value", "[lbfgs][check
   for (const auto& w : out) {
     REQUIRE(w.failed);
     CHECK(w.error.find("checkpoint.path = \"somewhere\" needs checkpoint.every > 0") != std::string::npos);
+  }
+}
+
+TEST_CASE("A checkpoint that cannot be written fails the run on every worker, x unchanged", "[lbfgs][checkpoint]") {
+  const std::vector<double> x0(logit.dimension(), 0.0);
+  auto o = base_options();
+  o.max_iterations = 5;
+  const std::string stem = (fs::temp_directory_path() / "tether_lbfgs_no_such_dir" / "ck").string();
+  o.checkpoint = {.path = stem, .every = 2};
+  const auto out = run_team(3, logit, x0, o);
+  for (const auto& w : out) {
+    INFO(w.error);
+    REQUIRE(w.failed);
+    CHECK(same_bits(w.x, x0));
+    CHECK(w.error.find(stem) != std::string::npos);  // the writer's error, or the abort that carries it
+    CHECK(w.error.find("cannot create") != std::string::npos);
   }
 }
