@@ -9,6 +9,8 @@
 // whose exchanges and rounds interleave by timing (they resume a valid run, not the same one).
 
 #include "support.hpp"
+#include "../common/checkpoint_files.hpp"
+#include "../common/optimizer_snapshot.hpp"
 
 #include <tether/algo/async_easgd.hpp>
 #include <tether/algo/async_lsgd.hpp>
@@ -37,45 +39,11 @@ using async_test::distance2;
 constexpr std::uint64_t cut = 23;
 constexpr std::uint64_t steps = 400;
 
-fs::path scratch_dir(const char* name) {
-  const fs::path d = fs::temp_directory_path() / ("tether_async_checkpoint_" + std::to_string(::getpid()) + name);
-  fs::create_directories(d);
-  return d;
-}
-std::string file_of(const fs::path& dir, int rank) { return (dir / ("opt." + std::to_string(rank) + ".ckpt")).string(); }
+using tether_test::file_of;
+fs::path scratch_dir(const char* name) { return tether_test::scratch_dir(std::string("tether_async_checkpoint_") + name); }
 
-/// What a worker holds at the end of a run: x, the step state, the pull's buffers, and counters.
-struct snapshot {
-  std::vector<float> x, state, targets;
-  std::uint64_t steps = 0, rounds = 0, pull_count = 0;
-  int leader = -2;
-  double score = 0.0;
-  bool operator==(const snapshot&) const = default;
-};
-
-template <class Opt>
-snapshot snapshot_of(Opt& opt, const std::vector<float>& x) {
-  snapshot s;
-  s.x = x;
-  const std::size_t n = x.size();
-  for (std::size_t k = 0; k < Opt::step_type::state_size; ++k)
-    s.state.insert(s.state.end(), opt.state(k).data(), opt.state(k).data() + n);
-  for (std::size_t k = 0; k < Opt::pull_type::buffers; ++k)
-    s.targets.insert(s.targets.end(), opt.target(k).data(), opt.target(k).data() + n);
-  s.steps = opt.stats().steps;
-  s.rounds = opt.stats().rounds;
-  if constexpr (requires { opt.pull_policy().exchanges(); }) {
-    s.pull_count = opt.pull_policy().exchanges();
-  } else {
-    s.pull_count = opt.pull_policy().rounds_completed();
-    s.leader = opt.pull_policy().leader();
-    s.score = opt.pull_policy().score();
-  }
-  return s;
-}
-
-/// What a run does between its start (or its load) and its end.
-enum class ending { save_and_finish, finish };
+using snapshot = tether_test::optimizer_snapshot;
+using tether_test::snapshot_of;
 
 /// Runs p workers of `Opt` over steps [from, to): starts from the checkpoints in `load_dir` when given, saves
 /// into `save_dir` after the last step when given; then finishes and returns every worker's snapshot.
@@ -102,6 +70,14 @@ std::vector<snapshot> run(int p, typename Opt::options o, std::uint64_t from, st
 const easgd_t::options easgd_options{.lr = 0.05, .step = {.momentum = 0.5f}, .pull = {.period = 4, .beta = 0.9f}};
 const lsgd_t::options lsgd_options{.lr = 0.05, .pull = {.period = 4, .strength = 0.5f, .score_window = 3}};
 
+template <class Opt>
+typename Opt::options options_of() {
+  if constexpr (std::is_same_v<Opt, easgd_t>)
+    return easgd_options;
+  else
+    return lsgd_options;
+}
+
 }  // namespace
 
 TEST_CASE("Async EASGD, one worker: resumed from the checkpoint of step 23, bit-identical to the run left whole",
@@ -120,11 +96,7 @@ TEMPLATE_TEST_CASE("Async EASGD and LSGD, 3 workers: load() gives back exactly t
                    "[async][checkpoint]", easgd_t, lsgd_t) {
   constexpr int p = 3;
   const fs::path dir = scratch_dir("state");
-  typename TestType::options o;
-  if constexpr (std::is_same_v<TestType, easgd_t>)
-    o = easgd_options;
-  else
-    o = lsgd_options;
+  const auto o = options_of<TestType>();
   // The run that saved, finished at once: its center (EASGD) or leader copy (LSGD) is the one saved, as save()
   // completed every exchange or round in flight, and finish() has nothing left to do.
   const auto saved = run<TestType>(p, o, 0, cut, nullptr, &dir);
@@ -152,11 +124,7 @@ TEMPLATE_TEST_CASE("Async EASGD and LSGD, 3 workers: a run resumed at step 23 go
                    "[async][checkpoint]", easgd_t, lsgd_t) {
   constexpr int p = 3;
   const fs::path dir = scratch_dir("go_on");
-  typename TestType::options o;
-  if constexpr (std::is_same_v<TestType, easgd_t>)
-    o = easgd_options;
-  else
-    o = lsgd_options;
+  const auto o = options_of<TestType>();
   run<TestType>(p, o, 0, cut, nullptr, &dir);
   const auto resumed = run<TestType>(p, o, cut, steps, &dir, nullptr);
   for (int r = 0; r < p; ++r) {

@@ -6,6 +6,7 @@
 // and x untouched; a crash mid-write (a leftover temporary file) never replaces the last good checkpoint.
 
 #include "support.hpp"
+#include "../common/checkpoint_files.hpp"
 
 #include <tether/core/checkpoint.hpp>
 
@@ -25,25 +26,11 @@ constexpr std::size_t n = 9;
 constexpr int steps = 50;
 constexpr int cut = 23;
 
-fs::path scratch_dir() {
-  const fs::path d = fs::temp_directory_path() / ("tether_checkpoint_test_" + std::to_string(::getpid()));
-  fs::create_directories(d);
-  return d;
-}
-
-std::string file_of(const fs::path& dir, int rank) { return (dir / ("opt." + std::to_string(rank) + ".ckpt")).string(); }
-
-/// A deterministic gradient: a quadratic with per-step noise derived from (rank, step) only.
-double gradient(const std::vector<float>& x, std::vector<float>& g, int rank, int t) {
-  double loss = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    const float noise = static_cast<float>(((rank + 3) * (t + 1) * (static_cast<int>(i) + 5)) % 11) / 50.0f - 0.1f;
-    const float d = x[i] - static_cast<float>(i) * 0.25f;
-    g[i] = d * (1.0f + 0.1f * static_cast<float>(i)) + noise;
-    loss += 0.5 * double(d) * double(d);
-  }
-  return loss + 0.01 * rank;
-}
+using tether_test::bytes_of;
+using tether_test::file_of;
+using tether_test::write_bytes;
+using tt::gradient;
+fs::path scratch_dir() { return tether_test::scratch_dir("tether_checkpoint_test"); }
 
 /// Runs `Opt` from step `from` to `to` on every worker; resumes from the checkpoints in `load_dir` when set and
 /// saves into `save_dir` at the end when set. Returns the workers' parameters and step state at the end.
@@ -119,16 +106,6 @@ std::string save_one(const fs::path& dir, const std::string& name) {
     opt.save(path, x);
   });
   return path;
-}
-
-std::vector<char> bytes_of(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-}
-
-void write_bytes(const std::string& path, const std::vector<char>& b) {
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  f.write(b.data(), static_cast<std::streamsize>(b.size()));
 }
 
 }  // namespace

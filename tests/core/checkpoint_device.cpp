@@ -5,6 +5,7 @@
 // without any staging); saving copies every buffer to the host and loading copies it back (counted).
 
 #include "support.hpp"
+#include "../common/checkpoint_files.hpp"
 #include "../common/fake_device.hpp"
 
 #include <tether/core/checkpoint.hpp>
@@ -26,23 +27,8 @@ constexpr std::size_t n = 11;
 constexpr int steps = 50;
 constexpr int cut = 23;
 
-fs::path scratch_dir() {
-  const fs::path d = fs::temp_directory_path() / ("tether_checkpoint_device_" + std::to_string(::getpid()));
-  fs::create_directories(d);
-  return d;
-}
-std::string file_of(const fs::path& dir, int rank) { return (dir / ("opt." + std::to_string(rank) + ".ckpt")).string(); }
-
-double gradient(const std::vector<float>& x, std::vector<float>& g, int rank, int t) {
-  double loss = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    const float noise = static_cast<float>(((rank + 2) * (t + 3) * (static_cast<int>(i) + 1)) % 13) / 60.0f - 0.1f;
-    const float d = x[i] - static_cast<float>(i) * 0.2f;
-    g[i] = d * (1.0f + 0.07f * static_cast<float>(i)) + noise;
-    loss += 0.5 * double(d) * double(d);
-  }
-  return loss + 0.01 * rank;
-}
+using tether_test::file_of;
+using tt::gradient;
 
 /// Steps [from, to) of every worker of Opt on Exec, from the checkpoints in `load_dir` when set, saving into
 /// `save_dir` when set (else finishing); the workers' x, step state and pull buffers at the end.
@@ -94,7 +80,7 @@ template <class Step, class Pull>
 void check_device_resume(const typename tether::optimizer<Step, Pull, worker>::options& o) {
   using host_opt = tether::optimizer<Step, Pull, worker>;
   using device_opt = tether::optimizer<Step, Pull, worker, fake_device>;
-  const fs::path dir = scratch_dir();
+  const fs::path dir = tether_test::scratch_dir("tether_checkpoint_device");
   const auto host = run<host_opt, tether::exec::serial>(o, 0, steps, nullptr, nullptr);
   const auto whole = run<device_opt, fake_device>(o, 0, steps, nullptr, nullptr);
   tether_test::copies saved, loaded;

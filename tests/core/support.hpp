@@ -166,4 +166,17 @@ struct adam_case {
   static step::options options() { return {.beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f}; }
 };
 
+/// A deterministic gradient of the checkpoint tests: a quadratic in x.size() parameters, with per-step noise
+/// derived from (rank, step) only; returns the loss.
+inline double gradient(const std::vector<float>& x, std::vector<float>& g, int rank, int t) {
+  double loss = 0;
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const float noise = static_cast<float>(((rank + 3) * (t + 1) * (static_cast<int>(i) + 5)) % 11) / 50.0f - 0.1f;
+    const float d = x[i] - static_cast<float>(i) * 0.25f;
+    g[i] = d * (1.0f + 0.1f * static_cast<float>(i)) + noise;
+    loss += 0.5 * double(d) * double(d);
+  }
+  return loss + 0.01 * rank;
+}
+
 }  // namespace tt

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "support.hpp"
+#include "../common/optimizer_snapshot.hpp"
 #include "tether/algo/async_easgd.hpp"
 #include "tether/algo/async_lsgd.hpp"
 #include "tether/comm/mpi.hpp"
@@ -47,30 +48,8 @@ typename Opt::options options_of() {
     return {.lr = 0.05, .pull = {.period = period, .strength = 0.5f, .score_window = 3}};
 }
 
-/// x, the pull's buffers and the counters after finish().
-struct snapshot {
-  std::vector<float> x, targets;
-  std::uint64_t steps = 0, rounds = 0, pull_count = 0;
-  int leader = -2;
-  bool operator==(const snapshot&) const = default;
-};
-
-template <class Opt>
-snapshot snapshot_of(Opt& opt, const std::vector<float>& x) {
-  snapshot s;
-  s.x = x;
-  for (std::size_t k = 0; k < Opt::pull_type::buffers; ++k)
-    s.targets.insert(s.targets.end(), opt.target(k).data(), opt.target(k).data() + x.size());
-  s.steps = opt.stats().steps;
-  s.rounds = opt.stats().rounds;
-  if constexpr (requires { opt.pull_policy().exchanges(); }) {
-    s.pull_count = opt.pull_policy().exchanges();
-  } else {
-    s.pull_count = opt.pull_policy().rounds_completed();
-    s.leader = opt.pull_policy().leader();
-  }
-  return s;
-}
+using snapshot = tether_test::optimizer_snapshot;
+using tether_test::snapshot_of;
 
 /// A rank's run over steps [from, to): loads `load` first and saves `save` after the last step when given.
 template <class Opt>

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "support.hpp"
+#include "../common/checkpoint_files.hpp"
 
 namespace {
 
@@ -36,15 +37,10 @@ constexpr int p = 4;
 constexpr int steps = 300;
 constexpr int cut = 137;
 
-fs::path scratch_dir() {
-  const fs::path d = fs::temp_directory_path() / ("tether_swarm_checkpoint_" + std::to_string(::getpid()));
-  fs::create_directories(d);
-  return d;
-}
-
-std::string file_of(const fs::path& dir, int rank) {
-  return (dir / ("node." + std::to_string(rank) + ".ckpt")).string();
-}
+using tether_test::bytes_of;
+using tether_test::write_bytes;
+fs::path scratch_dir() { return tether_test::scratch_dir("tether_swarm_checkpoint"); }
+std::string file_of(const fs::path& dir, int rank) { return tether_test::file_of(dir, rank, "node"); }
 
 swarm::options replay_options() {
   return {.lr = 0.05,
@@ -109,15 +105,6 @@ bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
-std::vector<char> bytes_of(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-}
-
-void write_bytes(const std::string& path, const std::vector<char>& b) {
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  f.write(b.data(), static_cast<std::streamsize>(b.size()));
-}
 
 constexpr std::size_t n = 40;
 
