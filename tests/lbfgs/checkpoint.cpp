@@ -1,8 +1,9 @@
 // Checkpoints of Sandblaster L-BFGS on the thread team (docs/algorithms/sandblaster_lbfgs.md#checkpoints).
 // The reference is always the uninterrupted run (no checkpoint options): a run cut at iteration k with
-// checkpoints, then a fresh minimize resuming from them, must give the reference's x and g bit for bit and the
-// same per-iteration records (the wall times aside), whether the cut is a max_iterations stop or a checkpoint
-// the run went on from. Damaged and mismatched files are a tether::error on every worker, with x unchanged.
+// checkpoints, then a fresh minimize resuming from them, must give the reference's x and g bit for bit and
+// the same per-iteration records (the wall times aside), whether the cut is a max_iterations stop or a
+// checkpoint the run went on from. Damaged and mismatched files are a tether::error on every worker, with x
+// unchanged.
 
 #include <tether/algo/lsgd.hpp>
 #include <tether/comm/shared_memory.hpp>
@@ -55,7 +56,8 @@ struct run_output {
 /// minimize on p worker threads from x0; every worker's output (errors caught in the worker, checked by the
 /// caller on this thread).
 template <class T, class O>
-std::vector<run_output<T>> run_team(int p, O& problem, const std::vector<T>& x0, const tether::lbfgs::options& o) {
+std::vector<run_output<T>> run_team(int p, O& problem, const std::vector<T>& x0,
+                                    const tether::lbfgs::options& o) {
   std::vector<run_output<T>> out(static_cast<std::size_t>(p));
   tether::team team(p);
   team.run([&](tether::team::worker& w) {
@@ -219,7 +221,8 @@ TEST_CASE("A Sandblaster L-BFGS run resumed from its checkpoints is bit-identica
 TEST_CASE("Sandblaster L-BFGS resumes bit-identically in float, through restarts, from every checkpoint",
           "[lbfgs][checkpoint]") {
   // Rosenbrock in float, run until rounding stops it: its last iterations restart from steepest descent after
-  // failed line searches, and the run ends with line_search_failed. Cuts all along, and just before the restarts.
+  // failed line searches, and the run ends with line_search_failed. Cuts all along, and just before the
+  // restarts.
   scratch_dir dir("float");
   tether::problems::rosenbrock<float> rb(12);
   const std::vector<float> x0(rb.dimension(), -1.0f);
@@ -314,7 +317,8 @@ TEST_CASE("A damaged or mismatched Sandblaster L-BFGS checkpoint fails on every 
     check_refused(run_team(3, logit, x0, other), x0, 1, f1, "the shard count");
   }
   SECTION("another worker count") {
-    check_refused(run_team(2, logit, x0, resume), x0, 1, f1, "the worker count = 3, this run has the worker count = 2");
+    check_refused(run_team(2, logit, x0, resume), x0, 1, f1,
+                  "the worker count = 3, this run has the worker count = 2");
   }
   SECTION("another n") {
     const tether::problems::logistic<double> wider({.samples = 900, .features = 14, .l2 = 1e-3, .seed = 7});
@@ -356,7 +360,8 @@ TEST_CASE("Bad checkpoint options name the option and its value", "[lbfgs][check
   }
 }
 
-TEST_CASE("A checkpoint that cannot be written fails the run on every worker, x unchanged", "[lbfgs][checkpoint]") {
+TEST_CASE("A checkpoint that cannot be written fails the run on every worker, x unchanged",
+          "[lbfgs][checkpoint]") {
   const std::vector<double> x0(logit.dimension(), 0.0);
   auto o = base_options();
   o.max_iterations = 5;

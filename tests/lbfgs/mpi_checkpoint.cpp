@@ -1,7 +1,7 @@
 // Checkpoints of Sandblaster L-BFGS on comm::mpi (run at 3 ranks): a job cut after its checkpoints and a new
 // minimize resuming from the ranks' files end bit for bit where the uninterrupted job (the reference, run
-// without checkpoints) ends, with the same per-iteration records; a damaged file on one rank, ranks whose files
-// hold different iterations, and another rank count fail on every rank with tether::error, x unchanged.
+// without checkpoints) ends, with the same per-iteration records; a damaged file on one rank, ranks whose
+// files hold different iterations, and another rank count fail on every rank with tether::error, x unchanged.
 
 #include <catch2/catch.hpp>
 
@@ -130,7 +130,8 @@ TEST_CASE("Sandblaster L-BFGS on MPI: bad checkpoints fail on every rank, x unch
       std::ifstream in(mine, std::ios::binary);
       std::vector<char> b{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
       in.close();
-      std::ofstream(mine, std::ios::binary | std::ios::trunc).write(b.data(), static_cast<std::streamsize>(b.size() - 3));
+      std::ofstream(mine, std::ios::binary | std::ios::trunc)
+          .write(b.data(), static_cast<std::streamsize>(b.size() - 3));
     }
     MPI_Barrier(MPI_COMM_WORLD);
     const auto out = run(comm, x0, resume);
@@ -144,7 +145,8 @@ TEST_CASE("Sandblaster L-BFGS on MPI: bad checkpoints fail on every rank, x unch
   }
   SECTION("rank 2's file of another iteration") {
     if (comm.rank() == 2)
-      fs::copy_file(tether::lbfgs::checkpoint_file(dir + "/early", 2), mine, fs::copy_options::overwrite_existing);
+      fs::copy_file(tether::lbfgs::checkpoint_file(dir + "/early", 2), mine,
+                    fs::copy_options::overwrite_existing);
     MPI_Barrier(MPI_COMM_WORLD);
     const auto out = run(comm, x0, resume);
     INFO(out.error);

@@ -87,8 +87,8 @@ TEST_CASE("The checkpoint snippet resumes the run it cut, bit for bit", "[lbfgs]
     auto r = tether::lbfgs::minimize(w, data, x, o);  // a job that ends (or dies) after iteration 10
 
     // Later, a new job on as many workers, with the same shards and portions:
-    o.max_iterations = 0;             // on to convergence
-    o.checkpoint.resume_from = stem;  // each worker reads its own file; x's values are not used
+    o.max_iterations = 0;                        // on to convergence
+    o.checkpoint.resume_from = stem;             // each worker reads its own file; x's values are not used
     r = tether::lbfgs::minimize(w, data, x, o);  // the same run as one without a break
     // [end snippet]
     resumed[me] = x;

@@ -89,7 +89,9 @@ struct worker_checkpoint {
 namespace checkpoint_format {
 
 /// The payload's first field: tells a Sandblaster L-BFGS checkpoint from another algorithm's.
-inline std::uint64_t kind() { return tether::detail::fnv1a(std::string_view("tether::lbfgs::minimize checkpoint")); }
+inline std::uint64_t kind() {
+  return tether::detail::fnv1a(std::string_view("tether::lbfgs::minimize checkpoint"));
+}
 inline constexpr std::uint32_t revision = 1;
 
 inline void put_identity(checkpoint_writer& w, const checkpoint_identity& id) {
@@ -117,9 +119,10 @@ void expect(const checkpoint_reader& r, const char* what, const V& in_file, cons
 
 inline void read_identity(checkpoint_reader& r, const checkpoint_identity& id) {
   if (r.get<std::uint64_t>("the kind of checkpoint") != kind())
-    throw error(tether::detail::concat("tether: checkpoint ", r.path(),
-                                       ": not a Sandblaster L-BFGS checkpoint (another algorithm's file, such "
-                                       "as a tether::optimizer checkpoint)"));
+    throw error(
+        tether::detail::concat("tether: checkpoint ", r.path(),
+                               ": not a Sandblaster L-BFGS checkpoint (another algorithm's file, such "
+                               "as a tether::optimizer checkpoint)"));
   expect(r, "the lbfgs checkpoint revision", r.get<std::uint32_t>("the revision"), revision);
   expect(r, "the value size in bytes", r.get<std::uint64_t>("the value size"), id.value_bytes);
   expect(r, "n", r.get<std::uint64_t>("n"), id.n);
@@ -170,7 +173,8 @@ inline void put_coordinator(checkpoint_writer& w, const coordinator_checkpoint& 
   w.put(c.coordinator_bytes);
 }
 
-inline coordinator_checkpoint get_coordinator(checkpoint_reader& r, const options& o, std::uint64_t iteration) {
+inline coordinator_checkpoint get_coordinator(checkpoint_reader& r, const options& o,
+                                              std::uint64_t iteration) {
   coordinator_checkpoint c;
   coordinator_state& s = c.logic;
   const std::size_t m = o.history;
@@ -253,8 +257,9 @@ void write_worker_checkpoint(const std::string& path, const checkpoint_identity&
 /// Reads and checks one worker's checkpoint: this run's identity, the shards it holds (`held`, in order) and
 /// the coordinator's part exactly on the coordinator. Throws tether::error naming the file and what is wrong.
 template <class T>
-[[nodiscard]] worker_checkpoint<T> read_worker_checkpoint(const std::string& path, const checkpoint_identity& id,
-                                                          const options& o, std::span<const held_shard> held) {
+[[nodiscard]] worker_checkpoint<T> read_worker_checkpoint(const std::string& path,
+                                                          const checkpoint_identity& id, const options& o,
+                                                          std::span<const held_shard> held) {
   namespace cf = checkpoint_format;
   const std::vector<unsigned char> bytes = read_checkpoint_file(path);
   checkpoint_reader r(bytes, path);
@@ -262,7 +267,8 @@ template <class T>
   worker_checkpoint<T> c;
   c.iteration = r.get<std::uint64_t>("the iteration");
   if (c.iteration == 0)
-    throw error(tether::detail::concat("tether: checkpoint ", path, ": iteration 0 (no checkpoint is written "
+    throw error(tether::detail::concat("tether: checkpoint ", path,
+                                       ": iteration 0 (no checkpoint is written "
                                        "before the first iteration)"));
   cf::expect(r, "the shards held by this worker", r.get<std::uint64_t>("the shards held"),
              static_cast<std::uint64_t>(held.size()));

@@ -28,10 +28,10 @@ namespace tether::lbfgs {
 /// products and ring, the counters, the loss, |g|, |x|, the `past` window and the iteration records. The line
 /// search starts afresh at every iteration, so it has no state there.
 struct coordinator_state {
-  std::size_t count = 0;        ///< pairs stored
-  std::size_t newest = 0;       ///< the newest pair's slot
-  std::vector<double> matrix;   ///< dot_matrix::values()
-  std::uint64_t batch = 0;      ///< the last batch number
+  std::size_t count = 0;       ///< pairs stored
+  std::size_t newest = 0;      ///< the newest pair's slot
+  std::vector<double> matrix;  ///< dot_matrix::values()
+  std::uint64_t batch = 0;     ///< the last batch number
   std::size_t iterations = 0;
   std::size_t evaluations = 0;
   std::size_t restarts = 0;
@@ -47,7 +47,7 @@ struct coordinator_state {
 struct command {
   bool stop = false;
   trial_command trial{};  ///< when !stop; when stop, `store` and `slot` of the accepted trial's pair
-  bool commit = false;                       ///< when stop: the last trial was accepted and is the result
+  bool commit = false;    ///< when stop: the last trial was accepted and is the result
   outcome status = outcome::max_iterations;  ///< when stop
   std::string message;                       ///< when stop
   /// Set when a checkpoint is due (the iteration just accepted ends a checkpoint interval): the state there.
@@ -212,7 +212,8 @@ class coordinator {
       }
       past_[k] = f_;
     }
-    // The end of an iteration that the run goes on from (or stops at by max_iterations): a checkpoint's state.
+    // The end of an iteration that the run goes on from (or stops at by max_iterations): a checkpoint's
+    // state.
     std::optional<coordinator_state> saved;
     if (o_.checkpoint.every != 0 && iterations_ % o_.checkpoint.every == 0) saved = state();
     command c = reached_max_iterations() ? stop_at_max_iterations(true) : descend(true, store, slot);

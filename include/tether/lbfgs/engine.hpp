@@ -29,6 +29,11 @@
 
 namespace tether::lbfgs {
 
+/// The number of shards of every vector: options::shards (0: one per worker), at most n.
+[[nodiscard]] inline std::size_t shard_count(std::size_t n, int workers, const options& o) noexcept {
+  return std::min<std::size_t>(o.shards == 0 ? static_cast<std::size_t>(workers) : o.shards, n);
+}
+
 /// One worker's part of a run; see the file comment. `Channel` carries the point-to-point messages
 /// (team_channel, mpi_channel).
 template <class Exec, class Channel, class O, class T>
@@ -40,7 +45,8 @@ class engine {
   /// the gradient at the result. `id` is what this worker's checkpoints record; `resume`, if not null, the
   /// checkpoint this worker starts from instead of x (read and checked by read_worker_checkpoint).
   engine(const Exec& exec, Channel& ch, O& objective, std::span<T> x, std::span<T> g, const options& o,
-         const portion_plan<O, T>& plan, const checkpoint_identity& id, worker_checkpoint<T>* resume = nullptr)
+         const portion_plan<O, T>& plan, const checkpoint_identity& id,
+         worker_checkpoint<T>* resume = nullptr)
       : exec_(exec),
         ch_(ch),
         obj_(objective),
@@ -52,7 +58,7 @@ class engine {
         p_(ch.size()),
         me_(ch.rank()),
         coord_(o.coordinator),
-        layout_(n_, std::min<std::size_t>(o.shards == 0 ? static_cast<std::size_t>(p_) : o.shards, n_)),
+        layout_(n_, shard_count(n_, p_, o)),
         portions_(plan.count()),
         x_full_(n_),
         contribution_(n_),
@@ -78,10 +84,10 @@ class engine {
   /// The shards this worker holds under the options' layout (what its checkpoint must hold).
   [[nodiscard]] static std::vector<held_shard> held_shards(std::size_t n, int workers, int rank,
                                                            const options& o) {
-    const shard_layout layout(
-        n, std::min<std::size_t>(o.shards == 0 ? static_cast<std::size_t>(workers) : o.shards, n));
+    const shard_layout layout(n, shard_count(n, workers, o));
     std::vector<held_shard> held;
-    for (std::size_t s = static_cast<std::size_t>(rank); s < layout.shards(); s += static_cast<std::size_t>(workers))
+    for (std::size_t s = static_cast<std::size_t>(rank); s < layout.shards();
+         s += static_cast<std::size_t>(workers))
       held.push_back({s, layout.count(s)});
     return held;
   }
@@ -360,7 +366,8 @@ class engine {
 
   void issue(const command& c) {
     if (c.checkpoint) {
-      saved_ = coordinator_checkpoint{*c.checkpoint, portions_total_, duplicates_, backups(), coordinator_bytes_};
+      saved_ =
+          coordinator_checkpoint{*c.checkpoint, portions_total_, duplicates_, backups(), coordinator_bytes_};
       // The iteration's record as batch_complete completed it (its portions, backups, bytes).
       if (!saved_->logic.history.empty()) saved_->logic.history.back() = logic_->history().back();
     }
@@ -507,8 +514,9 @@ class engine {
     if (keep_last_pair && stopping_)
       for (auto& sh : shards_) sh.keep_last_pair(slot);
     if (is_coordinator() && (!saved_ || saved_->logic.iterations != iteration))
-      throw runtime_error(detail::concat("tether: worker ", me_, ": sandblaster_lbfgs: a checkpoint of iteration ",
-                                         iteration, " without the coordinator's state of that iteration"));
+      throw runtime_error(detail::concat("tether: worker ", me_,
+                                         ": sandblaster_lbfgs: a checkpoint of iteration ", iteration,
+                                         " without the coordinator's state of that iteration"));
     write_worker_checkpoint<T>(checkpoint_file(o_.checkpoint.path, me_), id_, iteration, shards_,
                                is_coordinator() ? &*saved_ : nullptr);
   }

@@ -10,7 +10,6 @@
 ///       // every worker: x is the minimiser, r.status, r.iterations, r.history ...
 ///     });
 
-#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -20,6 +19,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "tether/core/checkpoint.hpp"
 #include "tether/core/concepts.hpp"
 #include "tether/core/consistency.hpp"
 #include "tether/core/error.hpp"
@@ -28,7 +28,6 @@
 #include "tether/core/options_description.hpp"
 #include "tether/core/view.hpp"
 #include "tether/exec/serial.hpp"
-#include "tether/core/checkpoint.hpp"
 #include "tether/lbfgs/checkpoint.hpp"
 #include "tether/lbfgs/engine.hpp"
 #include "tether/lbfgs/options.hpp"
@@ -205,7 +204,7 @@ requires execution_space<Exec> && buffer<X> && buffer<G> result minimize(const E
                                comm.rank(),
                                comm.size(),
                                o.coordinator,
-                               std::min<std::size_t>(o.shards == 0 ? static_cast<std::size_t>(comm.size()) : o.shards, dim),
+                               shard_count(dim, comm.size(), o),
                                plan.count(),
                                samples,
                                iterate_fingerprint(o)};

@@ -82,7 +82,8 @@ struct options {
   double timeout = 300.0;         ///< seconds a worker waits for a message before it fails; > 0
   int coordinator = 0;            ///< the coordinating worker
   std::uint64_t seed = 0;         ///< batch::seed of every evaluation (objectives with noise)
-  checkpoint_options checkpoint{};  ///< writing checkpoints, and resuming from them
+  /// Writing checkpoints, and resuming from them (docs/algorithms/sandblaster_lbfgs.md#checkpoints).
+  checkpoint_options checkpoint{};
   /// Called on the coordinator after each iteration (progress, logging); not compared across workers.
   std::function<void(const iteration_record&)> on_iteration{};
 };
@@ -173,8 +174,9 @@ inline void validate(const options& o) {
   require(o.max_copies >= 1, "sandblaster_lbfgs: max_copies must be >= 1, got max_copies = 0");
   require(std::isfinite(o.timeout) && o.timeout > 0.0,
           "sandblaster_lbfgs: timeout must be a finite number of seconds > 0, got timeout = ", o.timeout);
-  require(o.checkpoint.every == 0 || !o.checkpoint.path.empty(), "sandblaster_lbfgs: checkpoint.every = ",
-          o.checkpoint.every, " needs a checkpoint.path (it is empty)");
+  require(o.checkpoint.every == 0 || !o.checkpoint.path.empty(),
+          "sandblaster_lbfgs: checkpoint.every = ", o.checkpoint.every,
+          " needs a checkpoint.path (it is empty)");
   require(o.checkpoint.every > 0 || o.checkpoint.path.empty(), "sandblaster_lbfgs: checkpoint.path = \"",
           o.checkpoint.path, "\" needs checkpoint.every > 0 (it is 0: no checkpoint would be written)");
 }

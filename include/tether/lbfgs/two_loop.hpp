@@ -53,7 +53,8 @@ class dot_matrix {
     newest_ = next_slot();
     if (count_ < m_) ++count_;
   }
-  /// Every b_i . b_j, row by row ((2m + 1)^2 values): with count() and newest(), the whole state (a checkpoint).
+  /// Every b_i . b_j, row by row ((2m + 1)^2 values): with count() and newest(), the whole state (a
+  /// checkpoint).
   [[nodiscard]] const std::vector<double>& values() const noexcept { return b_; }
   /// Restores a state read from values(), count() and newest() (lbfgs/checkpoint.hpp checks them).
   void restore(std::size_t count, std::size_t newest, std::vector<double> values) {
