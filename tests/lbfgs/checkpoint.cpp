@@ -341,6 +341,26 @@ TEST_CASE("A damaged or mismatched Sandblaster L-BFGS checkpoint fails on every 
     });
     check_refused(run_team(3, logit, x0, resume), x0, 1, f1, "not a Sandblaster L-BFGS checkpoint");
   }
+  SECTION("given to tether::optimizer") {
+    const std::size_t n = logit.dimension();
+    std::vector<std::string> errors(3);
+    std::vector<std::vector<double>> xs(3, std::vector<double>(n, 0.5));
+    tether::team team(3);
+    team.run([&](tether::team::worker& w) {
+      const auto me = static_cast<std::size_t>(w.rank());
+      tether::algo::lsgd<tether::team::worker, double> opt(w, n, {.lr = 0.1});
+      try {
+        opt.load(tether::lbfgs::checkpoint_file(dir.stem("ck"), w.rank()), xs[me]);
+      } catch (const tether::error& e) {
+        errors[me] = e.what();
+      }
+    });
+    for (std::size_t r = 0; r < 3; ++r) {
+      INFO(errors[r]);
+      CHECK(errors[r].find("another algorithm") != std::string::npos);
+      CHECK(xs[r] == std::vector<double>(n, 0.5));
+    }
+  }
 }
 
 TEST_CASE("Bad checkpoint options name the option and its value", "[lbfgs][checkpoint]") {
