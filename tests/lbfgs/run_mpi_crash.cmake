@@ -1,0 +1,43 @@
+# Runs lbfgs_mpi_crash's two jobs in WORK (see mpi_crash.cpp): a job whose coordinator dies after iteration 10
+# (checkpoints every 4), then a new job resuming from the files of iteration 8, bit-identical to the
+# uninterrupted run. Arguments (-D): MPIEXEC, NUMPROC_FLAG, FLAGS (a ;-list), EXE, RANKS, WORK
+file(REMOVE_RECURSE "${WORK}")
+file(MAKE_DIRECTORY "${WORK}")
+function(job mode)
+  execute_process(
+    COMMAND ${MPIEXEC} ${NUMPROC_FLAG} ${RANKS} ${FLAGS} --mca orte_abort_on_non_zero_status 0 ${EXE} ${mode}
+    WORKING_DIRECTORY "${WORK}"
+    OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc TIMEOUT 100)
+  message("--- ${mode}: exit ${rc}\n${out}${err}")
+  if(rc MATCHES "timeout")
+    message(FATAL_ERROR "${mode}: mpiexec did not return within 100 s")
+  endif()
+  set(out "${out}" PARENT_SCOPE)
+  set(rc "${rc}" PARENT_SCOPE)
+endfunction()
+
+math(EXPR last "${RANKS} - 1")
+job(crash)  # (mpiexec's exit status: Open MPI is told not to end the job when a rank fails)
+if(out MATCHES "the run finished")
+  message(FATAL_ERROR "crash: a rank finished the run")
+endif()
+foreach(r RANGE 1 ${last})
+  if(NOT out MATCHES "survivor rank ${r} failed after")
+    message(FATAL_ERROR "rank ${r} did not fail after the coordinator died")
+  endif()
+endforeach()
+foreach(r RANGE 0 ${last})
+  if(NOT EXISTS "${WORK}/ck.rank${r}")
+    message(FATAL_ERROR "rank ${r} left no checkpoint")
+  endif()
+endforeach()
+job(resume)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "resume: the job failed")
+endif()
+foreach(r RANGE 0 ${last})
+  if(NOT out MATCHES "rank ${r}: [0-9]+ iterations, resumed from iteration 8 bit-identical: yes")
+    message(FATAL_ERROR "rank ${r} did not resume bit-identical from iteration 8")
+  endif()
+endforeach()
+file(REMOVE_RECURSE "${WORK}")
