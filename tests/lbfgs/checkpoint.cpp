@@ -7,6 +7,7 @@
 
 #include <tether/algo/lsgd.hpp>
 #include <tether/comm/shared_memory.hpp>
+#include <tether/core/fnv1a.hpp>
 #include <tether/lbfgs/minimize.hpp>
 #include <tether/problems/logistic.hpp>
 #include <tether/problems/rosenbrock.hpp>
@@ -394,5 +395,60 @@ TEST_CASE("A checkpoint that cannot be written fails the run on every worker, x 
     CHECK(same_bits(w.x, x0));
     CHECK(w.error.find(stem) != std::string::npos);  // the writer's error, or the abort that carries it
     CHECK(w.error.find("cannot create") != std::string::npos);
+  }
+}
+
+namespace {
+
+/// Rewrites a checkpoint file's checksum for its (modified) payload: the container's header is 32 bytes, the
+/// checksum at 24 (core/checkpoint.hpp).
+void reseal(std::vector<unsigned char>& file) {
+  const std::uint64_t sum =
+      tether::detail::fnv1a(std::span<const unsigned char>(file.data() + 32, file.size() - 32));
+  std::memcpy(file.data() + 24, &sum, sizeof sum);
+}
+
+}  // namespace
+
+TEST_CASE("Damaged fields behind a valid checksum are refused on every worker or resumed, never a crash",
+          "[lbfgs][checkpoint]") {
+  scratch_dir dir("fields");
+  const std::vector<double> x0(logit.dimension(), 0.0);
+  auto o = base_options();
+  o.max_iterations = 6;
+  o.checkpoint = {.path = dir.stem("ck"), .every = 6};
+  REQUIRE_FALSE(run_team(2, logit, x0, o)[0].failed);
+  auto resume = base_options();
+  resume.max_iterations = 8;
+  resume.checkpoint.resume_from = dir.stem("ck");
+  const std::string f0 = tether::lbfgs::checkpoint_file(dir.stem("ck"), 0);
+  const auto good = read_bytes(f0);
+  const std::size_t iterations = 6, record = 10 * 8 + 1;
+  // The count of iteration records: before the records and the four counters at the end.
+  SECTION("the count of iteration records") {
+    auto bad = good;
+    const std::size_t at = bad.size() - 4 * 8 - iterations * record - 8;
+    const std::uint64_t huge = ~std::uint64_t{0} >> 4;
+    std::memcpy(bad.data() + at, &huge, sizeof huge);
+    reseal(bad);
+    write_bytes(f0, bad);
+    check_refused(run_team(2, logit, x0, resume), x0, 0, f0, "iteration records");
+  }
+  SECTION("one byte at a time, across the payload") {
+    int refused = 0, resumed = 0;
+    for (std::size_t at = 32; at < good.size(); at += (good.size() - 32) / 29) {
+      auto bad = good;
+      bad[at] ^= 0x5a;
+      reseal(bad);
+      write_bytes(f0, bad);
+      const auto out = run_team(2, logit, x0, resume);
+      INFO("byte " << at << ": " << out[0].error << " / " << out[1].error);
+      CHECK(out[0].failed == out[1].failed);
+      CHECK_FALSE(out[0].not_invalid_input);
+      CHECK_FALSE(out[1].not_invalid_input);
+      (out[0].failed ? refused : resumed) += 1;
+    }
+    CHECK(refused > 0);
+    CHECK(resumed > 0);  // the bytes of x, g and the history are data: any value is a valid checkpoint
   }
 }

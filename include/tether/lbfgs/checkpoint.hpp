@@ -198,11 +198,13 @@ inline coordinator_checkpoint get_coordinator(checkpoint_reader& r, const option
   s.x_norm = r.get<double>("|x|");
   s.past.resize(o.past);
   r.get_array(std::span<double>(s.past), "the past window");
-  s.history.resize(size("the iteration records"));
-  if (s.history.size() != s.iterations)
-    throw error(tether::detail::concat("tether: checkpoint ", r.path(), ": ", s.history.size(),
+  const std::size_t records = size("the iteration records");
+  if (records != s.iterations)
+    throw error(tether::detail::concat("tether: checkpoint ", r.path(), ": ", records,
                                        " iteration records for ", s.iterations, " iterations"));
-  for (iteration_record& h : s.history) {
+  // One record at a time: a damaged count runs out of bytes (truncated) before it allocates much.
+  for (std::size_t i = 0; i < records; ++i) {
+    iteration_record& h = s.history.emplace_back();
     h.iteration = size("an iteration record");
     h.f = r.get<double>("an iteration record");
     h.gradient_norm = r.get<double>("an iteration record");
