@@ -22,6 +22,7 @@
 ///       opt.finish(x);   // waits for the other replicas (or their loss); x = the server's parameters
 ///     });
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cmath>
@@ -30,17 +31,21 @@
 #include <exception>
 #include <functional>
 #include <limits>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
+#include "tether/core/checkpoint.hpp"
 #include "tether/core/concepts.hpp"
 #include "tether/core/config.hpp"
 #include "tether/core/consistency.hpp"
 #include "tether/core/error.hpp"
+#include "tether/core/fnv1a.hpp"
 #include "tether/core/optimizer.hpp"
 #include "tether/core/options_description.hpp"
 #include "tether/core/schedule.hpp"
@@ -329,6 +334,118 @@ class downpour {
     refresh_stats();
   }
 
+  /// Writes a checkpoint: this replica's complete state and `x` to `path` (core/checkpoint.hpp: written to
+  /// `path.tmp`, flushed, renamed), and the shards' to `path + ".shards"` on replica 0: their parameters, step
+  /// state (Adagrad's sums), versions and clocks, staged rounds, the replicas' clock bases, the warm start and
+  /// the replay generator. Collective: every replica calls it after the same step, with its own path; the shards
+  /// are written once every replica arrived (so they hold every push made before the cut and none after), and
+  /// no replica goes on before every file is written. A replica at another step, one that finished or was
+  /// lost, or a file that cannot be written is a tether::error on every replica. In replay mode the save takes
+  /// one turn of each replica (docs/algorithms/downpour.md#checkpoints). Host memory; the thread team.
+  template <buffer X>
+  void save(const std::string& path, X&& x) {
+    static_assert(checkpointable, "tether::algo::downpour::save: checkpoints run on the thread team, in host memory "
+                                  "(docs/algorithms/downpour.md#checkpoints)");
+    auto xv = as_view(x);
+    static_assert(std::is_same_v<std::remove_const_t<typename decltype(xv)::value_type>, T>,
+                  "tether::algo::downpour::save: x must hold the optimizer's value type");
+    tether::detail::require(!finished_, "downpour::save(\"", path, "\"): called after finish()");
+    tether::detail::require(xv.size() == n_, "downpour::save: x has ", xv.size(), " elements, expected n = ", n_);
+    checkpoint_writer w;
+    write_identity(w, replica_file);
+    w.put<stats_record>(stats_record::of(stats_));
+    w.put<std::uint64_t>(local_applied_);
+    w.put<std::uint64_t>(accrued_);
+    w.put<std::uint8_t>(static_cast<std::uint8_t>((joined_ ? 1 : 0) | (pending_ ? 2 : 0) | (fresh_acc_ ? 4 : 0)));
+    store_.save_replica(w);
+    for (const auto& b : local_state_) w.put_array<T>(std::span<const T>(b.data(), b.size()));
+    w.put_array<T>(accumulates() ? std::span<const T>(accumulator(), n_) : std::span<const T>());
+    w.put_array<T>(std::span<const T>(xv.data(), xv.size()));
+    const std::uint64_t steps = stats_.steps;
+    store_.save_cut(
+        steps, path,
+        [&](checkpoint_writer& h) {
+          write_identity(h, shards_file);
+          h.put<std::uint64_t>(steps);
+        },
+        [&] { write_checkpoint_file(path, w.bytes()); });
+  }
+
+  /// Restores a checkpoint written by save(): this replica's state and `x` from `path`, and (replica 0) the
+  /// shards' from `path + ".shards"`. Collective, on freshly constructed replicas (the same options, n and
+  /// replica count). Every field of every file is read and checked first: on a missing, truncated, corrupted or
+  /// mismatched file (another algorithm, other options, n, shard or replica count, rank), or files of different
+  /// steps, every replica throws tether::error naming the file and what is wrong (its own, or the failing
+  /// replica's), and nothing here, in the shards or in x has changed. In replay mode a run resumed from the
+  /// checkpoint of a step ends bit-identical to the run that saved it and went on; in the other modes it
+  /// resumes a valid run.
+  template <buffer X>
+  void load(const std::string& path, X&& x) {
+    static_assert(checkpointable, "tether::algo::downpour::load: checkpoints run on the thread team, in host memory "
+                                  "(docs/algorithms/downpour.md#checkpoints)");
+    auto xv = as_view(x);
+    static_assert(std::is_same_v<std::remove_const_t<typename decltype(xv)::value_type>, T> &&
+                      !std::is_const_v<typename decltype(xv)::value_type>,
+                  "tether::algo::downpour::load: x must be a mutable buffer of the optimizer's value type");
+    stats_record rec{};
+    std::uint64_t local_applied = 0, accrued = 0;
+    std::uint8_t flags = 0;
+    typename store_type::saved_replica handle;
+    std::array<std::vector<T>, LocalStep::state_size> state;
+    std::vector<T> acc(accumulates() ? n_ : 0), xs(n_);
+    std::optional<typename store_type::saved_shards> shards;
+    std::exception_ptr failure;
+    try {
+      tether::detail::require(xv.size() == n_, "downpour::load: x has ", xv.size(), " elements, expected n = ", n_);
+      tether::detail::require(stats_.steps == 0 && !joined_ && !finished_, "downpour::load(\"", path, "\"): replica ",
+                              comm_->rank(), " has taken ", stats_.steps,
+                              " steps: a checkpoint loads into a freshly constructed downpour only");
+      const auto bytes = read_checkpoint_file(path);
+      checkpoint_reader r(bytes, path);
+      read_identity(r, replica_file);
+      rec = r.get<stats_record>("the counters");
+      local_applied = r.get<std::uint64_t>("the local steps applied");
+      accrued = r.get<std::uint64_t>("the gradients accrued");
+      flags = r.get<std::uint8_t>("the join and accrual flags");
+      if (flags > 7) throw error(tether::detail::concat("tether: checkpoint ", path, ": bad flags ", int{flags}));
+      handle = store_.read_replica(r);
+      for (auto& b : state) {
+        b.resize(n_);
+        r.get_array<T>(std::span<T>(b), "a local step state buffer");
+      }
+      r.get_array<T>(std::span<T>(acc), "the accrued gradient");
+      r.get_array<T>(std::span<T>(xs), "the parameters");
+      r.expect_end();
+      if (comm_->rank() == 0) {
+        const std::string spath = store_type::shards_path(path);
+        const auto sbytes = read_checkpoint_file(spath);
+        checkpoint_reader sr(sbytes, spath);
+        read_identity(sr, shards_file);
+        sr.expect_equal<std::uint64_t>(sr.get<std::uint64_t>("the step"), rec.steps, "step (replica 0's file)");
+        shards.emplace(store_.read_shards(sr));
+        sr.expect_end();
+      }
+    } catch (const std::exception&) {
+      failure = std::current_exception();
+    }
+    store_.load_cut(rec.steps, path, failure, shards ? &*shards : nullptr);
+    // Every replica read and checked its files: commit.
+    rec.to(stats_);
+    local_applied_ = local_applied;
+    accrued_ = accrued;
+    joined_ = (flags & 1) != 0;
+    pending_ = (flags & 2) != 0;
+    fresh_acc_ = (flags & 4) != 0;
+    store_.restore_replica(std::move(handle));
+    for (std::size_t k = 0; k != LocalStep::state_size; ++k)
+      std::copy(state[k].begin(), state[k].end(), local_state_[k].data());
+    if (accumulates()) std::copy(acc.begin(), acc.end(), accumulator());
+    std::copy(xs.begin(), xs.end(), xv.data());
+    counters_at_start_.bytes_sent = comm_->counters().bytes_sent - rec.bytes_sent;
+    counters_at_start_.bytes_received = comm_->counters().bytes_received - rec.bytes_received;
+    refresh_stats();
+  }
+
   /// True on a rank that holds shards (MPI's last `servers` ranks); always false on the thread team.
   [[nodiscard]] bool is_server() const noexcept {
     if constexpr (requires { store_.is_server(); }) return store_.is_server();
@@ -382,6 +499,79 @@ class downpour {
   using clock = std::chrono::steady_clock;
   static double seconds(clock::time_point a, clock::time_point b) {
     return std::chrono::duration<double>(b - a).count();
+  }
+
+  // --- checkpoints ----------------------------------------------------------------------------------------
+
+  /// True where save() and load() are available: the placement's store takes part in checkpoints, host memory.
+  static constexpr bool checkpointable =
+      std::is_same_v<memory_space, mem::host> && requires(store_type& s, checkpoint_writer& w) { s.save_replica(w); };
+
+  static constexpr const char* replica_file = "replica";
+  static constexpr const char* shards_file = "shards";
+
+  /// The counters a replica's checkpoint holds (replica_stats may grow fields; the store holds the rest).
+  struct stats_record {
+    std::uint64_t steps, rounds, skipped_nonfinite, excluded_nonfinite, bytes_sent, bytes_received, pushes, fetches;
+    double seconds_compute, seconds_comm;
+    static stats_record of(const ps::replica_stats& s) {
+      return {s.steps,          s.rounds,       s.skipped_nonfinite, s.excluded_nonfinite, s.bytes_sent,
+              s.bytes_received, s.pushes,       s.fetches,           s.seconds_compute,    s.seconds_comm};
+    }
+    void to(ps::replica_stats& s) const {
+      s.steps = steps;
+      s.rounds = rounds;
+      s.skipped_nonfinite = skipped_nonfinite;
+      s.excluded_nonfinite = excluded_nonfinite;
+      s.pushes = pushes;
+      s.fetches = fetches;
+      s.seconds_compute = seconds_compute;
+      s.seconds_comm = seconds_comm;
+    }
+  };
+
+  /// The replicas: every rank but the servers.
+  [[nodiscard]] int replicas() const noexcept {
+    return placement_type::has_servers ? comm_->size() - opt_.servers : comm_->size();
+  }
+
+  /// What a checkpoint file must match: the algorithm and the kind of file (a replica's, or the shards'), the
+  /// types (shard step, local step, execution space, value type), the options.
+  static std::uint64_t algorithm_fingerprint(const char* kind) {
+    std::uint64_t h = tether::detail::fnv1a_offset;
+    for (const char* name : {"tether::algo::downpour", kind, typeid(ShardStep).name(), typeid(LocalStep).name(),
+                             typeid(Exec).name(), typeid(T).name()})
+      h = tether::detail::fnv1a(name, h);
+    return h;
+  }
+  [[nodiscard]] std::uint64_t options_fingerprint_all() const {
+    std::uint64_t h = tether::detail::fnv1a_offset;
+    for (std::uint64_t v : {options_fingerprint(shared()), options_fingerprint(opt_.shard_step),
+                            options_fingerprint(opt_.local_step)})
+      h = tether::detail::fnv1a_u64(v, h);
+    return h;
+  }
+  void write_identity(checkpoint_writer& w, const char* kind) const {
+    w.put<std::uint64_t>(algorithm_fingerprint(kind));
+    w.put<std::uint64_t>(n_);
+    w.put<std::int32_t>(replicas());
+    w.put<std::uint64_t>(opt_.shards);
+    w.put<std::int32_t>(comm_->rank());
+    w.put<std::uint64_t>(options_fingerprint_all());
+  }
+  void read_identity(checkpoint_reader& r, const char* kind) const {
+    if (r.get<std::uint64_t>("the algorithm") != algorithm_fingerprint(kind))
+      throw error(tether::detail::concat("tether: checkpoint ", r.path(), ": not a ", kind, " file of this downpour: ",
+                                         "written by another algorithm (or by a downpour with another shard step, ",
+                                         "local step, execution space or value type, or it is its ",
+                                         std::string_view(kind) == replica_file ? "shards'" : "replicas'", " file)"));
+    r.expect_equal<std::uint64_t>(r.get<std::uint64_t>("n"), n_, "n");
+    r.expect_equal<std::int32_t>(r.get<std::int32_t>("the replica count"), replicas(), "replicas");
+    r.expect_equal<std::uint64_t>(r.get<std::uint64_t>("the shard count"), opt_.shards, "shards");
+    r.expect_equal<std::int32_t>(r.get<std::int32_t>("the rank"), comm_->rank(), "rank");
+    if (r.get<std::uint64_t>("the options") != options_fingerprint_all())
+      throw error(tether::detail::concat("tether: checkpoint ", r.path(), ": written with other options than this ",
+                                         "downpour's"));
   }
 
   /// Holds this replica's replay turn for one step (no-op outside replay mode). On an exception the turn

@@ -65,6 +65,17 @@ class membership {
     return s.state.compare_exchange_strong(expected, replica_state::live, std::memory_order_acq_rel);
   }
 
+  /// Waiting or live -> live, with clock base `base` and `steps` steps, its lease renewed (a checkpoint's replica
+  /// restored into a new store). False when it was done or lost.
+  bool restore_live(int r, std::uint64_t base, std::uint64_t steps) noexcept {
+    auto& s = at(r);
+    auto cur = s.state.load(std::memory_order_acquire);
+    if (cur != replica_state::waiting && cur != replica_state::live) return false;
+    s.base.store(base, std::memory_order_release);
+    renew(r, steps);
+    return s.state.compare_exchange_strong(cur, replica_state::live, std::memory_order_acq_rel);
+  }
+
   /// Waiting or live -> done. False when it was lost (or already done).
   bool finish(int r) noexcept { return leave(r, replica_state::done); }
 

@@ -4,12 +4,15 @@
 /// execution space's memory, updated by the step policy with tether's fused kernel. No locking here: a
 /// placement (ps/team_store.hpp, ps/mpi_store.hpp) serialises the calls on a shard.
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <utility>
 #include <vector>
 
+#include "tether/core/checkpoint.hpp"
 #include "tether/core/concepts.hpp"
 #include "tether/core/kernels.hpp"
 #include "tether/core/optimizer.hpp"
@@ -73,6 +76,37 @@ class shard {
 
   /// A buffer of the slice's size in Exec's memory (a bulk-synchronous round's staging area).
   [[nodiscard]] buffer_type make_buffer() const { return exec_.template allocate<T>(size(), T(0)); }
+
+  /// A shard's state as a checkpoint holds it (host memory): version, parameters, step state.
+  struct saved {
+    std::uint64_t version = 0;
+    std::vector<T> x;
+    std::array<std::vector<T>, Step::state_size> state;
+  };
+  /// Writes the version, the parameters and the step state (host memory only).
+  void save(checkpoint_writer& w) const {
+    w.put<std::uint64_t>(version_);
+    w.put_array<T>(std::span<const T>(x_.data(), x_.size()));
+    for (const auto& b : state_) w.put_array<T>(std::span<const T>(b.data(), b.size()));
+  }
+  /// Reads what save() wrote, checking the sizes against this shard's; changes nothing here.
+  [[nodiscard]] saved read(checkpoint_reader& r) const {
+    saved s;
+    s.version = r.template get<std::uint64_t>("a shard's version");
+    s.x.resize(size());
+    r.template get_array<T>(std::span<T>(s.x), "a shard's parameters");
+    for (auto& b : s.state) {
+      b.resize(size());
+      r.template get_array<T>(std::span<T>(b), "a shard's step state");
+    }
+    return s;
+  }
+  /// Sets the state read by read().
+  void restore(const saved& s) {
+    version_ = s.version;
+    std::copy(s.x.begin(), s.x.end(), x_.data());
+    for (std::size_t k = 0; k != Step::state_size; ++k) std::copy(s.state[k].begin(), s.state[k].end(), state_[k].data());
+  }
 
   /// The parameters and step state buffer k, in Exec's memory.
   [[nodiscard]] view<T, memory_space> parameters() noexcept { return {x_.data(), x_.size()}; }

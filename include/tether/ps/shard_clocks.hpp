@@ -7,8 +7,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <span>
 #include <vector>
 
+#include "tether/core/checkpoint.hpp"
 #include "tether/ps/membership.hpp"
 
 namespace tether::ps {
@@ -47,6 +49,17 @@ class shard_clocks {
   void read(int r, std::uint64_t version) noexcept {
     last_read_[at(r)] = version;
     own_since_[at(r)] = 0;
+  }
+
+  /// Writes the counters (a checkpoint's).
+  void save(checkpoint_writer& w) const {
+    for (const auto* v : {&applied_, &last_read_, &own_since_}) w.put_array<std::uint64_t>(std::span<const std::uint64_t>(*v));
+  }
+  /// Reads what save() wrote (as many replicas as here) into `out`; changes nothing here.
+  void read(checkpoint_reader& r, shard_clocks& out) const {
+    out = *this;
+    for (auto* v : {&out.applied_, &out.last_read_, &out.own_since_})
+      r.get_array<std::uint64_t>(std::span<std::uint64_t>(*v), "a shard's clocks");
   }
 
   /// Pushes of replica r applied on this shard.

@@ -5,9 +5,12 @@
 /// same bits on every run, whatever order the pushes arrived in). No locking: the placement serialises calls.
 
 #include <cstddef>
+#include <algorithm>
 #include <cstdint>
+#include <span>
 #include <vector>
 
+#include "tether/core/checkpoint.hpp"
 #include "tether/core/kernels.hpp"
 #include "tether/ps/membership.hpp"
 #include "tether/ps/shard.hpp"
@@ -66,6 +69,45 @@ class sync_round {
       if (!staged(r)) continue;
       clocks.applied(r);
       staged_[at(r)] = 0;
+    }
+  }
+
+  /// The staged pushes as a checkpoint holds them: flags, rates and each staged push (host memory).
+  struct saved {
+    std::vector<char> staged;
+    std::vector<T> lr;
+    std::vector<std::vector<T>> slots;  // empty for a replica with nothing staged
+  };
+  /// Writes the staged flags, rates and pushes (a checkpoint's).
+  void save(checkpoint_writer& w) const {
+    w.put_array<char>(std::span<const char>(staged_));
+    w.put_array<T>(std::span<const T>(lr_));
+    for (std::size_t r = 0; r < staged_.size(); ++r)
+      if (staged_[r] != 0) w.put_array<T>(std::span<const T>(slots_[r].data(), slots_[r].size()));
+  }
+  /// Reads what save() wrote for a shard of `count` parameters; changes nothing here.
+  [[nodiscard]] saved read(checkpoint_reader& r, std::size_t count) const {
+    saved s;
+    s.staged.resize(staged_.size());
+    s.lr.resize(lr_.size());
+    r.get_array<char>(std::span<char>(s.staged), "a round's staged flags");
+    r.get_array<T>(std::span<T>(s.lr), "a round's rates");
+    s.slots.resize(staged_.size());
+    for (std::size_t k = 0; k < staged_.size(); ++k) {
+      if (s.staged[k] == 0) continue;
+      s.slots[k].resize(count);
+      r.get_array<T>(std::span<T>(s.slots[k]), "a round's staged push");
+    }
+    return s;
+  }
+  /// Sets the state read by read().
+  void restore(shard_type& sh, const saved& s) {
+    for (std::size_t k = 0; k < staged_.size(); ++k) {
+      staged_[k] = s.staged[k];
+      lr_[k] = s.lr[k];
+      if (s.staged[k] == 0) continue;
+      if (slots_[k].size() != sh.size()) slots_[k] = sh.make_buffer();
+      std::copy(s.slots[k].begin(), s.slots[k].end(), slots_[k].data());
     }
   }
 

@@ -8,18 +8,22 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <exception>
 #include <memory>
 #include <mutex>
 #include <span>
+#include <string>
 #include <utility>
 #include <vector>
 
 #include "tether/comm/team/worker.hpp"
+#include "tether/core/checkpoint.hpp"
 #include "tether/core/consistency.hpp"
 #include "tether/core/error.hpp"
 #include "tether/core/rng.hpp"
@@ -112,10 +116,13 @@ class server {
       std::unique_lock lk(sl.m);
       if (mode != consistency_mode::asynchronous) {
         rep.seconds_waiting += wait(sl.cv, lk, r, [&] {
-          if (members_.lost(r)) return true;
+          if (members_.lost(r) || released_by_cut(r)) return true;
           if (mode == consistency_mode::bulk_synchronous && sl.round.staged(r)) return false;
           return opt_.consistency.may_push(sl.clocks.clock(members_, r), sl.clocks.slowest(members_));
         });
+        // Released by a checkpoint's cut with its last push still staged: that round is applied as it stands.
+        if (mode == consistency_mode::bulk_synchronous && sl.round.staged(r) && !members_.lost(r))
+          sl.round.apply(sl.data, sl.clocks);
       }
       if (members_.lost(r)) {
         rep.dropped = true;
@@ -147,7 +154,7 @@ class server {
       auto& sl = *slots_[s];
       std::unique_lock lk(sl.m);
       if (opt_.consistency.mode == consistency_mode::bulk_synchronous)
-        waited += wait(sl.cv, lk, r, [&] { return !sl.round.staged(r) || members_.lost(r); });
+        waited += wait(sl.cv, lk, r, [&] { return !sl.round.staged(r) || members_.lost(r) || released_by_cut(r); });
       sl.data.read(x + layout_.begin(s));
       sl.clocks.read(r, sl.data.version());
       versions[s] = sl.data.version();
@@ -204,6 +211,161 @@ class server {
     for (int r : members_.expired()) lose(r, loss_reason::lease_expired);
   }
 
+  // --- checkpoints ---------------------------------------------------------------------------------------
+
+  /// The shared state a checkpoint holds (host memory): every shard's parameters, step state and version, its
+  /// clocks and staged round; each replica's clock base and steps; initialisation, warm start and the replay
+  /// generator.
+  struct saved {
+    std::vector<typename shard<Step, Exec, T>::saved> shards;
+    std::vector<shard_clocks> clocks;
+    std::vector<typename sync_round<Step, Exec, T>::saved> rounds;
+    std::vector<std::uint64_t> bases, steps;
+    std::uint8_t initialized = 0, warm_over = 0;
+    std::int32_t initializer = -1;
+    std::uint64_t warm_pushes = 0;
+    rng gen{0};
+  };
+
+  /// Writes the shared state (during a cut, when no replica takes steps).
+  void save(checkpoint_writer& w) {
+    for (auto& sp : slots_) {
+      std::lock_guard lk(sp->m);
+      sp->data.save(w);
+      sp->clocks.save(w);
+      sp->round.save(w);
+    }
+    std::lock_guard lk(m_);
+    const auto p = static_cast<std::size_t>(members_.size());
+    std::vector<std::uint64_t> bases(p), steps(p);
+    for (int r = 0; r < members_.size(); ++r) {
+      bases[static_cast<std::size_t>(r)] = members_.base(r);
+      steps[static_cast<std::size_t>(r)] = members_.steps(r);
+    }
+    w.put_array<std::uint64_t>(std::span<const std::uint64_t>(bases));
+    w.put_array<std::uint64_t>(std::span<const std::uint64_t>(steps));
+    w.put<std::uint8_t>(initialized_ ? 1 : 0);
+    w.put<std::int32_t>(initializer_);
+    w.put<std::uint8_t>(warm_over_ ? 1 : 0);
+    w.put<std::uint64_t>(warm_pushes_);
+    w.put<rng>(rng_);
+  }
+
+  /// Reads what save() wrote, checking its sizes against this store's; changes nothing here.
+  [[nodiscard]] saved read(checkpoint_reader& r) {
+    saved s;
+    const auto p = static_cast<std::size_t>(members_.size());
+    for (auto& sp : slots_) {
+      std::lock_guard lk(sp->m);
+      s.shards.push_back(sp->data.read(r));
+      s.clocks.push_back(sp->clocks);
+      sp->clocks.read(r, s.clocks.back());
+      s.rounds.push_back(sp->round.read(r, sp->data.size()));
+    }
+    s.bases.resize(p);
+    s.steps.resize(p);
+    r.get_array<std::uint64_t>(std::span<std::uint64_t>(s.bases), "the replicas' clock bases");
+    r.get_array<std::uint64_t>(std::span<std::uint64_t>(s.steps), "the replicas' steps");
+    s.initialized = r.get<std::uint8_t>("the initialised flag");
+    s.initializer = r.get<std::int32_t>("the initialising replica");
+    s.warm_over = r.get<std::uint8_t>("the warm-start flag");
+    s.warm_pushes = r.get<std::uint64_t>("the warm start's pushes");
+    s.gen = r.get<rng>("the replay generator");
+    if (s.initialized > 1 || s.warm_over > 1 || s.initializer < -1 || s.initializer >= members_.size() ||
+        (s.initialized != 0) != (s.initializer >= 0))
+      throw error(tether::detail::concat("tether: checkpoint ", r.path(), ": its initialisation state (initialised = ",
+                                         int{s.initialized}, ", by replica ", s.initializer,
+                                         ") does not fit this store of ", members_.size(), " replicas"));
+    return s;
+  }
+
+  /// Sets the state read by read() (during a cut: every replica waits in it).
+  void restore(const saved& s) {
+    for (std::size_t k = 0; k < slots_.size(); ++k) {
+      auto& sl = *slots_[k];
+      std::lock_guard lk(sl.m);
+      sl.data.restore(s.shards[k]);
+      sl.clocks = s.clocks[k];
+      sl.round.restore(sl.data, s.rounds[k]);
+    }
+    std::lock_guard lk(m_);
+    for (int r = 0; r < members_.size(); ++r)
+      members_.restore_live(r, s.bases[static_cast<std::size_t>(r)], s.steps[static_cast<std::size_t>(r)]);
+    initialized_ = s.initialized != 0;
+    initializer_ = s.initializer;
+    warm_over_ = s.warm_over != 0;
+    warm_pushes_ = s.warm_pushes;
+    rng_ = s.gen;
+  }
+
+  /// A checkpoint's cut (`saving`: save, else load), collective over every replica; `op` names it in errors. A save
+  /// during the warm start is refused at once (the joiners wait for its end in their first step). Replica r
+  /// arrives after `steps` steps, with `failure` when it could not do its part so far (load: read its files); in
+  /// replay mode it holds the turn and hands it to a replica not yet arrived. When all arrived: any failure, or
+  /// steps that differ, is a tether::error on every replica (its own, or one naming the failing replica's). Else
+  /// each runs `work()` (save: write its file, and replica 0 the shards'; load: replica 0 restores the shards),
+  /// which returns its failure; once all are done, any failure is an error on every replica. The last to
+  /// leave draws the next replay turn. A replica that finished or was lost before all arrived fails the cut
+  /// on every replica waiting in it (their leases are renewed while they wait).
+  template <class Work>
+  void cut(int r, bool saving, std::uint64_t steps, std::exception_ptr failure, const std::string& op, Work&& work) {
+    const auto p = static_cast<std::size_t>(members_.size());
+    const auto me = static_cast<std::size_t>(r);
+    std::unique_lock lk(m_);
+    wait(cv_, lk, r, [&] { return cut_.arrived < members_.size() && cut_.left == 0; });  // the last cut is over
+    if (saving && !warm_over_) {  // the joiners wait in their first step for the warm start to end: they cannot arrive
+      if (opt_.replay.enabled && turn_ == r) draw_turn();
+      throw error(tether::detail::concat("tether: downpour::", op, ": during the warm start (replica 0 has taken ",
+                                         members_.steps(0), " of warm_start = ", opt_.warm_start,
+                                         " steps): a checkpoint needs every replica joined"));
+    }
+    if (cut_.steps.size() != p) {
+      cut_.steps.assign(p, 0);
+      cut_.failures.assign(p, nullptr);
+      cut_.in.assign(p, 0);
+    }
+    cut_.steps[me] = steps;
+    cut_.failures[me] = failure;
+    cut_.in[me] = 1;
+    cut_count_.store(++cut_.arrived, std::memory_order_release);
+    if (opt_.replay.enabled && turn_ == r) draw_turn();
+    cv_.notify_all();
+    lk.unlock();
+    notify_slots();  // a replica the consistency rule holds back may be released by this arrival
+    lk.lock();
+    int gone = -1;
+    wait(cv_, lk, r, [&] {
+      if (cut_.arrived == members_.size()) return true;
+      for (int q = 0; q < members_.size(); ++q)
+        if (members_.gone(q)) gone = q;
+      return gone >= 0;
+    });
+    if (cut_.arrived != members_.size()) {  // a replica is gone: this cut can never complete
+      cut_.in[me] = 0;
+      cut_count_.store(--cut_.arrived, std::memory_order_release);
+      if (opt_.replay.enabled && turn_ < 0) draw_turn();
+      throw error(tether::detail::concat("tether: downpour::", op, ": replica ", gone, " ",
+                                         members_.lost(gone) ? "was lost" : "finished",
+                                         " before every replica arrived: a checkpoint takes every replica"));
+    }
+    if (opt_.replay.enabled) turn_ = -1;  // no turn until the cut is over
+    leave_guard leave{*this, lk};
+    check_verdict(r, op, "could not load its checkpoint", true);
+    lk.unlock();
+    std::exception_ptr mine;
+    try {
+      mine = work();
+    } catch (const std::exception&) {
+      mine = std::current_exception();
+    }
+    lk.lock();
+    cut_.failures[me] = mine;
+    ++cut_.done;
+    cv_.notify_all();
+    wait(cv_, lk, r, [&] { return cut_.done == members_.size(); });
+    check_verdict(r, op, "failed", false);
+  }
+
   // --- replay turns ----------------------------------------------------------------------------------------
 
   /// Blocks until it is replica r's turn (replay mode). Returns the seconds waited.
@@ -218,6 +380,82 @@ class server {
   }
 
  private:
+  /// A checkpoint cut in progress (under m_).
+  struct cut_board {
+    int arrived = 0, done = 0, left = 0;
+    std::vector<std::uint64_t> steps;
+    std::vector<std::exception_ptr> failures;
+    std::vector<char> in;  // arrived at the cut in progress
+  };
+
+  /// Leaves a cut that every replica arrived at (normally or by an exception): the last one out clears it and
+  /// draws the next replay turn.
+  struct leave_guard {
+    server& s;
+    std::unique_lock<std::mutex>& lk;
+    leave_guard(server& sv, std::unique_lock<std::mutex>& l) : s(sv), lk(l) {}
+    leave_guard(const leave_guard&) = delete;
+    leave_guard& operator=(const leave_guard&) = delete;
+    ~leave_guard() {
+      if (!lk.owns_lock()) lk.lock();
+      if (++s.cut_.left == s.members_.size()) {
+        s.cut_ = {.steps = std::move(s.cut_.steps), .failures = {}, .in = {}};
+        s.cut_.failures.assign(s.cut_.steps.size(), nullptr);
+        s.cut_.in.assign(s.cut_.steps.size(), 0);
+        s.cut_count_.store(0, std::memory_order_release);
+        if (s.opt_.replay.enabled) s.draw_turn();
+      }
+      s.cv_.notify_all();
+    }
+  };
+
+  /// True when every other live replica waits in a checkpoint's cut: a consistency rule that holds replica r
+  /// back for them releases it (bulk-synchronous: its fetch reads the shards without the round it pushed, and a
+  /// round it must close before its next push is applied as it stands; bounded: its push is applied beyond the
+  /// bound), so that r reaches the cut too. Deterministic: the others stand still.
+  [[nodiscard]] bool released_by_cut(int r) const noexcept {
+    const int in_cut = cut_count_.load(std::memory_order_acquire);
+    if (in_cut == 0) return false;
+    int others = 0;
+    for (int q = 0; q < members_.size(); ++q)
+      if (q != r && members_.live(q)) ++others;
+    return in_cut == others && members_.live(r);
+  }
+
+  /// Wakes the replicas waiting on a shard.
+  void notify_slots() {
+    for (auto& sp : slots_) {
+      std::lock_guard lk(sp->m);
+      sp->cv.notify_all();
+    }
+  }
+
+  /// After every replica reported (under m_): its own failure rethrown, another's named, or (`steps`) the
+  /// replicas' steps that differ, as a tether::error on every replica.
+  void check_verdict(int r, const std::string& op, const char* what, bool steps) const {
+    const auto me = static_cast<std::size_t>(r);
+    if (cut_.failures[me]) std::rethrow_exception(cut_.failures[me]);
+    for (std::size_t q = 0; q < cut_.failures.size(); ++q) {
+      if (!cut_.failures[q]) continue;
+      std::string why = "unknown error";
+      try {
+        std::rethrow_exception(cut_.failures[q]);
+      } catch (const std::exception& e) {
+        why = e.what();
+      }
+      throw error(tether::detail::concat("tether: downpour::", op, ": replica ", q, " ", what, ": ", why));
+    }
+    if (!steps) return;
+    bool same = true;
+    for (const auto k : cut_.steps) same = same && k == cut_.steps[0];
+    if (same) return;
+    std::string list;
+    for (std::size_t q = 0; q < cut_.steps.size(); ++q)
+      list += tether::detail::concat(q == 0 ? "" : ", ", "replica ", q, " at step ", cut_.steps[q]);
+    throw error(tether::detail::concat("tether: downpour::", op, ": the replicas are at different steps (", list,
+                                       "): every replica must save, and load, the checkpoint of the same step"));
+  }
+
   /// Waits on `cv` until `pred` holds; every tick renews r's lease and declares lost the replicas whose lease
   /// expired (with `lk` released). Returns the seconds waited.
   template <class Lock, class Pred>
@@ -280,8 +518,10 @@ class server {
   /// initialised, only to the initialising candidate). (Under m_.)
   void draw_turn() {
     std::vector<int> eligible;
+    const bool cut = cut_.arrived > 0 && cut_.left == 0;  // a checkpoint's cut: to a replica not yet arrived
     for (int r = 0; r < members_.size(); ++r)
-      if (members_.live(r) && (initialized_ || r == candidate())) eligible.push_back(r);
+      if (members_.live(r) && (cut ? cut_.in[static_cast<std::size_t>(r)] == 0 : initialized_ || r == candidate()))
+        eligible.push_back(r);
     turn_ = eligible.empty() ? -1 : eligible[static_cast<std::size_t>(rng_.below(eligible.size()))];
     cv_.notify_all();
   }
@@ -299,6 +539,8 @@ class server {
   std::uint64_t warm_pushes_ = 0;
   int turn_ = -1;
   rng rng_;
+  cut_board cut_;
+  std::atomic<int> cut_count_{0};  // cut_.arrived, for the shards' waits (which do not hold m_)
 };
 
 }  // namespace detail_team
@@ -394,6 +636,68 @@ class team_store {
   /// Replay mode: waits for this replica's turn / hands the turn on.
   void acquire_turn() { waited_ += server_->acquire_turn(rank_); }
   void release_turn() { server_->release_turn(rank_); }
+  // --- checkpoints (algo::downpour::save/load) ---------------------------------------------------------------
+
+  using saved_shards = typename server_type::saved;
+  /// What a replica's checkpoint holds of its handle: the versions it last read, its pushes' tally, the seconds
+  /// it waited.
+  struct saved_replica {
+    std::vector<std::uint64_t> versions;
+    push_tally tally{};
+    double waited = 0.0;
+  };
+
+  /// The file of the shared state that goes with replica 0's checkpoint `path`.
+  [[nodiscard]] static std::string shards_path(const std::string& path) { return path + ".shards"; }
+
+  /// Collective save (server::cut): in replay mode it takes a turn; replica 0 writes `header(w)` and the shared
+  /// state to shards_path(path); every replica runs `write_own()` (which writes its own file).
+  template <class Header, class Own>
+  void save_cut(std::uint64_t steps, const std::string& path, Header&& header, Own&& write_own) {
+    if (server_->options().replay.enabled) acquire_turn();
+    server_->cut(rank_, true, steps, nullptr, "save(\"" + path + "\")", [&]() -> std::exception_ptr {
+      if (rank_ == 0) {
+        checkpoint_writer w;
+        header(w);
+        server_->save(w);
+        write_checkpoint_file(shards_path(path), w.bytes());
+      }
+      write_own();
+      return nullptr;
+    });
+  }
+  /// Reads the shared state after a shards file's header; changes nothing.
+  [[nodiscard]] saved_shards read_shards(checkpoint_reader& r) { return server_->read(r); }
+  /// Collective load of `path` (server::cut): every replica reports its step and whether it read its files; then replica 0
+  /// (`shards` non-null) restores the shared state.
+  void load_cut(std::uint64_t steps, const std::string& path, std::exception_ptr failure, const saved_shards* shards) {
+    server_->cut(rank_, false, steps, std::move(failure), "load(\"" + path + "\")", [&]() -> std::exception_ptr {
+      if (shards != nullptr) server_->restore(*shards);
+      return nullptr;
+    });
+  }
+  /// Writes this handle's part of the replica's checkpoint.
+  void save_replica(checkpoint_writer& w) const {
+    w.put_array<std::uint64_t>(std::span<const std::uint64_t>(versions_));
+    w.put<push_tally>(tally_);
+    w.put<double>(waited_);
+  }
+  /// Reads what save_replica() wrote; changes nothing.
+  [[nodiscard]] saved_replica read_replica(checkpoint_reader& r) const {
+    saved_replica s;
+    s.versions.resize(versions_.size());
+    r.get_array<std::uint64_t>(std::span<std::uint64_t>(s.versions), "the versions last read");
+    s.tally = r.get<push_tally>("the pushes' tally");
+    s.waited = r.get<double>("the seconds waited");
+    return s;
+  }
+  /// Sets what read_replica() read.
+  void restore_replica(saved_replica s) {
+    versions_ = std::move(s.versions);
+    tally_ = s.tally;
+    waited_ = s.waited;
+  }
+
   /// True when this replica was declared lost.
   [[nodiscard]] bool lost() const noexcept { return server_->members().lost(rank_); }
   /// Seconds this handle waited so far (consistency, warm start, turns, finish).
