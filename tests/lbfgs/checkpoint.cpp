@@ -14,8 +14,6 @@
 
 #include <catch2/catch.hpp>
 
-#include <unistd.h>
-
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
@@ -25,16 +23,17 @@
 #include <string>
 #include <vector>
 
+#include "../common/checkpoint_files.hpp"
+
 namespace fs = std::filesystem;
 
 namespace {
 
-/// A fresh directory for one test's files, removed at the end.
+/// A fresh directory for one test's files (tether_test::scratch_dir's), removed at the end.
 struct scratch_dir {
   fs::path dir;
   explicit scratch_dir(const char* name)
-      : dir(fs::temp_directory_path() /
-            fs::path(std::string("tether_lbfgs_ck_") + std::to_string(::getpid()) + "_" + name)) {
+      : dir(tether_test::scratch_dir(std::string("tether_lbfgs_ck_") + name)) {
     fs::remove_all(dir);
     fs::create_directories(dir);
   }
@@ -127,16 +126,6 @@ tether::lbfgs::options base_options() {
   o.shards = 3;
   o.timeout = 60.0;
   return o;
-}
-
-std::vector<unsigned char> read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void write_bytes(const std::string& path, const std::vector<unsigned char>& b) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
 }
 
 /// Every worker failed with tether::error, `own` (its file's problem) on worker `rank`, and x is unchanged.
@@ -272,8 +261,8 @@ TEST_CASE("A damaged or mismatched Sandblaster L-BFGS checkpoint fails on every 
   resume.checkpoint.resume_from = dir.stem("ck");
   const std::string f1 = tether::lbfgs::checkpoint_file(dir.stem("ck"), 1);
   const std::string f0 = tether::lbfgs::checkpoint_file(dir.stem("ck"), 0);
-  const auto good1 = read_bytes(f1);
-  const auto good0 = read_bytes(f0);
+  const auto good1 = tether_test::bytes_of(f1);
+  const auto good0 = tether_test::bytes_of(f0);
   REQUIRE(good1.size() > 64);
 
   SECTION("missing") {
@@ -281,19 +270,19 @@ TEST_CASE("A damaged or mismatched Sandblaster L-BFGS checkpoint fails on every 
     check_refused(run_team(3, logit, x0, resume), x0, 1, f1, "cannot open");
   }
   SECTION("truncated") {
-    write_bytes(f1, std::vector<unsigned char>(good1.begin(), good1.end() - 9));
+    tether_test::write_bytes(f1, std::vector<char>(good1.begin(), good1.end() - 9));
     check_refused(run_team(3, logit, x0, resume), x0, 1, f1, "truncated");
   }
   SECTION("a flipped byte") {
     auto bad = good1;
     bad[bad.size() / 2] ^= 0x10;
-    write_bytes(f1, bad);
+    tether_test::write_bytes(f1, bad);
     check_refused(run_team(3, logit, x0, resume), x0, 1, f1, "checksum");
   }
   SECTION("the coordinator's file damaged") {
     auto bad = good0;
     bad[bad.size() - 5] ^= 0x01;
-    write_bytes(f0, bad);
+    tether_test::write_bytes(f0, bad);
     check_refused(run_team(3, logit, x0, resume), x0, 0, f0, "checksum");
   }
   SECTION("workers at different iterations") {
@@ -402,9 +391,9 @@ namespace {
 
 /// Rewrites a checkpoint file's checksum for its (modified) payload: the container's header is 32 bytes, the
 /// checksum at 24 (core/checkpoint.hpp).
-void reseal(std::vector<unsigned char>& file) {
-  const std::uint64_t sum =
-      tether::detail::fnv1a(std::span<const unsigned char>(file.data() + 32, file.size() - 32));
+void reseal(std::vector<char>& file) {
+  const auto* payload = reinterpret_cast<const unsigned char*>(file.data()) + 32;
+  const std::uint64_t sum = tether::detail::fnv1a(std::span<const unsigned char>(payload, file.size() - 32));
   std::memcpy(file.data() + 24, &sum, sizeof sum);
 }
 
@@ -422,7 +411,7 @@ TEST_CASE("Damaged fields behind a valid checksum are refused on every worker or
   resume.max_iterations = 8;
   resume.checkpoint.resume_from = dir.stem("ck");
   const std::string f0 = tether::lbfgs::checkpoint_file(dir.stem("ck"), 0);
-  const auto good = read_bytes(f0);
+  const auto good = tether_test::bytes_of(f0);
   const std::size_t iterations = 6, record = 10 * 8 + 1;
   // The count of iteration records: before the records and the four counters at the end.
   SECTION("the count of iteration records") {
@@ -431,7 +420,7 @@ TEST_CASE("Damaged fields behind a valid checksum are refused on every worker or
     const std::uint64_t huge = ~std::uint64_t{0} >> 4;
     std::memcpy(bad.data() + at, &huge, sizeof huge);
     reseal(bad);
-    write_bytes(f0, bad);
+    tether_test::write_bytes(f0, bad);
     check_refused(run_team(2, logit, x0, resume), x0, 0, f0, "iteration records");
   }
   SECTION("one byte at a time, across the payload") {
@@ -440,7 +429,7 @@ TEST_CASE("Damaged fields behind a valid checksum are refused on every worker or
       auto bad = good;
       bad[at] ^= 0x5a;
       reseal(bad);
-      write_bytes(f0, bad);
+      tether_test::write_bytes(f0, bad);
       const auto out = run_team(2, logit, x0, resume);
       INFO("byte " << at << ": " << out[0].error << " / " << out[1].error);
       CHECK(out[0].failed == out[1].failed);

@@ -10,11 +10,10 @@
 
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <string>
 #include <vector>
 
+#include "../common/checkpoint_files.hpp"
 #include "tether/lbfgs/mpi.hpp"
 #include "tether/problems/logistic.hpp"
 
@@ -127,11 +126,9 @@ TEST_CASE("Sandblaster L-BFGS on MPI: bad checkpoints fail on every rank, x unch
 
   SECTION("a truncated file on rank 1") {
     if (comm.rank() == 1) {
-      std::ifstream in(mine, std::ios::binary);
-      std::vector<char> b{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-      in.close();
-      std::ofstream(mine, std::ios::binary | std::ios::trunc)
-          .write(b.data(), static_cast<std::streamsize>(b.size() - 3));
+      auto b = tether_test::bytes_of(mine);
+      b.resize(b.size() - 3);
+      tether_test::write_bytes(mine, b);
     }
     MPI_Barrier(MPI_COMM_WORLD);
     const auto out = run(comm, x0, resume);
