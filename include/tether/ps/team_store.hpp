@@ -321,11 +321,11 @@ class server {
     }
     if (cut_.steps.size() != p) {
       cut_.steps.assign(p, 0);
-      cut_.failures.assign(p, nullptr);
+      cut_.why.assign(p, std::string());
       cut_.in.assign(p, 0);
     }
     cut_.steps[me] = steps;
-    cut_.failures[me] = failure;
+    cut_.why[me] = message_of(failure);
     cut_.in[me] = 1;
     cut_count_.store(++cut_.arrived, std::memory_order_release);
     if (opt_.replay.enabled && turn_ == r) draw_turn();
@@ -350,7 +350,7 @@ class server {
     }
     if (opt_.replay.enabled) turn_ = -1;  // no turn until the cut is over
     leave_guard leave{*this, lk};
-    check_verdict(r, op, "could not load its checkpoint", true);
+    check_verdict(failure, op, "could not load its checkpoint", true);
     lk.unlock();
     std::exception_ptr mine;
     try {
@@ -358,12 +358,13 @@ class server {
     } catch (const std::exception&) {
       mine = std::current_exception();
     }
+    std::string why = message_of(mine);
     lk.lock();
-    cut_.failures[me] = mine;
+    cut_.why[me] = std::move(why);
     ++cut_.done;
     cv_.notify_all();
     wait(cv_, lk, r, [&] { return cut_.done == members_.size(); });
-    check_verdict(r, op, "failed", false);
+    check_verdict(mine, op, "failed", false);
   }
 
   // --- replay turns ----------------------------------------------------------------------------------------
@@ -384,8 +385,8 @@ class server {
   struct cut_board {
     int arrived = 0, done = 0, left = 0;
     std::vector<std::uint64_t> steps;
-    std::vector<std::exception_ptr> failures;
-    std::vector<char> in;  // arrived at the cut in progress
+    std::vector<std::string> why;  // each replica's failure ("": none); the exceptions stay with their threads
+    std::vector<char> in;          // arrived at the cut in progress
   };
 
   /// Leaves a cut that every replica arrived at (normally or by an exception): the last one out clears it and
@@ -399,8 +400,8 @@ class server {
     ~leave_guard() {
       if (!lk.owns_lock()) lk.lock();
       if (++s.cut_.left == s.members_.size()) {
-        s.cut_ = {.steps = std::move(s.cut_.steps), .failures = {}, .in = {}};
-        s.cut_.failures.assign(s.cut_.steps.size(), nullptr);
+        s.cut_ = {.steps = std::move(s.cut_.steps), .why = {}, .in = {}};
+        s.cut_.why.assign(s.cut_.steps.size(), std::string());
         s.cut_.in.assign(s.cut_.steps.size(), 0);
         s.cut_count_.store(0, std::memory_order_release);
         if (s.opt_.replay.enabled) s.draw_turn();
@@ -430,21 +431,26 @@ class server {
     }
   }
 
-  /// After every replica reported (under m_): its own failure rethrown, another's named, or (`steps`) the
-  /// replicas' steps that differ, as a tether::error on every replica.
-  void check_verdict(int r, const std::string& op, const char* what, bool steps) const {
-    const auto me = static_cast<std::size_t>(r);
-    if (cut_.failures[me]) std::rethrow_exception(cut_.failures[me]);
-    for (std::size_t q = 0; q < cut_.failures.size(); ++q) {
-      if (!cut_.failures[q]) continue;
-      std::string why = "unknown error";
-      try {
-        std::rethrow_exception(cut_.failures[q]);
-      } catch (const std::exception& e) {
-        why = e.what();
-      }
-      throw error(tether::detail::concat("tether: downpour::", op, ": replica ", q, " ", what, ": ", why));
+  /// What a failure says ("" for none).
+  static std::string message_of(const std::exception_ptr& failure) {
+    if (!failure) return {};
+    try {
+      std::rethrow_exception(failure);
+    } catch (const std::exception& e) {
+      const std::string w = e.what();
+      return w.empty() ? std::string("unknown error") : w;
+    } catch (...) {
+      return "unknown error";
     }
+  }
+
+  /// After every replica reported (under m_): this replica's own failure `mine` rethrown, another's named, or
+  /// (`steps`) the replicas' steps that differ, as a tether::error on every replica.
+  void check_verdict(const std::exception_ptr& mine, const std::string& op, const char* what, bool steps) const {
+    if (mine) std::rethrow_exception(mine);
+    for (std::size_t q = 0; q < cut_.why.size(); ++q)
+      if (!cut_.why[q].empty())
+        throw error(tether::detail::concat("tether: downpour::", op, ": replica ", q, " ", what, ": ", cut_.why[q]));
     if (!steps) return;
     bool same = true;
     for (const auto k : cut_.steps) same = same && k == cut_.steps[0];
