@@ -3,7 +3,9 @@
 #   codec_decode   every codec decoder (tests/fuzz/codec_decode.cpp, docs/codecs.md#fuzzing)       half the time
 #   idx_parse      the Fashion-MNIST IDX reader, gzip and raw (tests/fuzz/idx_parse.cpp)          a quarter
 #   demo_args      tether_demo's command-line parser (tests/fuzz/demo_args.cpp)                  an eighth
-#   checkpoint_load  optimizer::load over checkpoint files (tests/fuzz/checkpoint_load.cpp)      an eighth
+#   checkpoint_load  optimizer::load over checkpoint files (tests/fuzz/checkpoint_load.cpp)      a sixteenth
+#   lbfgs_checkpoint_load  Sandblaster L-BFGS resumed from checkpoint files
+#                  (tests/fuzz/lbfgs_checkpoint_load.cpp)                                        a sixteenth
 #
 #   bash scripts/fuzz.sh [seconds]      # in all, default 40; CI runs it after the sanitizers
 #
@@ -37,8 +39,9 @@ cblas=$(dirname "$(find /usr/include -name cblas.h -path '*openblas*' 2>/dev/nul
 
 # The seed corpora: rebuilt every run (the fuzzers add what they find to a copy in $out/work).
 rm -rf "$out/corpus" "$out/work"
-mkdir -p "$out/corpus/codec_decode" "$out/corpus/idx_parse" "$out/corpus/demo_args" "$out/corpus/checkpoint_load"
-echo "fuzz: building $out/{codec_decode,idx_parse,demo_args,checkpoint_load} ($cxx ${fuzz_flags[0]}) and the seed corpora"
+mkdir -p "$out/corpus/codec_decode" "$out/corpus/idx_parse" "$out/corpus/demo_args" "$out/corpus/checkpoint_load" \
+  "$out/corpus/lbfgs_checkpoint_load"
+echo "fuzz: building $out/{codec_decode,idx_parse,demo_args,checkpoint_load,lbfgs_checkpoint_load} ($cxx ${fuzz_flags[0]}) and the seed corpora"
 "$cxx" "${flags[@]}" "${fuzz_flags[@]}" tests/fuzz/codec_decode.cpp -o "$out/codec_decode" &
 "$cxx" "${flags[@]}" "${fuzz_flags[@]}" "${fmnist[@]}" tests/fuzz/idx_parse.cpp -lz -o "$out/idx_parse" &
 "$cxx" "${flags[@]}" "${fuzz_flags[@]}" "${fmnist[@]}" tests/fuzz/demo_args.cpp -lz -lopenblas -o "$out/demo_args" &
@@ -50,6 +53,9 @@ for job in $(jobs -p); do wait "$job"; done
 "$cxx" "${flags[@]}" "${fuzz_flags[@]}" -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION tests/fuzz/checkpoint_load.cpp \
   -o "$out/checkpoint_load"
 "$out/checkpoint_load" --make-corpus "$out/corpus/checkpoint_load"
+"$cxx" "${flags[@]}" "${fuzz_flags[@]}" -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION tests/fuzz/lbfgs_checkpoint_load.cpp \
+  -pthread -o "$out/lbfgs_checkpoint_load"
+"$out/lbfgs_checkpoint_load" --make-corpus "$out/corpus/lbfgs_checkpoint_load"
 "$out/make_corpus" "$out/corpus/codec_decode"
 "$out/make_idx_corpus" "$out/corpus/idx_parse"
 # Valid command lines of tether_demo (arguments separated by NUL bytes).
@@ -86,5 +92,9 @@ run idx_parse "$quarter" 65536
 eighth=$(( (seconds - half - quarter) / 2 ))
 [ "$eighth" -ge 1 ] || eighth=1
 run demo_args "$eighth" 4096
-run checkpoint_load "$(( seconds - half - quarter - eighth > 0 ? seconds - half - quarter - eighth : 1 ))" 4096
-echo "fuzz: passed: $total_runs inputs over 4 targets in $seconds s"
+rest=$(( seconds - half - quarter - eighth ))
+sixteenth=$(( rest / 2 ))
+[ "$sixteenth" -ge 1 ] || sixteenth=1
+run checkpoint_load "$sixteenth" 4096
+run lbfgs_checkpoint_load "$(( rest - sixteenth > 0 ? rest - sixteenth : 1 ))" 8192
+echo "fuzz: passed: $total_runs inputs over 5 targets in $seconds s"
