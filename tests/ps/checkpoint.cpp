@@ -4,7 +4,8 @@
 // shards, per-step histories, local state, counters); x alone does not. The bulk-synchronous mode (deterministic)
 // resumes bit for bit too; the asynchronous mode resumes the saved shards and counters exactly. A damaged,
 // foreign or mismatched file is a tether::error on every replica, naming the file, with x, the counters and the
-// shards unchanged; replicas that save after different steps, or during the warm start, all fail.
+// shards unchanged; replicas that save after different steps, or during the warm start, all fail, and a save
+// after a replica was lost is refused.
 #include "support.hpp"
 
 #include <tether/algo/downpour.hpp>
@@ -353,8 +354,8 @@ TEST_CASE("downpour checkpoint: a damaged or mismatched file is refused on every
   fs::remove_all(dir);
 }
 
-TEST_CASE("downpour checkpoint: replicas that save after different steps, or in the warm start, all fail; load "
-          "needs a fresh replica",
+TEST_CASE("downpour checkpoint: replicas that save after different steps, in the warm start or after a loss fail; "
+          "load needs a fresh replica",
           "[ps][checkpoint]") {
   using Catch::Matchers::Contains;
   const fs::path dir = scratch_dir();
@@ -365,6 +366,27 @@ TEST_CASE("downpour checkpoint: replicas that save after different steps, or in 
   const auto warm = save_small(dir, {.warm_start = 10}, n_small, 2, 0);
   CHECK_THAT(warm[0], Contains("during the warm start") && Contains("of warm_start = 10"));
   CHECK_THAT(warm[1], Contains("during the warm start") || Contains("replica 0 finished"));
+  // A replica that failed (its optimizer destroyed) before the cut: the others' save is refused, naming it.
+  std::string after_loss;
+  {
+    tether::team team(2);
+    team.run([&](worker& w) {
+      std::vector<float> x(n_small, 1.0f), g(n_small, 0.5f);
+      if (w.rank() == 1) {
+        downpour gone(w, n_small, {});
+        return;  // destroyed without finish(): declared lost
+      }
+      downpour opt(w, n_small, {});
+      opt.step(x, g, 1.0);
+      try {
+        opt.save(file_of(dir, 0), x);
+      } catch (const tether::error& e) {
+        after_loss = e.what();
+      }
+      opt.finish(x);
+    });
+  }
+  CHECK_THAT(after_loss, Contains(file_of(dir, 0)) && Contains("replica 1 was lost"));
   REQUIRE(save_small(dir) == std::vector<std::string>(2));
   std::vector<std::string> what(2);
   tether::team team(2);

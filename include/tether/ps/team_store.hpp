@@ -4,7 +4,9 @@
 /// shared memory (the execution space's), each behind its own lock; a push is applied by the pushing replica's
 /// own thread, shard by shard, each shard under its lock and never two locks at once, so replicas that push
 /// to different shards never wait for each other. ps::team_store is one replica's handle on it; it models
-/// tether::shared_store and ps::parameter_store. See docs/algorithms/downpour.md#the-store-and-its-placements.
+/// tether::shared_store and ps::parameter_store. A checkpoint (algo::downpour::save/load) is a cut every replica
+/// arrives at: the shared state is saved or restored while all wait in it (docs/algorithms/downpour.md#checkpoints).
+/// See docs/algorithms/downpour.md#the-store-and-its-placements.
 
 #include <algorithm>
 #include <array>
