@@ -341,26 +341,19 @@ class downpour {
   /// are written once every replica arrived (so they hold every push made before the cut and none after), and
   /// no replica goes on before every file is written. A replica at another step, one that finished or was
   /// lost, or a file that cannot be written is a tether::error on every replica. In replay mode the save takes
-  /// one turn of each replica (docs/algorithms/downpour.md#checkpoints). Host memory; the thread team.
+  /// one turn of each replica. Under MPI the servers take part from serve(), each writing its own shards' file
+  /// (`path + ".shards." + j`, path being replica 0's; docs/algorithms/downpour.md#checkpoints). Host memory.
   template <buffer X>
   void save(const std::string& path, X&& x) {
-    static_assert(checkpointable, "tether::algo::downpour::save: checkpoints run on the thread team, in host memory "
+    static_assert(checkpointable, "tether::algo::downpour::save: checkpoints need host memory "
                                   "(docs/algorithms/downpour.md#checkpoints)");
     auto xv = as_view(x);
     static_assert(std::is_same_v<std::remove_const_t<typename decltype(xv)::value_type>, T>,
                   "tether::algo::downpour::save: x must hold the optimizer's value type");
+    tether::detail::require(!is_server(), "downpour::save(\"", path, "\"): rank ", comm_->rank(),
+                            " holds shards: it takes part in checkpoints from serve()");
     tether::detail::require(!finished_, "downpour::save(\"", path, "\"): called after finish()");
     tether::detail::require(xv.size() == n_, "downpour::save: x has ", xv.size(), " elements, expected n = ", n_);
-    checkpoint_writer w;
-    write_identity(w, replica_file);
-    w.put<stats_record>(stats_record::of(stats_));
-    w.put<std::uint64_t>(local_applied_);
-    w.put<std::uint64_t>(accrued_);
-    w.put<std::uint8_t>(static_cast<std::uint8_t>((joined_ ? 1 : 0) | (pending_ ? 2 : 0) | (fresh_acc_ ? 4 : 0)));
-    store_.save_replica(w);
-    for (const auto& b : local_state_) w.put_array<T>(std::span<const T>(b.data(), b.size()));
-    w.put_array<T>(accumulates() ? std::span<const T>(accumulator(), n_) : std::span<const T>());
-    w.put_array<T>(std::span<const T>(xv.data(), xv.size()));
     const std::uint64_t steps = stats_.steps;
     store_.save_cut(
         steps, path,
@@ -368,12 +361,26 @@ class downpour {
           write_identity(h, shards_file);
           h.put<std::uint64_t>(steps);
         },
-        [&] { write_checkpoint_file(path, w.bytes()); });
+        [&] {  // after the cut: under MPI its pushes in flight have completed (their acknowledgements counted)
+          checkpoint_writer w;
+          write_identity(w, replica_file);
+          w.put<stats_record>(stats_record::of(stats_));
+          w.put<std::uint64_t>(local_applied_);
+          w.put<std::uint64_t>(accrued_);
+          w.put<std::uint8_t>(
+              static_cast<std::uint8_t>((joined_ ? 1 : 0) | (pending_ ? 2 : 0) | (fresh_acc_ ? 4 : 0)));
+          store_.save_replica(w);
+          for (const auto& b : local_state_) w.put_array<T>(std::span<const T>(b.data(), b.size()));
+          w.put_array<T>(accumulates() ? std::span<const T>(accumulator(), n_) : std::span<const T>());
+          w.put_array<T>(std::span<const T>(xv.data(), xv.size()));
+          write_checkpoint_file(path, w.bytes());
+        });
   }
 
   /// Restores a checkpoint written by save(): this replica's state and `x` from `path`, and (replica 0) the
   /// shards' from `path + ".shards"`. Collective, on freshly constructed replicas (the same options, n and
-  /// replica count). Every field of every file is read and checked first: on a missing, truncated, corrupted or
+  /// replica count); under MPI every rank calls it before step() or serve(), a server with replica 0's path (it
+  /// reads its own shards' file; x is not touched there). Every field of every file is read and checked first: on a missing, truncated, corrupted or
   /// mismatched file (another algorithm, other options, n, shard or replica count, rank), or files of different
   /// steps, every replica throws tether::error naming the file and what is wrong (its own, or the failing
   /// replica's), and nothing here, in the shards or in x has changed. In replay mode a run resumed from the
@@ -381,7 +388,7 @@ class downpour {
   /// resumes a valid run.
   template <buffer X>
   void load(const std::string& path, X&& x) {
-    static_assert(checkpointable, "tether::algo::downpour::load: checkpoints run on the thread team, in host memory "
+    static_assert(checkpointable, "tether::algo::downpour::load: checkpoints need host memory "
                                   "(docs/algorithms/downpour.md#checkpoints)");
     auto xv = as_view(x);
     static_assert(std::is_same_v<std::remove_const_t<typename decltype(xv)::value_type>, T> &&
@@ -395,41 +402,48 @@ class downpour {
     std::vector<T> acc(accumulates() ? n_ : 0), xs(n_);
     std::optional<typename store_type::saved_shards> shards;
     std::exception_ptr failure;
+    std::uint64_t steps = 0;
     try {
-      tether::detail::require(xv.size() == n_, "downpour::load: x has ", xv.size(), " elements, expected n = ", n_);
-      tether::detail::require(stats_.steps == 0 && !joined_ && !finished_, "downpour::load(\"", path, "\"): replica ",
-                              comm_->rank(), " has taken ", stats_.steps,
-                              " steps: a checkpoint loads into a freshly constructed downpour only");
-      const auto bytes = read_checkpoint_file(path);
-      checkpoint_reader r(bytes, path);
-      read_identity(r, replica_file);
-      rec = r.get<stats_record>("the counters");
-      local_applied = r.get<std::uint64_t>("the local steps applied");
-      accrued = r.get<std::uint64_t>("the gradients accrued");
-      flags = r.get<std::uint8_t>("the join and accrual flags");
-      if (flags > 7) throw error(tether::detail::concat("tether: checkpoint ", path, ": bad flags ", int{flags}));
-      handle = store_.read_replica(r);
-      for (auto& b : state) {
-        b.resize(n_);
-        r.get_array<T>(std::span<T>(b), "a local step state buffer");
+      tether::detail::require(stats_.steps == 0 && !joined_ && !finished_ && !served_, "downpour::load(\"", path,
+                              "\"): rank ", comm_->rank(), " has taken ", stats_.steps, " steps",
+                              served_ ? " and served" : "", ": a checkpoint loads into a freshly constructed downpour only");
+      if (!is_server()) {
+        tether::detail::require(xv.size() == n_, "downpour::load: x has ", xv.size(), " elements, expected n = ", n_);
+        const auto bytes = read_checkpoint_file(path);
+        checkpoint_reader r(bytes, path);
+        read_identity(r, replica_file);
+        rec = r.get<stats_record>("the counters");
+        local_applied = r.get<std::uint64_t>("the local steps applied");
+        accrued = r.get<std::uint64_t>("the gradients accrued");
+        flags = r.get<std::uint8_t>("the join and accrual flags");
+        if (flags > 7) throw error(tether::detail::concat("tether: checkpoint ", path, ": bad flags ", int{flags}));
+        handle = store_.read_replica(r);
+        for (auto& b : state) {
+          b.resize(n_);
+          r.get_array<T>(std::span<T>(b), "a local step state buffer");
+        }
+        r.get_array<T>(std::span<T>(acc), "the accrued gradient");
+        r.get_array<T>(std::span<T>(xs), "the parameters");
+        r.expect_end();
+        steps = rec.steps;
       }
-      r.get_array<T>(std::span<T>(acc), "the accrued gradient");
-      r.get_array<T>(std::span<T>(xs), "the parameters");
-      r.expect_end();
-      if (comm_->rank() == 0) {
-        const std::string spath = store_type::shards_path(path);
+      if (store_.holds_shards_file()) {
+        const std::string spath = store_.shards_path(path);
         const auto sbytes = read_checkpoint_file(spath);
         checkpoint_reader sr(sbytes, spath);
         read_identity(sr, shards_file);
-        sr.expect_equal<std::uint64_t>(sr.get<std::uint64_t>("the step"), rec.steps, "step (replica 0's file)");
+        const auto step = sr.get<std::uint64_t>("the step");
+        if (is_server()) steps = step;
+        else sr.expect_equal<std::uint64_t>(step, rec.steps, "step (replica 0's file)");
         shards.emplace(store_.read_shards(sr));
         sr.expect_end();
       }
     } catch (const std::exception&) {
       failure = std::current_exception();
     }
-    store_.load_cut(rec.steps, path, failure, shards ? &*shards : nullptr);
-    // Every replica read and checked its files: commit.
+    store_.load_cut(steps, path, failure, shards ? &*shards : nullptr);
+    if (is_server()) return;
+    // Every rank read and checked its files: commit.
     rec.to(stats_);
     local_applied_ = local_applied;
     accrued_ = accrued;
@@ -459,6 +473,13 @@ class downpour {
   {
     tether::detail::require(is_server(), "downpour::serve: rank ", comm_->rank(),
                             " is a replica: it calls step() and finish()");
+    if constexpr (requires(std::vector<unsigned char> h) { store_.checkpoint_header(h); }) {
+      checkpoint_writer h;  // what this server's shards' files start with
+      write_identity(h, shards_file);
+      const auto b = h.bytes();
+      store_.checkpoint_header(std::vector<unsigned char>(b.begin(), b.end()));
+    }
+    served_ = true;
     const auto t0 = clock::now();
     store_.serve();
     stats_.seconds_comm += seconds(t0, clock::now());
@@ -744,6 +765,7 @@ class downpour {
   bool fresh_acc_ = true;   // the next accrual overwrites the accumulator
   std::uint64_t accrued_ = 0;  // gradients accrued since the last push
   bool finished_ = false;
+  bool served_ = false;
 };
 
 }  // namespace tether::algo

@@ -15,11 +15,14 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <exception>
 #include <span>
+#include <string>
 #include <utility>
 #include <vector>
 
 #include "tether/comm/mpi.hpp"
+#include "tether/core/checkpoint.hpp"
 #include "tether/core/consistency.hpp"
 #include "tether/core/error.hpp"
 #include "tether/core/shard_layout.hpp"
@@ -114,6 +117,46 @@ class mpi_store {
     return replica_ ? replica_->losses() : std::vector<replica_loss>{};
   }
   [[nodiscard]] bool lost() const noexcept { return replica_ && replica_->lost(); }
+
+  // --- checkpoints (algo::downpour::save/load) -------------------------------------------------------------
+
+  using saved_shards = typename mpi_server<Step, Exec, T>::saved;
+  using saved_replica = typename mpi_replica<T>::saved;
+
+  /// A server rank reads and writes a shards' file; a replica its own.
+  [[nodiscard]] bool holds_shards_file() const noexcept { return server_ != nullptr; }
+  /// This server's shards' file for replica 0's checkpoint `path`.
+  [[nodiscard]] std::string shards_path(const std::string& path) { return server().shards_path(path); }
+  /// What this server's shards' files start with (set by downpour::serve()).
+  void checkpoint_header(std::vector<unsigned char> h) { server().checkpoint_header(std::move(h)); }
+
+  /// Collective save on a replica: the cut (mpi_replica::cut; the servers write their shards' files from
+  /// serve()), then `write_own()`. A failed cut is a tether::error on every replica.
+  template <class Header, class Own>
+  void save_cut(std::uint64_t steps, const std::string& path, Header&&, Own&& write_own) {
+    const std::uint64_t flags = replica().cut(steps, path);
+    tether::detail::require((flags & mpi_wire::cut_replica_gone) == 0, "downpour::save(\"", path, "\"): a replica ",
+                            "finished or was lost before every replica arrived: a checkpoint takes every replica");
+    tether::detail::require((flags & mpi_wire::cut_steps_differ) == 0, "downpour::save(\"", path, "\"): the ",
+                            "replicas are at different steps: every replica must save after the same step");
+    tether::detail::require((flags & mpi_wire::cut_write_failed) == 0, "downpour::save(\"", path, "\"): a server ",
+                            "rank could not write its shards' file ", path, ".shards.<server>");
+    write_own();
+  }
+  /// Reads a server's state after its file's header; changes nothing.
+  [[nodiscard]] saved_shards read_shards(checkpoint_reader& r) { return server().read(r); }
+  /// Collective load over every rank, servers included (before serve()): the ranks agree that they read
+  /// checkpoints of the same step (core/checkpoint.hpp; a rank that could not read its file says why, the others
+  /// name it), then a server restores its shards.
+  void load_cut(std::uint64_t steps, const std::string&, std::exception_ptr failure, const saved_shards* shards) {
+    tether::detail::agree_on_checkpoint_step(*channel_, failure, steps);
+    if (shards != nullptr) server().restore(*shards);
+  }
+  void save_replica(checkpoint_writer& w) const {
+    if (replica_) replica_->save(w);
+  }
+  [[nodiscard]] saved_replica read_replica(checkpoint_reader& r) const { return replica_->read(r); }
+  void restore_replica(saved_replica s) { replica().restore(std::move(s)); }
 
  private:
   mpi_replica<T>& replica() {

@@ -655,8 +655,10 @@ class team_store {
     double waited = 0.0;
   };
 
+  /// Replica 0 reads and writes the shared state's file.
+  [[nodiscard]] bool holds_shards_file() const noexcept { return rank_ == 0; }
   /// The file of the shared state that goes with replica 0's checkpoint `path`.
-  [[nodiscard]] static std::string shards_path(const std::string& path) { return path + ".shards"; }
+  [[nodiscard]] std::string shards_path(const std::string& path) const { return path + ".shards"; }
 
   /// Collective save (server::cut): in replay mode it takes a turn; replica 0 writes `header(w)` and the shared
   /// state to shards_path(path); every replica runs `write_own()` (which writes its own file).

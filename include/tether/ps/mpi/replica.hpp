@@ -6,7 +6,8 @@
 /// it needs that half again, so one push is always in flight. A fetch asks every shard and waits for the values,
 /// straight into x. Every wait is bounded: a server that neither answers nor says it is alive within the
 /// communicator's timeout is reported dead, naming its rank. The replica renews its lease with a heartbeat when
-/// it has sent a server nothing for a quarter of the lease.
+/// it has sent a server nothing for a quarter of the lease. A checkpoint's cut completes its pushes, tells
+/// every server it arrived and waits for their verdicts.
 
 #include <mpi.h>
 
@@ -18,10 +19,12 @@
 #include <cstring>
 #include <deque>
 #include <span>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "tether/comm/mpi/communicator.hpp"
+#include "tether/core/checkpoint.hpp"
 #include "tether/core/error.hpp"
 #include "tether/core/kernels.hpp"
 #include "tether/core/shard_layout.hpp"
@@ -211,6 +214,69 @@ class mpi_replica {
 
   [[nodiscard]] std::vector<replica_loss> losses() const { return losses_; }
 
+  // --- checkpoints (algo::downpour::save/load) -------------------------------------------------------------
+
+  /// A checkpoint's cut: completes the pushes in flight, tells every server this replica arrived after `steps`
+  /// steps (replica 0 with its file's `path`, from which the servers name theirs), and waits (bounded by the
+  /// timeout; the servers say they are alive) for every server's verdict. Returns their flags, OR'ed
+  /// (mpi_wire::cut_*; 0: every server wrote its shards' file).
+  std::uint64_t cut(std::uint64_t steps, const std::string& path) {
+    release();
+    steps_ = steps;
+    cut_path_ = rank_ == 0 ? path : std::string();
+    cut_head_ = {.replica = rank_, .value = steps};
+    std::vector<mpi_wire::header> verdicts(static_cast<std::size_t>(servers_));
+    std::vector<pending> reqs;
+    for (int j = 0; j < servers_; ++j) {
+      recv_header(verdicts[static_cast<std::size_t>(j)], replicas_ + j, mpi_wire::cut_done, reqs);
+      MPI_Datatype type = MPI_DATATYPE_NULL;
+      ch_->check(mpi_wire::two_part_type(&cut_head_, sizeof(mpi_wire::header), cut_path_.data(),
+                                         static_cast<int>(cut_path_.size()), &type),
+                 "MPI_Type_create_struct");
+      reqs.push_back({MPI_REQUEST_NULL, replicas_ + j});
+      const int rc = MPI_Isend(MPI_BOTTOM, 1, type, replicas_ + j, mpi_wire::cut, ch_->native(), &reqs.back().req);
+      MPI_Type_free(&type);
+      ch_->check(rc, "MPI_Isend");
+      last_sent_[static_cast<std::size_t>(j)] = clock::now();
+    }
+    wait(reqs, "a checkpoint (waiting for the other replicas to arrive)");
+    std::uint64_t flags = 0;
+    for (const auto& v : verdicts) flags |= v.flags;
+    return flags;
+  }
+
+  /// What a replica's checkpoint holds of this handle.
+  struct saved {
+    std::vector<std::uint64_t> versions;
+    push_tally tally{};
+    std::uint64_t steps = 0;
+    std::uint8_t warm_sent = 0, lost = 0;
+  };
+  void save(checkpoint_writer& w) const {
+    w.put_array<std::uint64_t>(std::span<const std::uint64_t>(versions_));
+    w.put<push_tally>(tally_);
+    w.put<std::uint64_t>(steps_);
+    w.put<std::uint8_t>(warm_sent_ ? 1 : 0);
+    w.put<std::uint8_t>(lost_ ? 1 : 0);
+  }
+  [[nodiscard]] saved read(checkpoint_reader& r) const {
+    saved s;
+    s.versions.resize(versions_.size());
+    r.get_array<std::uint64_t>(std::span<std::uint64_t>(s.versions), "the versions last read");
+    s.tally = r.get<push_tally>("the pushes' tally");
+    s.steps = r.get<std::uint64_t>("the steps the servers know of");
+    s.warm_sent = r.get<std::uint8_t>("the warm-start flag");
+    s.lost = r.get<std::uint8_t>("the lost flag");
+    return s;
+  }
+  void restore(saved s) {
+    versions_ = std::move(s.versions);
+    tally_ = s.tally;
+    steps_ = s.steps;
+    warm_sent_ = s.warm_sent != 0;
+    lost_ = s.lost != 0;
+  }
+
  private:
   using clock = std::chrono::steady_clock;
   static double seconds(clock::time_point a, clock::time_point b) {
@@ -384,6 +450,8 @@ class mpi_replica {
   mpi_wire::header join_head_{};
   mpi_wire::header done_head_{};
   mpi_wire::header leave_head_{};
+  mpi_wire::header cut_head_{};
+  std::string cut_path_;
   std::vector<pending> misc_;
   std::deque<mpi_wire::header> misc_head_;
   std::vector<std::uint64_t> versions_;

@@ -4,7 +4,8 @@
 /// a service loop: it receives the replicas' messages (any source), applies pushes with the shards' step
 /// policy, answers fetches, holds what the consistency rule does not allow yet (each replica's messages in
 /// arrival order), declares lost the replicas whose lease expired, and once every replica finished or was lost,
-/// sends each one the final parameters and the losses, then returns. Single-threaded: no locks.
+/// sends each one the final parameters and the losses, then returns. At a checkpoint's cut (every replica sent
+/// `cut`, after its earlier messages) it writes its shards' file and answers each replica. Single-threaded.
 
 #include <mpi.h>
 
@@ -15,10 +16,12 @@
 #include <cstring>
 #include <deque>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "tether/comm/mpi/communicator.hpp"
+#include "tether/core/checkpoint.hpp"
 #include "tether/core/error.hpp"
 #include "tether/core/shard_layout.hpp"
 #include "tether/ps/membership.hpp"
@@ -41,7 +44,8 @@ class mpi_server {
       : ch_(&channel), layout_(layout), index_(index), servers_(servers), replicas_(replicas), opt_(o),
         timeout_(timeout), members_(replicas, lease, o.warm_start > 0), warm_over_(o.warm_start == 0),
         queues_(static_cast<std::size_t>(replicas)), heard_(static_cast<std::size_t>(replicas)),
-        wants_final_(static_cast<std::size_t>(replicas), 0), got_final_(static_cast<std::size_t>(replicas), 0) {
+        wants_final_(static_cast<std::size_t>(replicas), 0), got_final_(static_cast<std::size_t>(replicas), 0),
+        cut_in_(static_cast<std::size_t>(replicas), 0), cut_steps_(static_cast<std::size_t>(replicas), 0) {
     for (std::size_t s = static_cast<std::size_t>(index); s < layout_.shards(); s += static_cast<std::size_t>(servers))
       shards_.push_back(std::make_unique<held_shard>(s, exec, step, layout_.count(s), replicas));
     const auto now = clock::now();
@@ -67,6 +71,7 @@ class mpi_server {
         last_check = now;
         for (int r : members_.expired()) lose(r, loss_reason::lease_expired);
         if (changed_) retry_queues();
+        if (cut_arrived_ > 0) complete_cut();
         send_alive(now);
       }
       if (members_.settled() && !finals_sent_) send_finals();
@@ -81,6 +86,56 @@ class mpi_server {
 
   /// The replicas this server declared lost.
   [[nodiscard]] std::vector<replica_loss> losses() const { return members_.losses(); }
+
+  // --- checkpoints (algo::downpour::save/load) -------------------------------------------------------------
+
+  /// What a shards' file starts with (the downpour's identity), written before each cut's state.
+  void checkpoint_header(std::vector<unsigned char> h) { cut_header_ = std::move(h); }
+  /// This server's shards' file for replica 0's checkpoint `path`.
+  [[nodiscard]] std::string shards_path(const std::string& path) const {
+    return path + ".shards." + std::to_string(index_);
+  }
+
+  /// This server's state as a checkpoint holds it: its shards (initialised flag, parameters, step state,
+  /// version, clocks, staged round), the replicas' clock bases and steps, the warm start.
+  struct saved {
+    std::vector<std::uint8_t> initialized;
+    std::vector<typename shard<Step, Exec, T>::saved> shards;
+    std::vector<shard_clocks> clocks;
+    std::vector<typename sync_round<Step, Exec, T>::saved> rounds;
+    std::vector<std::uint64_t> bases, steps;
+    std::uint8_t warm_over = 0;
+  };
+  /// Reads what a cut wrote after the header and step, checking sizes; changes nothing.
+  [[nodiscard]] saved read(checkpoint_reader& r) const {
+    saved s;
+    for (const auto& sh : shards_) {
+      s.initialized.push_back(r.get<std::uint8_t>("a shard's initialised flag"));
+      s.shards.push_back(sh->data.read(r));
+      s.clocks.push_back(sh->clocks);
+      sh->clocks.read(r, s.clocks.back());
+      s.rounds.push_back(sh->round.read(r, sh->data.size()));
+    }
+    s.bases.resize(static_cast<std::size_t>(replicas_));
+    s.steps.resize(static_cast<std::size_t>(replicas_));
+    r.get_array<std::uint64_t>(std::span<std::uint64_t>(s.bases), "the replicas' clock bases");
+    r.get_array<std::uint64_t>(std::span<std::uint64_t>(s.steps), "the replicas' steps");
+    s.warm_over = r.get<std::uint8_t>("the warm-start flag");
+    return s;
+  }
+  /// Sets the state read by read() (before serve()).
+  void restore(const saved& s) {
+    for (std::size_t k = 0; k < shards_.size(); ++k) {
+      auto& sh = *shards_[k];
+      sh.initialized = s.initialized[k] != 0;
+      sh.data.restore(s.shards[k]);
+      sh.clocks = s.clocks[k];
+      sh.round.restore(sh.data, s.rounds[k]);
+    }
+    for (int r = 0; r < replicas_; ++r)
+      members_.restore_live(r, s.bases[at(r)], s.steps[at(r)]);
+    warm_over_ = s.warm_over != 0;
+  }
 
  private:
   using clock = std::chrono::steady_clock;
@@ -103,6 +158,7 @@ class mpi_server {
     int source = 0;
     int tag = 0;
     mpi_wire::header h{};
+    std::size_t bytes = 0;  // after the header
     std::vector<double> storage;
     [[nodiscard]] const T* values() const noexcept {
       return reinterpret_cast<const T*>(reinterpret_cast<const std::byte*>(storage.data()) + sizeof(mpi_wire::header));
@@ -139,6 +195,7 @@ class mpi_server {
     if (static_cast<std::size_t>(bytes) < sizeof(mpi_wire::header) || m.source >= replicas_) return true;  // not ours
     std::memcpy(static_cast<void*>(&m.h), m.storage.data(), sizeof(mpi_wire::header));
     m.h.replica = m.source;
+    m.bytes = static_cast<std::size_t>(bytes) - sizeof(mpi_wire::header);
     if (bytes > static_cast<int>(sizeof(mpi_wire::header)))
       ch_->count(0, static_cast<std::uint64_t>(bytes) - sizeof(mpi_wire::header));
     dispatch(std::move(m));
@@ -189,12 +246,22 @@ class mpi_server {
       case mpi_wire::fetch: {
         auto* sh = find(m.h.shard);
         if (sh == nullptr) return true;
-        if (opt_.consistency.mode == consistency_mode::bulk_synchronous && sh->round.staged(r) && !members_.lost(r))
+        if (opt_.consistency.mode == consistency_mode::bulk_synchronous && sh->round.staged(r) && !members_.lost(r) &&
+            !released_by_cut(r))
           return false;
         const std::uint64_t v = sh->data.version();
         sh->clocks.read(r, v);
         reply_values(r, mpi_wire::data, {.replica = r, .shard = m.h.shard, .value = v,
                                           .flags = members_.lost(r) ? 1u : 0u}, sh->data);
+        return true;
+      }
+      case mpi_wire::cut: {
+        if (cut_in_[at(r)] != 0) return false;  // its next cut, before this one is over
+        cut_in_[at(r)] = 1;
+        cut_steps_[at(r)] = m.h.value;
+        ++cut_arrived_;
+        if (r == 0) cut_path_.assign(reinterpret_cast<const char*>(m.values()), m.bytes);
+        changed_ = true;  // a replica held for the ones now at the cut may pass
         return true;
       }
       case mpi_wire::done:
@@ -217,8 +284,12 @@ class mpi_server {
     }
     const std::uint64_t mine = sh->clocks.clock(members_, r);
     const std::uint64_t slowest = sh->clocks.slowest(members_);
-    if (mode == consistency_mode::bulk_synchronous && sh->round.staged(r)) return false;
-    if (!opt_.consistency.may_push(mine, slowest)) return false;
+    const bool released = released_by_cut(r);
+    if (mode == consistency_mode::bulk_synchronous && sh->round.staged(r)) {
+      if (!released) return false;
+      sh->round.apply(sh->data, sh->clocks);  // released by a cut: the round it must close, as it stands
+    }
+    if (!opt_.consistency.may_push(mine, slowest) && !released) return false;
     const std::uint64_t stale = sh->clocks.staleness(r, sh->data.version());
     const std::uint64_t lead = mine - std::min(mine, slowest);
     const T lr = static_cast<T>(m.h.lr);
@@ -242,6 +313,66 @@ class mpi_server {
         while (!q.empty() && handle(q.front())) q.pop_front();
       }
     }
+    if (cut_arrived_ > 0) complete_cut();
+  }
+
+  // --- checkpoints -----------------------------------------------------------------------------------------
+
+  /// True when every other live replica arrived at a checkpoint's cut and r has not: the consistency rule no
+  /// longer holds r back (as on the thread team: ps/team_store.hpp), so that it arrives too.
+  [[nodiscard]] bool released_by_cut(int r) const noexcept {
+    if (cut_arrived_ == 0 || cut_in_[at(r)] != 0 || !members_.live(r)) return false;
+    for (int q = 0; q < replicas_; ++q)
+      if (q != r && members_.live(q) && cut_in_[at(q)] == 0) return false;
+    return true;
+  }
+
+  /// Once every replica arrived (each one's earlier messages handled first: they are queued in order), writes
+  /// this server's shards' file and tells each replica; a replica gone before it arrived fails the cut.
+  void complete_cut() {
+    std::uint64_t flags = 0;
+    bool all = true;
+    for (int r = 0; r < replicas_; ++r) {
+      if (cut_in_[at(r)] != 0) continue;
+      all = false;
+      if (members_.gone(r)) flags |= mpi_wire::cut_replica_gone;
+    }
+    if (!all && flags == 0) return;
+    if (all) {
+      for (int r = 0; r < replicas_; ++r)
+        if (cut_steps_[at(r)] != cut_steps_[0]) flags |= mpi_wire::cut_steps_differ;
+      if (flags == 0) {
+        try {
+          checkpoint_writer w;
+          for (const unsigned char b : cut_header_) w.put<unsigned char>(b);
+          w.put<std::uint64_t>(cut_steps_[0]);
+          for (const auto& sh : shards_) {
+            w.put<std::uint8_t>(sh->initialized ? 1 : 0);
+            sh->data.save(w);
+            sh->clocks.save(w);
+            sh->round.save(w);
+          }
+          std::vector<std::uint64_t> bases(at(replicas_)), steps(at(replicas_));
+          for (int r = 0; r < replicas_; ++r) {
+            bases[at(r)] = members_.base(r);
+            steps[at(r)] = members_.steps(r);
+          }
+          w.put_array<std::uint64_t>(std::span<const std::uint64_t>(bases));
+          w.put_array<std::uint64_t>(std::span<const std::uint64_t>(steps));
+          w.put<std::uint8_t>(warm_over_ ? 1 : 0);
+          write_checkpoint_file(shards_path(cut_path_), w.bytes());
+        } catch (const std::exception&) {
+          flags |= mpi_wire::cut_write_failed;
+        }
+      }
+    }
+    for (int r = 0; r < replicas_; ++r) {
+      if (cut_in_[at(r)] == 0) continue;
+      reply_header(r, mpi_wire::cut_done, {.replica = r, .value = cut_steps_[at(r)], .flags = flags});
+      cut_in_[at(r)] = 0;
+    }
+    cut_arrived_ = 0;
+    changed_ = true;
   }
 
   // --- membership ------------------------------------------------------------------------------------------
@@ -350,7 +481,8 @@ class mpi_server {
     if (timeout_ <= 0.0 || seconds(last_alive_, now) < timeout_ / 4.0) return;
     last_alive_ = now;
     for (int r = 0; r < replicas_; ++r) {
-      const bool waiting = !queues_[at(r)].empty() || (wants_final_[at(r)] != 0 && got_final_[at(r)] == 0);
+      const bool waiting = !queues_[at(r)].empty() || (wants_final_[at(r)] != 0 && got_final_[at(r)] == 0) ||
+                           cut_in_[at(r)] != 0;
       if (waiting) reply_header(r, mpi_wire::alive, {.replica = r});
     }
   }
@@ -400,6 +532,12 @@ class mpi_server {
   std::deque<std::unique_ptr<outgoing>> outgoing_;
   std::vector<std::unique_ptr<outgoing>> abandoned_;
   clock::time_point last_alive_{};
+  // A checkpoint's cut in progress: who arrived, after how many steps, replica 0's path; the file's header.
+  std::vector<char> cut_in_;
+  std::vector<std::uint64_t> cut_steps_;
+  int cut_arrived_ = 0;
+  std::string cut_path_;
+  std::vector<unsigned char> cut_header_;
 };
 
 }  // namespace tether::ps

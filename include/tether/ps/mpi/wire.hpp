@@ -21,6 +21,7 @@ enum tag : int {
   heartbeat = 106,  ///< renews the sender's lease
   done = 107,       ///< the replica finished
   leave = 108,      ///< the replica failed (its optimizer was destroyed before finish())
+  cut = 109,        ///< a checkpoint: the replica arrived after `value` steps (replica 0: with its file's path)
   // server -> replica
   ack = 201,        ///< what became of a push (applied, staleness, lead; or dropped)
   data = 202,       ///< a shard's values, answering a fetch
@@ -28,6 +29,7 @@ enum tag : int {
   final = 204,      ///< a shard's final values (after every replica finished or was lost)
   losses = 205,     ///< the replicas this server declared lost
   alive = 206,      ///< the server is up (sent to replicas it keeps waiting)
+  cut_done = 207,   ///< a checkpoint's verdict: flags 0 = this server wrote its shards' file, else cut_* bits
 };
 
 /// The header of every message (6 x 8 bytes; a message's values follow it).
@@ -44,6 +46,11 @@ static_assert(sizeof(header) == 48, "the wire header is 48 bytes");
 /// joined's roles.
 inline constexpr std::uint64_t role_fetch = 0;
 inline constexpr std::uint64_t role_initialise = 1;
+
+/// cut_done's flags: why a checkpoint failed (0: it did not).
+inline constexpr std::uint64_t cut_write_failed = 1;  ///< the server could not write its shards' file
+inline constexpr std::uint64_t cut_steps_differ = 2;  ///< the replicas arrived after different steps
+inline constexpr std::uint64_t cut_replica_gone = 4;  ///< a replica finished or was lost before all arrived
 
 /// A replica loss as it travels (losses messages carry an array of them).
 struct loss_record {
