@@ -2,7 +2,8 @@
 // run of 4 replicas (Adagrad shards, a momentum local step, n_push = 2, n_fetch = 3, warm start, 3 shards) that
 // saves after step 25 and goes on ends exactly as new replicas loaded from those files and run to the end (x,
 // shards, per-step histories, local state, counters); x alone does not. The bulk-synchronous mode (deterministic)
-// resumes bit for bit too; the asynchronous mode resumes the saved shards and counters exactly. A damaged,
+// resumes bit for bit too; the asynchronous and bounded-staleness modes resume the saved shards and counters
+// exactly. A damaged,
 // foreign or mismatched file is a tether::error on every replica, naming the file, with x, the counters and the
 // shards unchanged; replicas that save after different steps, or during the warm start, all fail, and a save
 // after a replica was lost is refused.
@@ -24,6 +25,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -76,10 +78,11 @@ std::vector<std::uint64_t> counters_of(const downpour& opt) {
 
 /// Replica r takes steps [from, 40 + 7r) (all of them with options `o`): from its start point, or from the
 /// checkpoint in `load_dir`, or from the x saved there alone; after step `cut` it saves into `save_dir` when set
-/// and stops there when `stop`. Gradients depend on (replica, step, x) only. `after_load` receives replica 0's
-/// peek of the shards right after load.
+/// and stops there when `stop`. Gradients depend on (replica, step, x) only; with `lag`, replica 1's gradient of
+/// step 5 is not finite (skipped). `after_load` receives replica 0's peek of the shards right after load.
 std::vector<replica_end> run(const downpour::options& o, std::uint64_t from, start how, const fs::path* load_dir,
-                             const fs::path* save_dir, bool stop, std::vector<float>* after_load = nullptr) {
+                             const fs::path* save_dir, bool stop, std::vector<float>* after_load = nullptr,
+                             bool lag = false) {
   const std::size_t n = ps_test::quad().dimension();
   std::vector<replica_end> out(p);
   tether::team team(p);
@@ -105,7 +108,9 @@ std::vector<replica_end> run(const downpour::options& o, std::uint64_t from, sta
     }
     const std::uint64_t steps = stop ? cut : 40 + 7 * r;
     for (std::uint64_t t = from; t < steps; ++t) {
-      opt.step(x, g, ps_test::gradient(ps_test::quad(), x, g, w.rank(), t));
+      double loss = ps_test::gradient(ps_test::quad(), x, g, w.rank(), t);
+      if (lag && r == 1 && t == 5) g[0] = std::numeric_limits<float>::quiet_NaN();  // skipped: a push behind
+      opt.step(x, g, loss);
       if (t >= cut) e.history.insert(e.history.end(), x.begin(), x.end());
       if (t + 1 == cut && save_dir != nullptr) {
         opt.save(file_of(*save_dir, w.rank()), x);
@@ -174,23 +179,32 @@ TEST_CASE("downpour checkpoint: a bulk-synchronous run resumes bit for bit", "[p
   check_resume(tether::ps::consistency::bulk_synchronous(), true);
 }
 
-TEST_CASE("downpour checkpoint: an asynchronous run resumes the saved shards and counters", "[ps][checkpoint]") {
-  const fs::path dir = scratch_dir();
-  auto o = run_options(tether::ps::consistency::asynchronous());
-  o.replay = {};
-  // Stopped after the save: finish() takes no step, so its x is the shards at the cut.
-  const auto part = run(o, 0, start::fresh, nullptr, &dir, true);
-  std::vector<float> shards_after_load;
-  const auto resumed = run(o, cut, start::checkpoint, &dir, nullptr, false, &shards_after_load);
-  CHECK(same_bits(shards_after_load, part[0].x));
-  for (int r = 0; r < p; ++r) {
-    CAPTURE(r);
-    const auto& e = resumed[static_cast<std::size_t>(r)];
-    CHECK(e.counters[0] == 40 + 7 * static_cast<std::uint64_t>(r));  // steps: the saved ones, then the rest
-    CHECK(e.counters[2] > part[static_cast<std::size_t>(r)].counters[2]);
-    CHECK(ps_test::distance2(e.x) < ps_test::distance2(part[0].x));
+TEST_CASE("downpour checkpoint: asynchronous and bounded-staleness runs resume the saved shards and counters",
+          "[ps][checkpoint]") {
+  // Bounded staleness 0 with replica 1 a skipped push behind: the others' pushes wait for its next one, after the
+  // cut; the cut releases them.
+  for (const auto c : {tether::ps::consistency::asynchronous(), tether::ps::consistency::bounded(0)}) {
+    CAPTURE(static_cast<int>(c.mode));
+    const fs::path dir = scratch_dir();
+    auto o = run_options(c);
+    o.replay = {};
+    // Stopped after the save: finish() takes no step, so its x is the shards at the cut.
+    const bool lag = c.mode == tether::ps::consistency_mode::bounded;
+    const auto part = run(o, 0, start::fresh, nullptr, &dir, true, nullptr, lag);
+    std::vector<float> shards_after_load;
+    const auto resumed = run(o, cut, start::checkpoint, &dir, nullptr, false, &shards_after_load, lag);
+    CHECK(same_bits(shards_after_load, part[0].x));
+    // The release happened: replica 0's last push before the cut was applied beyond the bound s = 0.
+    if (lag) CHECK(part[0].counters[4] > 0);  // max_lead
+    for (int r = 0; r < p; ++r) {
+      CAPTURE(r);
+      const auto& e = resumed[static_cast<std::size_t>(r)];
+      CHECK(e.counters[0] == 40 + 7 * static_cast<std::uint64_t>(r));  // steps: the saved ones, then the rest
+      CHECK(e.counters[2] > part[static_cast<std::size_t>(r)].counters[2]);
+      CHECK(ps_test::distance2(e.x) < ps_test::distance2(part[0].x));
+    }
+    fs::remove_all(dir);
   }
-  fs::remove_all(dir);
 }
 
 namespace {

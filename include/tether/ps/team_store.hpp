@@ -117,6 +117,7 @@ class server {
       auto& sl = *slots_[s];
       std::unique_lock lk(sl.m);
       if (mode != consistency_mode::asynchronous) {
+        const blocked_guard blocked(*this);
         rep.seconds_waiting += wait(sl.cv, lk, r, [&] {
           if (members_.lost(r) || released_by_cut(r)) return true;
           if (mode == consistency_mode::bulk_synchronous && sl.round.staged(r)) return false;
@@ -155,8 +156,10 @@ class server {
     for (std::size_t s = 0; s < slots_.size(); ++s) {
       auto& sl = *slots_[s];
       std::unique_lock lk(sl.m);
-      if (opt_.consistency.mode == consistency_mode::bulk_synchronous)
+      if (opt_.consistency.mode == consistency_mode::bulk_synchronous) {
+        const blocked_guard blocked(*this);
         waited += wait(sl.cv, lk, r, [&] { return !sl.round.staged(r) || members_.lost(r) || released_by_cut(r); });
+      }
       sl.data.read(x + layout_.begin(s));
       sl.clocks.read(r, sl.data.version());
       versions[s] = sl.data.version();
@@ -351,6 +354,7 @@ class server {
                                          " before every replica arrived: a checkpoint takes every replica"));
     }
     if (opt_.replay.enabled) turn_ = -1;  // no turn until the cut is over
+    cut_count_.store(0, std::memory_order_release);  // every replica arrived: nobody is to be released
     leave_guard leave{*this, lk};
     check_verdict(failure, op, "could not load its checkpoint", true);
     lk.unlock();
@@ -412,18 +416,27 @@ class server {
     }
   };
 
-  /// True when every other live replica waits in a checkpoint's cut: a consistency rule that holds replica r
-  /// back for them releases it (bulk-synchronous: its fetch reads the shards without the round it pushed, and a
-  /// round it must close before its next push is applied as it stands; bounded: its push is applied beyond the
-  /// bound), so that r reaches the cut too. Deterministic: the others stand still.
+  /// True while a checkpoint's cut is filling and every live replica either waits in it or is held by the
+  /// consistency rule (r among them): the held ones are released (bulk-synchronous: a fetch reads the shards
+  /// without the round it pushed, and a round to close before the next push is applied as it stands; bounded: a
+  /// push is applied beyond the bound), so that they reach the cut too. Nothing else moves then.
   [[nodiscard]] bool released_by_cut(int r) const noexcept {
     const int in_cut = cut_count_.load(std::memory_order_acquire);
-    if (in_cut == 0) return false;
-    int others = 0;
+    if (in_cut == 0 || !members_.live(r)) return false;
+    int live = 0;
     for (int q = 0; q < members_.size(); ++q)
-      if (q != r && members_.live(q)) ++others;
-    return in_cut == others && members_.live(r);
+      if (members_.live(q)) ++live;
+    return in_cut + blocked_.load(std::memory_order_acquire) >= live;
   }
+
+  /// Counts a replica held by the consistency rule for its scope.
+  struct blocked_guard {
+    server& s;
+    explicit blocked_guard(server& sv) : s(sv) { s.blocked_.fetch_add(1, std::memory_order_acq_rel); }
+    blocked_guard(const blocked_guard&) = delete;
+    blocked_guard& operator=(const blocked_guard&) = delete;
+    ~blocked_guard() { s.blocked_.fetch_sub(1, std::memory_order_acq_rel); }
+  };
 
   /// Wakes the replicas waiting on a shard.
   void notify_slots() {
@@ -548,7 +561,8 @@ class server {
   int turn_ = -1;
   rng rng_;
   cut_board cut_;
-  std::atomic<int> cut_count_{0};  // cut_.arrived, for the shards' waits (which do not hold m_)
+  std::atomic<int> cut_count_{0};  // cut_.arrived while the cut fills, for the shards' waits (which do not hold m_)
+  std::atomic<int> blocked_{0};    // replicas in a consistency wait
 };
 
 }  // namespace detail_team

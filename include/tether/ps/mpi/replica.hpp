@@ -221,6 +221,10 @@ class mpi_replica {
   /// timeout; the servers say they are alive) for every server's verdict. Returns their flags, OR'ed
   /// (mpi_wire::cut_*; 0: every server wrote its shards' file).
   std::uint64_t cut(std::uint64_t steps, const std::string& path) {
+    // The joiners wait in their first step for the warm start to end: they could not arrive.
+    tether::detail::require(rank_ != 0 || steps >= opt_.warm_start, "downpour::save(\"", path,
+                            "\"): during the warm start (replica 0 has taken ", steps, " of warm_start = ",
+                            opt_.warm_start, " steps): a checkpoint needs every replica joined");
     release();
     steps_ = steps;
     cut_path_ = rank_ == 0 ? path : std::string();

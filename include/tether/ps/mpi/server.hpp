@@ -318,12 +318,13 @@ class mpi_server {
 
   // --- checkpoints -----------------------------------------------------------------------------------------
 
-  /// True when every other live replica arrived at a checkpoint's cut and r has not: the consistency rule no
-  /// longer holds r back (as on the thread team: ps/team_store.hpp), so that it arrives too.
+  /// True while a checkpoint's cut is filling and every other live replica either arrived or has a message held
+  /// by the consistency rule: r's held message is released (as on the thread team: ps/team_store.hpp), so that
+  /// every replica reaches the cut.
   [[nodiscard]] bool released_by_cut(int r) const noexcept {
     if (cut_arrived_ == 0 || cut_in_[at(r)] != 0 || !members_.live(r)) return false;
     for (int q = 0; q < replicas_; ++q)
-      if (q != r && members_.live(q) && cut_in_[at(q)] == 0) return false;
+      if (q != r && members_.live(q) && cut_in_[at(q)] == 0 && queues_[at(q)].empty()) return false;
     return true;
   }
 
