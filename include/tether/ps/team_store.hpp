@@ -63,7 +63,13 @@ class server {
 
   server(const Exec& exec, const Step& step, std::size_t n, int replicas, const store_options& o)
       : layout_(n, o.shards), opt_(o), members_(replicas, o.lease > 0.0 ? o.lease : default_lease, o.warm_start > 0),
-        warm_over_(o.warm_start == 0), rng_(o.replay.seed) {
+        warm_over_(o.warm_start == 0), rng_(o.replay.seed),
+        held_at_(new std::atomic<std::uint64_t>[static_cast<std::size_t>(replicas)]),
+        in_cut_(new std::atomic<char>[static_cast<std::size_t>(replicas)]) {
+    for (int r = 0; r < replicas; ++r) {
+      held_at_[static_cast<std::size_t>(r)].store(not_held, std::memory_order_relaxed);
+      in_cut_[static_cast<std::size_t>(r)].store(0, std::memory_order_relaxed);
+    }
     slots_.reserve(layout_.shards());
     for (std::size_t s = 0; s < layout_.shards(); ++s)
       slots_.push_back(std::make_unique<slot>(exec, step, layout_.count(s), replicas));
@@ -117,12 +123,14 @@ class server {
       auto& sl = *slots_[s];
       std::unique_lock lk(sl.m);
       if (mode != consistency_mode::asynchronous) {
-        const blocked_guard blocked(*this);
         rep.seconds_waiting += wait(sl.cv, lk, r, [&] {
-          if (members_.lost(r) || released_by_cut(r)) return true;
-          if (mode == consistency_mode::bulk_synchronous && sl.round.staged(r)) return false;
-          return opt_.consistency.may_push(sl.clocks.clock(members_, r), sl.clocks.slowest(members_));
+          if (members_.lost(r)) return true;
+          if (!(mode == consistency_mode::bulk_synchronous && sl.round.staged(r)) &&
+              opt_.consistency.may_push(sl.clocks.clock(members_, r), sl.clocks.slowest(members_)))
+            return true;
+          return held(r);
         });
+        not_held_now(r);
         // Released by a checkpoint's cut with its last push still staged: that round is applied as it stands.
         if (mode == consistency_mode::bulk_synchronous && sl.round.staged(r) && !members_.lost(r))
           sl.round.apply(sl.data, sl.clocks);
@@ -136,6 +144,7 @@ class server {
       rep.lead = std::max(rep.lead, mine - slowest);
       rep.staleness = std::max(rep.staleness, sl.clocks.staleness(r, sl.data.version()));
       const T* gs = g + layout_.begin(s);
+      progress_.fetch_add(1, std::memory_order_acq_rel);  // before the lock goes: a held replica re-evaluates
       if (mode == consistency_mode::bulk_synchronous) {
         sl.round.stage(sl.data, r, gs, lr);
         if (!sl.round.complete(members_)) continue;
@@ -157,8 +166,8 @@ class server {
       auto& sl = *slots_[s];
       std::unique_lock lk(sl.m);
       if (opt_.consistency.mode == consistency_mode::bulk_synchronous) {
-        const blocked_guard blocked(*this);
-        waited += wait(sl.cv, lk, r, [&] { return !sl.round.staged(r) || members_.lost(r) || released_by_cut(r); });
+        waited += wait(sl.cv, lk, r, [&] { return !sl.round.staged(r) || members_.lost(r) || held(r); });
+        not_held_now(r);
       }
       sl.data.read(x + layout_.begin(s));
       sl.clocks.read(r, sl.data.version());
@@ -332,6 +341,7 @@ class server {
     cut_.steps[me] = steps;
     cut_.why[me] = message_of(failure);
     cut_.in[me] = 1;
+    in_cut_[me].store(1, std::memory_order_release);
     cut_count_.store(++cut_.arrived, std::memory_order_release);
     if (opt_.replay.enabled && turn_ == r) draw_turn();
     cv_.notify_all();
@@ -347,6 +357,7 @@ class server {
     });
     if (cut_.arrived != members_.size()) {  // a replica is gone: this cut can never complete
       cut_.in[me] = 0;
+      in_cut_[me].store(0, std::memory_order_release);
       cut_count_.store(--cut_.arrived, std::memory_order_release);
       if (opt_.replay.enabled && turn_ < 0) draw_turn();
       throw error(tether::detail::concat("tether: downpour::", op, ": replica ", gone, " ",
@@ -409,6 +420,7 @@ class server {
         s.cut_ = {.steps = std::move(s.cut_.steps), .why = {}, .in = {}};
         s.cut_.why.assign(s.cut_.steps.size(), std::string());
         s.cut_.in.assign(s.cut_.steps.size(), 0);
+        for (std::size_t q = 0; q < s.cut_.steps.size(); ++q) s.in_cut_[q].store(0, std::memory_order_release);
         s.cut_count_.store(0, std::memory_order_release);
         if (s.opt_.replay.enabled) s.draw_turn();
       }
@@ -416,27 +428,32 @@ class server {
     }
   };
 
-  /// True while a checkpoint's cut is filling and every live replica either waits in it or is held by the
-  /// consistency rule (r among them): the held ones are released (bulk-synchronous: a fetch reads the shards
-  /// without the round it pushed, and a round to close before the next push is applied as it stands; bounded: a
-  /// push is applied beyond the bound), so that they reach the cut too. Nothing else moves then.
-  [[nodiscard]] bool released_by_cut(int r) const noexcept {
-    const int in_cut = cut_count_.load(std::memory_order_acquire);
-    if (in_cut == 0 || !members_.live(r)) return false;
-    int live = 0;
-    for (int q = 0; q < members_.size(); ++q)
-      if (members_.live(q)) ++live;
-    return in_cut + blocked_.load(std::memory_order_acquire) >= live;
+  /// Replica r's consistency rule holds it (called from its wait's predicate, under the shard's lock, once the
+  /// rule said no): it is recorded as held at the current progress, and true when the cut releases it.
+  bool held(int r) noexcept {
+    held_at_[static_cast<std::size_t>(r)].store(progress_.load(std::memory_order_acquire), std::memory_order_release);
+    return released_by_cut(r);
   }
+  void not_held_now(int r) noexcept { held_at_[static_cast<std::size_t>(r)].store(not_held, std::memory_order_release); }
 
-  /// Counts a replica held by the consistency rule for its scope.
-  struct blocked_guard {
-    server& s;
-    explicit blocked_guard(server& sv) : s(sv) { s.blocked_.fetch_add(1, std::memory_order_acq_rel); }
-    blocked_guard(const blocked_guard&) = delete;
-    blocked_guard& operator=(const blocked_guard&) = delete;
-    ~blocked_guard() { s.blocked_.fetch_sub(1, std::memory_order_acq_rel); }
-  };
+  /// True while a checkpoint's cut is filling and every live replica either waits in it or is held by the
+  /// consistency rule with nothing changed since it found so (the shards' progress count), r being the lowest
+  /// held one: then nothing can move but by the cut, which releases the held replicas one at a time, lowest
+  /// first (bulk-synchronous: a fetch reads the shards without the round it pushed, and a round to close before
+  /// the next push is applied as it stands; bounded: a push is applied beyond the bound), so that they reach the
+  /// cut too, in an order the timing does not choose.
+  [[nodiscard]] bool released_by_cut(int r) const noexcept {
+    if (cut_count_.load(std::memory_order_acquire) == 0 || !members_.live(r)) return false;
+    const std::uint64_t now = progress_.load(std::memory_order_acquire);
+    int lowest = -1;
+    for (int q = 0; q < members_.size(); ++q) {
+      const auto u = static_cast<std::size_t>(q);
+      if (!members_.live(q) || in_cut_[u].load(std::memory_order_acquire) != 0) continue;
+      if (held_at_[u].load(std::memory_order_acquire) != now) return false;
+      if (lowest < 0) lowest = q;
+    }
+    return lowest == r;
+  }
 
   /// Wakes the replicas waiting on a shard.
   void notify_slots() {
@@ -506,6 +523,7 @@ class server {
   /// After replica r finished or was lost: the warm start ends if r was replica 0, its turn passes, waiters
   /// are woken, and bulk-synchronous rounds that only waited for r are applied.
   void after_leave(int r) {
+    progress_.fetch_add(1, std::memory_order_acq_rel);
     {
       std::lock_guard lk(m_);
       if (r == 0 && !warm_over_) end_warm_start();
@@ -529,6 +547,7 @@ class server {
 
   /// Every waiting replica becomes live, its clock starting at replica 0's pushes. (Under m_.)
   void end_warm_start() {
+    progress_.fetch_add(1, std::memory_order_acq_rel);
     warm_over_ = true;
     for (int r = 0; r < members_.size(); ++r) members_.make_live(r, warm_pushes_);
     if (opt_.replay.enabled && turn_ < 0) draw_turn();
@@ -562,7 +581,12 @@ class server {
   rng rng_;
   cut_board cut_;
   std::atomic<int> cut_count_{0};  // cut_.arrived while the cut fills, for the shards' waits (which do not hold m_)
-  std::atomic<int> blocked_{0};    // replicas in a consistency wait
+  // The cut's release: the shards' changes so far; per replica, the progress at which the consistency rule last
+  // held it (not_held outside such a wait), and whether it is at the cut.
+  static constexpr std::uint64_t not_held = ~std::uint64_t{0};
+  std::atomic<std::uint64_t> progress_{0};
+  std::unique_ptr<std::atomic<std::uint64_t>[]> held_at_;
+  std::unique_ptr<std::atomic<char>[]> in_cut_;
 };
 
 }  // namespace detail_team

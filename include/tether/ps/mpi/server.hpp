@@ -305,26 +305,45 @@ class mpi_server {
     return true;
   }
 
-  /// Handles the held messages that now may pass, each replica's in arrival order, until nothing moves.
+  /// Handles the held messages that now may pass, each replica's in arrival order, until nothing moves. While a
+  /// checkpoint's cut fills and nothing else can move, the cut releases held messages one at a time.
   void retry_queues() {
-    while (changed_) {
-      changed_ = false;
-      for (auto& q : queues_) {
-        while (!q.empty() && handle(q.front())) q.pop_front();
+    for (;;) {
+      while (changed_) {
+        changed_ = false;
+        for (auto& q : queues_) {
+          while (!q.empty() && handle(q.front())) q.pop_front();
+        }
       }
+      if (!release_one()) break;
     }
     if (cut_arrived_ > 0) complete_cut();
   }
 
   // --- checkpoints -----------------------------------------------------------------------------------------
 
-  /// True while a checkpoint's cut is filling and every other live replica either arrived or has a message held
-  /// by the consistency rule: r's held message is released (as on the thread team: ps/team_store.hpp), so that
-  /// every replica reaches the cut.
-  [[nodiscard]] bool released_by_cut(int r) const noexcept {
-    if (cut_arrived_ == 0 || cut_in_[at(r)] != 0 || !members_.live(r)) return false;
-    for (int q = 0; q < replicas_; ++q)
-      if (q != r && members_.live(q) && cut_in_[at(q)] == 0 && queues_[at(q)].empty()) return false;
+  /// True for the held message the cut is releasing (release_one()).
+  [[nodiscard]] bool released_by_cut(int r) const noexcept { return releasing_ == r; }
+
+  /// While a checkpoint's cut fills and every live replica either arrived or has a message held by the
+  /// consistency rule (nothing can move but by the cut), handles the lowest such replica's held message as
+  /// released (as on the thread team: ps/team_store.hpp), so that every replica reaches the cut. True when it did.
+  bool release_one() {
+    if (cut_arrived_ == 0) return false;
+    int lowest = -1;
+    for (int q = 0; q < replicas_; ++q) {
+      if (!members_.live(q) || cut_in_[at(q)] != 0) continue;
+      if (queues_[at(q)].empty()) return false;
+      if (lowest < 0) lowest = q;
+    }
+    if (lowest < 0) return false;
+    auto& q = queues_[at(lowest)];
+    releasing_ = lowest;
+    const bool handled = handle(q.front());
+    releasing_ = -1;
+    if (!handled) return false;
+    q.pop_front();
+    changed_ = true;
     return true;
   }
 
@@ -537,6 +556,7 @@ class mpi_server {
   std::vector<char> cut_in_;
   std::vector<std::uint64_t> cut_steps_;
   int cut_arrived_ = 0;
+  int releasing_ = -1;  // the replica whose held message the cut releases now
   std::string cut_path_;
   std::vector<unsigned char> cut_header_;
 };
