@@ -380,12 +380,13 @@ class downpour {
   /// Restores a checkpoint written by save(): this replica's state and `x` from `path`, and (replica 0) the
   /// shards' from `path + ".shards"`. Collective, on freshly constructed replicas (the same options, n and
   /// replica count); under MPI every rank calls it before step() or serve(), a server with replica 0's path (it
-  /// reads its own shards' file; x is not touched there). Every field of every file is read and checked first: on a missing, truncated, corrupted or
-  /// mismatched file (another algorithm, other options, n, shard or replica count, rank), or files of different
-  /// steps, every replica throws tether::error naming the file and what is wrong (its own, or the failing
-  /// replica's), and nothing here, in the shards or in x has changed. In replay mode a run resumed from the
-  /// checkpoint of a step ends bit-identical to the run that saved it and went on; in the other modes it
-  /// resumes a valid run.
+  /// reads its own shards' file; x is not touched there). Every field of every file is read and checked first:
+  /// on a missing, truncated, corrupted or mismatched file (another algorithm, other options, n, shard or
+  /// replica count, rank), or files of different steps, every rank throws tether::error (naming the file and
+  /// what is wrong where it was read; elsewhere the failing replica, or under MPI the failing rank), and nothing
+  /// here, in the shards or in x has changed. In replay mode, and in the bulk-synchronous mode, a run resumed
+  /// from the checkpoint of a step ends bit-identical to the run that saved it and went on; in the other modes
+  /// it resumes a valid run.
   template <buffer X>
   void load(const std::string& path, X&& x) {
     static_assert(checkpointable, "tether::algo::downpour::load: checkpoints need host memory "
