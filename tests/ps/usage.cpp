@@ -7,7 +7,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
+#include <string>
 #include <vector>
+
+#include "../common/checkpoint_files.hpp"
 
 TEST_CASE("docs/algorithms/downpour.md: Downpour on the thread team", "[ps][usage]") {
   const tether::problems::quadratic<float> problem(64, {.noise = 0.1, .seed = 3});
@@ -59,4 +63,49 @@ TEST_CASE("docs/algorithms/downpour.md: consistency, leases and replay as option
     lead[static_cast<std::size_t>(w.rank())] = opt.stats().max_lead;
   });
   for (auto l : lead) CHECK(l <= 2);
+}
+
+TEST_CASE("docs/algorithms/downpour.md: a checkpoint saved by one run and loaded by another", "[ps][usage]") {
+  // Bulk-synchronous, so the resumed run is deterministic: it must end where the run that saved and went on
+  // ended, bit for bit (the reference: that run's x, read through nothing but the parameters).
+  const tether::problems::quadratic<float> problem(32, {.noise = 0.1, .seed = 5});
+  const std::size_t n = problem.dimension();
+  const std::uint64_t cut = 60, steps = 150;
+  const std::string dir = tether_test::scratch_dir("tether_ps_usage_checkpoint").string();
+  using opt_t = tether::algo::downpour<tether::team::worker>;
+  const opt_t::options o{.lr = 0.3, .n_fetch = 2, .n_push = 2, .shards = 4,
+                         .consistency = tether::ps::consistency::bulk_synchronous()};
+  const auto gradient = [&](std::vector<float>& x, std::vector<float>& g, int rank, std::uint64_t t) {
+    return problem.evaluate(x, g, {{}, tether::derive_seed(2, static_cast<std::uint64_t>(rank), t)});
+  };
+  std::vector<std::vector<float>> whole(3), resumed(3);
+  tether::team(3).run([&](tether::team::worker& w) {
+    std::vector<float> x(n, 0.0f), g(n);
+    opt_t opt(w, n, o);
+    for (std::uint64_t t = 0; t < steps; ++t) {
+      if (t == cut) {
+        // [snippet: downpour_save]
+        opt.save(dir + "/replica." + std::to_string(w.rank()), x);  // every replica, after the same step
+        // [end snippet]
+      }
+      opt.step(x, g, gradient(x, g, w.rank(), t));
+    }
+    opt.finish(x);
+    whole[static_cast<std::size_t>(w.rank())] = x;
+  });
+  tether::team(3).run([&](tether::team::worker& w) {
+    std::vector<float> x(n), g(n);
+    // [snippet: downpour_load]
+    opt_t opt(w, n, o);  // a new run: the same options, n and replica count
+    opt.load(dir + "/replica." + std::to_string(w.rank()), x);  // every replica, before its first step
+    for (std::uint64_t t = opt.stats().steps; t < steps; ++t) opt.step(x, g, gradient(x, g, w.rank(), t));
+    // [end snippet]
+    opt.finish(x);
+    resumed[static_cast<std::size_t>(w.rank())] = x;
+  });
+  for (std::size_t r = 0; r < 3; ++r) {
+    CHECK(resumed[r] == whole[r]);
+    CHECK(resumed[r] == whole[0]);  // finish() leaves the server's parameters on every replica
+  }
+  std::filesystem::remove_all(dir);
 }
