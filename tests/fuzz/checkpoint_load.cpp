@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "file_input.hpp"
+
 namespace {
 
 /// A communicator of one worker with no threads: every collective is the identity.
@@ -65,20 +67,13 @@ void make_corpus(const std::string& dir) {
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
-  for (int i = 1; i + 1 < *argc; ++i)
-    if (std::strcmp((*argv)[i], "--make-corpus") == 0) {
-      make_corpus((*argv)[i + 1]);
-      std::exit(0);
-    }
+  fuzz::make_corpus_if_asked(*argc, *argv, make_corpus);
   return 0;
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   static const std::string path = scratch_file();
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (f == nullptr) std::abort();
-  if (size != 0 && std::fwrite(data, 1, size, f) != size) std::abort();
-  std::fclose(f);
+  fuzz::write_input(path, data, size);
 
   solo comm;
   opt_t opt(comm, n, options);

@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include "file_input.hpp"
+
 namespace {
 
 constexpr std::size_t n = 6;
@@ -68,21 +70,14 @@ void make_corpus(const std::string& dir) {
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
-  for (int i = 1; i + 1 < *argc; ++i)
-    if (std::strcmp((*argv)[i], "--make-corpus") == 0) {
-      make_corpus((*argv)[i + 1]);
-      std::exit(0);
-    }
+  fuzz::make_corpus_if_asked(*argc, *argv, make_corpus);
   return 0;
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   static const std::string stem = std::string("/tmp/tether_fuzz_lbfgs_") + std::to_string(::getpid());
   const std::string path = tether::lbfgs::checkpoint_file(stem, 0);
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (f == nullptr) std::abort();
-  if (size != 0 && std::fwrite(data, 1, size, f) != size) std::abort();
-  std::fclose(f);
+  fuzz::write_input(path, data, size);
 
   auto o = base_options();
   o.max_iterations = 10;  // at most 3 more iterations than the corpus's last checkpoint
