@@ -64,7 +64,9 @@ class mpi_server {
     for (;;) {
       bool progressed = false;
       while (receive_one()) progressed = true;
-      if (changed_) retry_queues();
+      // While a checkpoint's cut fills, a message held after the last change (a fetch of a replica that has not
+      // arrived, waiting for a round the arrived ones will not close) must still be released by the cut.
+      if (changed_ || cut_arrived_ > 0) retry_queues();
       progress_sends();
       const auto now = clock::now();
       if (seconds(last_check, now) >= tick()) {
